@@ -16,4 +16,12 @@ pub use error::EnvError;
 pub use space::Space;
 mod registry;
 
+pub mod classic;
+mod sample;
+mod vec_env;
+pub mod wrappers;
+
+pub use sample::random_action;
+pub use vec_env::{EpisodeStats, VecEnv, VecStep};
+
 pub use registry::{EnvSpec, make, registry};

@@ -17,6 +17,7 @@ pub struct EnvSpec {
 pub fn registry() -> Vec<EnvSpec> {
     let mut specs = Vec::new();
     // Each family module contributes its specs here.
+    specs.extend(crate::classic::specs());
     specs
 }
 

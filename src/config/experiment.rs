@@ -1,0 +1,149 @@
+//! The top-level experiment config: which agent, which environment, how
+//! long and where to run.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Validate, Validator};
+use crate::dreamer::DreamerConfig;
+
+/// The agent family an experiment trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentKind {
+    /// DreamerV3: RSSM world model and actor-critic in imagination.
+    #[default]
+    Dreamer,
+    /// MuZero: value-equivalent model and tree search.
+    Muzero,
+}
+
+/// A whole experiment, as written in `experiments/*.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Which agent to train: `dreamer` or `muzero`.
+    pub agent: AgentKind,
+    /// The environment.
+    pub env: EnvConfig,
+    /// Run length, logging, checkpoints, evaluation and device.
+    pub run: RunConfig,
+    /// DreamerV3 hyperparameters (used when `agent = "dreamer"`).
+    pub dreamer: DreamerConfig,
+}
+
+/// Which environment and how it is wrapped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvConfig {
+    /// Registered id, e.g. `CartPole-v1` or `MinAtar/Breakout-v1` (`somnium envs` lists them).
+    pub id: String,
+    /// Copies stepped in parallel for collection.
+    pub num_envs: usize,
+    /// Repeat each action this many times, summing rewards (1 = off).
+    pub action_repeat: usize,
+    /// Truncate episodes after this many agent steps (0 = the environment's own limit).
+    pub time_limit: usize,
+    /// Replace observations by rendered frames of `pixel_size` x `pixel_size` (for image agents on vector tasks).
+    pub pixels: bool,
+    /// Side of rendered frames when `pixels` is on.
+    pub pixel_size: usize,
+    /// Threads used to step the copies (1 = step them in the calling thread).
+    pub threads: usize,
+}
+
+impl Default for EnvConfig {
+    fn default() -> Self {
+        EnvConfig { id: "CartPole-v1".into(), num_envs: 1, action_repeat: 1, time_limit: 0, pixels: false, pixel_size: 64, threads: 1 }
+    }
+}
+
+/// How long to train and what to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of every random draw of the run (environments, networks, sampling).
+    pub seed: u64,
+    /// Compute device: `flex` (CPU), `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda:N`.
+    pub device: String,
+    /// Environment steps to train for (summed over copies, before action repeat).
+    pub env_steps: u64,
+    /// Environment steps collected with random actions before training starts.
+    pub prefill: u64,
+    /// Log metrics every this many environment steps.
+    pub log_every: u64,
+    /// Write a checkpoint every this many environment steps (0 = only at the end).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk; older ones are deleted (at least 1).
+    pub keep_checkpoints: usize,
+    /// Evaluate every this many environment steps (0 = never during training).
+    pub eval_every: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
+    /// Directory under which run directories are created.
+    pub logdir: String,
+    /// Write TensorBoard event files beside `metrics.jsonl`.
+    pub tensorboard: bool,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            device: "flex".into(),
+            env_steps: 100_000,
+            prefill: 1_000,
+            log_every: 1_000,
+            checkpoint_every: 10_000,
+            keep_checkpoints: 2,
+            eval_every: 10_000,
+            eval_episodes: 10,
+            logdir: "runs".into(),
+            tensorboard: true,
+            progress: true,
+        }
+    }
+}
+
+impl Validate for ExperimentConfig {
+    fn validate(&self, v: &mut Validator) {
+        v.section("env", |v| {
+            v.check(!self.env.id.is_empty(), "id", "must name an environment; run `somnium envs` to list them");
+            v.positive("num_envs", self.env.num_envs);
+            v.positive("action_repeat", self.env.action_repeat);
+            v.positive("threads", self.env.threads);
+            v.in_range("pixel_size", self.env.pixel_size, 8, 512);
+        });
+        v.section("run", |v| {
+            v.positive("env_steps", self.run.env_steps);
+            v.positive("log_every", self.run.log_every);
+            v.positive("keep_checkpoints", self.run.keep_checkpoints);
+            v.check(self.run.eval_every == 0 || self.run.eval_episodes > 0, "eval_episodes", "must be positive when eval_every is set");
+            v.check(self.run.device.parse::<crate::device::DeviceSpec>().is_ok(), "device", format!("unknown device `{}`; expected flex, wgpu, wgpu:cpu, wgpu:N or cuda:N", self.run.device));
+        });
+        v.section("dreamer", |v| self.dreamer.validate(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c: ExperimentConfig = load_str("", "empty.toml", &[]).unwrap();
+        assert_eq!(c, ExperimentConfig::default());
+    }
+
+    #[test]
+    fn bad_device_and_ranges_name_their_keys() {
+        let err = load_str::<ExperimentConfig>("[run]\ndevice = \"tpu\"\n", "e.toml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("e.toml: `run.device`"), "{err}");
+        let err = load_str::<ExperimentConfig>("[env]\nnum_envs = 0\n", "e.toml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("e.toml: `env.num_envs`"), "{err}");
+        let err = load_str::<ExperimentConfig>("agent = \"ppo\"\n", "e.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("`agent`") && err.contains("dreamer"), "{err}");
+    }
+}

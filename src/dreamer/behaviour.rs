@@ -1,0 +1,143 @@
+//! Behaviour learning in imagination (Hafner et al. 2023, sec. 3).
+//!
+//! From every replayed posterior state the actor imagines `horizon` steps
+//! with the RSSM prior. Rewards and continuation come from the world
+//! model's heads, values from the critic; lambda-returns combine them.
+//! The critic regresses the returns (twohot cross-entropy) plus a pull
+//! towards its slow EMA copy. The actor maximises normalised advantages:
+//! by REINFORCE for discrete actions (the trajectory is detached) and by
+//! backpropagating through the dynamics for continuous ones; an entropy
+//! bonus keeps it exploring. Every term at step `t` is weighted by the
+//! predicted probability of still being in the episode, `gamma^t prod c`.
+
+use burn::tensor::Tensor;
+
+use super::config::{BehaviourConfig, LossScales};
+use super::networks::{Actor, Critic};
+use super::returns::{ReturnNormalizer, lambda_returns};
+use super::rssm::RssmState;
+use super::world_model::DreamerWorldModel;
+use crate::core::{ContinueModel, Dynamics, LatentState, Noise, PolicyModel, RewardModel, ValueModel};
+use crate::nn::tensor_util::to_vec;
+
+/// An imagined trajectory.
+#[derive(Debug, Clone)]
+pub struct Imagination {
+    /// Features of `s_0 .. s_H`, stacked time-major `[(H + 1) * N, F]`.
+    pub features: Tensor<2>,
+    /// Actions `a_0 .. a_{H-1}`, time-major `[H * N, A]`.
+    pub actions: Tensor<2>,
+    /// Starts `N`.
+    pub starts: usize,
+    /// Horizon `H`.
+    pub horizon: usize,
+}
+
+/// Roll the actor forward in the model from `starts` (detached posterior states).
+/// With `backprop`, actions keep their reparameterised gradients and states
+/// stay attached, so returns can be differentiated through the dynamics.
+pub fn imagine(model: &DreamerWorldModel, actor: &Actor, starts: RssmState, horizon: usize, backprop: bool, noise: &mut Noise) -> Imagination {
+    let n = starts.batch();
+    let mut state = starts;
+    let mut features = vec![state.features()];
+    let mut actions = Vec::with_capacity(horizon);
+    for _ in 0..horizon {
+        let policy = actor.policy(state.features().detach());
+        let action = policy.sample(noise);
+        state = model.rssm.imagine(&state, action.clone(), noise);
+        if !backprop {
+            state = state.detach();
+        }
+        features.push(state.features());
+        actions.push(action);
+    }
+    Imagination { features: Tensor::cat(features, 0), actions: Tensor::cat(actions, 0), starts: n, horizon }
+}
+
+/// The actor's and critic's losses and what to log about them.
+#[derive(Debug, Clone)]
+pub struct BehaviourLosses {
+    /// Actor loss `[1]`.
+    pub actor: Tensor<1>,
+    /// Critic loss (imagined returns plus slow-critic regulariser) `[1]`.
+    pub critic: Tensor<1>,
+    /// Mean policy entropy.
+    pub entropy: f32,
+    /// Mean lambda-return.
+    pub return_mean: f32,
+    /// The return scale after this update.
+    pub return_scale: f32,
+}
+
+/// Reshape time-major `[(H + 1) * N]` to `[N, H + 1]`.
+fn by_start(x: Tensor<1>, steps: usize, n: usize) -> Tensor<2> {
+    x.reshape([steps, n]).swap_dims(0, 1)
+}
+
+/// Compute the actor and critic losses on an imagined trajectory.
+///
+/// `first_continues [N]` is `1 - is_terminal` of each start state.
+#[allow(clippy::too_many_arguments)]
+pub fn behaviour_losses(
+    model: &DreamerWorldModel,
+    actor: &Actor,
+    critic: &Critic,
+    slow_critic: &Critic,
+    imagined: &Imagination,
+    first_continues: Tensor<1>,
+    normalizer: &mut ReturnNormalizer,
+    config: &BehaviourConfig,
+    scales: &LossScales,
+    backprop: bool,
+) -> BehaviourLosses {
+    let (n, h) = (imagined.starts, imagined.horizon);
+    let steps = h + 1;
+    let features = imagined.features.clone();
+    let device = features.device();
+    let rewards = by_start(model.reward_head.reward(features.clone()).mean(), steps, n); // [N, H+1]
+    let predicted_continues = by_start(model.continue_head.continuation(features.clone()).mean(), steps, n);
+    let continues = Tensor::cat(
+        vec![first_continues.unsqueeze_dim::<2>(1), predicted_continues.slice([0..n, 1..steps])],
+        1,
+    );
+    let values = by_start(critic.value(features.clone().detach()).mean(), steps, n).detach(); // [N, H+1]
+    let (rewards, continues) = if backprop { (rewards, continues) } else { (rewards.detach(), continues.detach()) };
+    let returns = lambda_returns(rewards, continues.clone(), values.clone(), config.discount, config.lambda); // [N, H]
+    // weight_t = prod_{i <= t} (gamma c_i) / gamma, as in the reference: weight_0 = c_0.
+    let weights = (continues.detach() * config.discount).log().cumsum(1).exp() / config.discount;
+    let weights = weights.slice([0..n, 0..h]).detach(); // [N, H]
+
+    let scale = normalizer.update(&to_vec(returns.clone().detach()));
+    let base = values.clone().slice([0..n, 0..h]);
+    let advantage = (returns.clone() - base) / scale; // [N, H]
+
+    let policy_features = features.clone().slice([0..h * n, 0..features.dims()[1]]).detach();
+    let policy = actor.policy(policy_features);
+    let entropy = by_start(policy.entropy(), h, n);
+    let objective = if backprop {
+        advantage
+    } else {
+        by_start(policy.log_prob(imagined.actions.clone().detach()), h, n) * advantage.detach()
+    };
+    let actor_loss = ((objective + entropy.clone() * config.entropy).neg() * weights.clone()).mean() * scales.actor;
+
+    let critic_dist = critic.value(policy_features_all(&features, h, n));
+    let slow_mean = slow_critic.value(policy_features_all(&features, h, n)).mean().detach();
+    let target = returns.clone().detach().swap_dims(0, 1).reshape([h * n]);
+    let critic_terms = critic_dist.loss(target) * scales.critic + critic_dist.loss(slow_mean) * scales.slow_critic;
+    let critic_loss = (by_start(critic_terms, h, n) * weights).mean();
+    let _ = device;
+    BehaviourLosses {
+        actor: actor_loss,
+        critic: critic_loss,
+        entropy: to_vec(entropy.mean())[0],
+        return_mean: to_vec(returns.detach().mean())[0],
+        return_scale: scale,
+    }
+}
+
+/// Detached features of `s_0 .. s_{H-1}`, time-major `[H * N, F]`.
+fn policy_features_all(features: &Tensor<2>, h: usize, n: usize) -> Tensor<2> {
+    let width = features.dims()[1];
+    features.clone().slice([0..h * n, 0..width]).detach()
+}

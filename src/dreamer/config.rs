@@ -1,0 +1,343 @@
+//! DreamerV3 hyperparameters. Defaults are the 2023 paper's (Hafner et al.,
+//! arXiv 2301.04104 v1) with the S model size; the 2025 design's changes
+//! are options (`norm = "rms"`, `core = "block_gru"`, `classes = 64`,
+//! `loss_scales.dynamics = 1.0`, `optimizer.kind = "laprop"`,
+//! `loss_scales.replay_critic = 0.3`). Size presets live in
+//! `experiments/presets/`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Validate, Validator};
+use crate::nn::norm::NormKind;
+
+/// All DreamerV3 hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DreamerConfig {
+    /// Replayed steps per environment step (batch x length per update / env steps per update).
+    pub train_ratio: f64,
+    /// Normalisation in every block: `layer` (2023) or `rms` (2025).
+    pub norm: NormKind,
+    /// The recurrent state-space model.
+    pub rssm: RssmConfig,
+    /// Encoder and decoder sizes.
+    pub encoder: EncoderConfig,
+    /// Reward, continue, actor and critic head sizes.
+    pub heads: HeadsConfig,
+    /// Scale of each loss term.
+    pub loss_scales: LossScales,
+    /// Behaviour learning in imagination.
+    pub behaviour: BehaviourConfig,
+    /// Optimisers.
+    pub optimizer: OptimizerConfig,
+    /// Sequence replay.
+    pub replay: ReplayConfig,
+}
+
+/// The RSSM: a deterministic recurrent core and categorical stochastic latents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RssmConfig {
+    /// Width of the deterministic state.
+    pub deter: usize,
+    /// Width of the hidden layers around the core.
+    pub hidden: usize,
+    /// Number of categorical latents.
+    pub stoch: usize,
+    /// Classes per categorical latent (32 in 2023, 64 in 2025).
+    pub classes: usize,
+    /// Uniform mixture in the latent categoricals.
+    pub unimix: f32,
+    /// Recurrent core: `gru` (2023, LayerNorm GRU) or `block_gru` (2025).
+    pub core: CoreKind,
+    /// Blocks of the block GRU.
+    pub blocks: usize,
+    /// Free nats below which each KL term is not minimised.
+    pub free_nats: f32,
+}
+
+/// The RSSM's recurrent core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoreKind {
+    /// Normalised GRU (2023).
+    Gru,
+    /// Block-diagonal GRU (2025).
+    BlockGru,
+}
+
+/// Observation encoder and decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Hidden layers of the vector encoder and decoder.
+    pub mlp_layers: usize,
+    /// Units of the vector encoder and decoder.
+    pub mlp_units: usize,
+    /// Base channel depth of the image encoder and decoder.
+    pub cnn_depth: usize,
+    /// Stop downsampling images at this resolution.
+    pub min_resolution: usize,
+}
+
+/// Head sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadsConfig {
+    /// Hidden layers of the reward, continue, actor and critic MLPs.
+    pub layers: usize,
+    /// Units of those MLPs.
+    pub units: usize,
+    /// Twohot bins of the reward and critic heads (symexp-spaced in [-20, 20]).
+    pub bins: usize,
+}
+
+/// Scale of each loss term; the names match the logged `loss/<name>` metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossScales {
+    /// Observation reconstruction.
+    pub decoder: f32,
+    /// Reward prediction.
+    pub reward: f32,
+    /// Continue prediction.
+    pub continuation: f32,
+    /// KL(sg(post) || prior): 0.5 in 2023, 1.0 in 2025.
+    pub dynamics: f32,
+    /// KL(post || sg(prior)).
+    pub representation: f32,
+    /// Actor loss.
+    pub actor: f32,
+    /// Critic loss on imagined trajectories.
+    pub critic: f32,
+    /// Critic loss on replayed states (2025: 0.3; 0 = off).
+    pub replay_critic: f32,
+    /// Regulariser pulling the critic towards its slow EMA copy.
+    pub slow_critic: f32,
+}
+
+/// Imagination, returns and the actor's objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BehaviourConfig {
+    /// Imagination horizon.
+    pub horizon: usize,
+    /// Discount (0.997 = horizon 333).
+    pub discount: f32,
+    /// Lambda of the lambda-returns.
+    pub lambda: f32,
+    /// Entropy bonus of the actor.
+    pub entropy: f32,
+    /// Uniform mixture in the discrete policy.
+    pub unimix: f32,
+    /// Smallest standard deviation of the continuous policy.
+    pub min_std: f32,
+    /// Largest standard deviation of the continuous policy.
+    pub max_std: f32,
+    /// EMA rate of the return percentile scale.
+    pub return_norm_rate: f32,
+    /// Lower bound of the return scale (advantages are divided by max(limit, scale)).
+    pub return_norm_limit: f32,
+    /// Lower percentile of the return scale.
+    pub return_norm_low: f32,
+    /// Upper percentile of the return scale.
+    pub return_norm_high: f32,
+    /// EMA rate of the slow critic.
+    pub slow_critic_rate: f32,
+    /// Update the slow critic every this many updates.
+    pub slow_critic_every: usize,
+}
+
+/// Optimiser choice and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// `adam` (2023: separate world model and actor-critic optimisers) or `laprop` (2025).
+    pub kind: OptimizerKind,
+    /// World-model learning rate.
+    pub model_lr: f64,
+    /// Actor and critic learning rate.
+    pub actor_critic_lr: f64,
+    /// Adam epsilon of the world model.
+    pub model_eps: f32,
+    /// Adam epsilon of actor and critic.
+    pub actor_critic_eps: f32,
+    /// Global-norm gradient clip of the world model.
+    pub model_clip: f32,
+    /// Global-norm gradient clip of actor and critic.
+    pub actor_critic_clip: f32,
+    /// LaProp learning rate (2025).
+    pub laprop_lr: f64,
+    /// Adaptive gradient clipping ratio (2025).
+    pub agc: f32,
+    /// Linear learning-rate warmup in updates (2025).
+    pub warmup: usize,
+}
+
+/// Which optimiser design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam with global-norm clipping (2023).
+    Adam,
+    /// LaProp with adaptive gradient clipping and warmup (2025).
+    Laprop,
+}
+
+/// Sequence replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Steps kept before the oldest are dropped.
+    pub capacity: usize,
+    /// Sequences per update.
+    pub batch: usize,
+    /// Steps per sequence.
+    pub length: usize,
+}
+
+impl Default for DreamerConfig {
+    fn default() -> Self {
+        DreamerConfig {
+            train_ratio: 512.0,
+            norm: NormKind::Layer,
+            rssm: RssmConfig::default(),
+            encoder: EncoderConfig::default(),
+            heads: HeadsConfig::default(),
+            loss_scales: LossScales::default(),
+            behaviour: BehaviourConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            replay: ReplayConfig::default(),
+        }
+    }
+}
+
+impl Default for RssmConfig {
+    fn default() -> Self {
+        RssmConfig { deter: 512, hidden: 512, stoch: 32, classes: 32, unimix: 0.01, core: CoreKind::Gru, blocks: 8, free_nats: 1.0 }
+    }
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig { mlp_layers: 2, mlp_units: 512, cnn_depth: 32, min_resolution: 4 }
+    }
+}
+
+impl Default for HeadsConfig {
+    fn default() -> Self {
+        HeadsConfig { layers: 2, units: 512, bins: 255 }
+    }
+}
+
+impl Default for LossScales {
+    fn default() -> Self {
+        LossScales {
+            decoder: 1.0,
+            reward: 1.0,
+            continuation: 1.0,
+            dynamics: 0.5,
+            representation: 0.1,
+            actor: 1.0,
+            critic: 1.0,
+            replay_critic: 0.0,
+            slow_critic: 1.0,
+        }
+    }
+}
+
+impl Default for BehaviourConfig {
+    fn default() -> Self {
+        BehaviourConfig {
+            horizon: 15,
+            discount: 0.997,
+            lambda: 0.95,
+            entropy: 3e-4,
+            unimix: 0.01,
+            min_std: 0.1,
+            max_std: 1.0,
+            return_norm_rate: 0.01,
+            return_norm_limit: 1.0,
+            return_norm_low: 5.0,
+            return_norm_high: 95.0,
+            slow_critic_rate: 0.02,
+            slow_critic_every: 1,
+        }
+    }
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            model_lr: 1e-4,
+            actor_critic_lr: 3e-5,
+            model_eps: 1e-8,
+            actor_critic_eps: 1e-5,
+            model_clip: 1000.0,
+            actor_critic_clip: 100.0,
+            laprop_lr: 4e-5,
+            agc: 0.3,
+            warmup: 1000,
+        }
+    }
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig { capacity: 1_000_000, batch: 16, length: 64 }
+    }
+}
+
+impl Validate for DreamerConfig {
+    fn validate(&self, v: &mut Validator) {
+        v.positive("train_ratio", self.train_ratio);
+        v.section("rssm", |v| {
+            let r = &self.rssm;
+            v.positive("deter", r.deter);
+            v.positive("hidden", r.hidden);
+            v.positive("stoch", r.stoch);
+            v.in_range("classes", r.classes, 2, 4096);
+            v.in_range("unimix", r.unimix, 0.0, 1.0);
+            v.positive("blocks", r.blocks);
+            v.check(r.core != CoreKind::BlockGru || r.deter % r.blocks == 0, "blocks", format!("deter ({}) must be divisible by blocks ({})", r.deter, r.blocks));
+            v.in_range("free_nats", r.free_nats, 0.0, 100.0);
+        });
+        v.section("encoder", |v| {
+            v.positive("mlp_units", self.encoder.mlp_units);
+            v.positive("cnn_depth", self.encoder.cnn_depth);
+            v.positive("min_resolution", self.encoder.min_resolution);
+        });
+        v.section("heads", |v| {
+            v.positive("units", self.heads.units);
+            v.in_range("bins", self.heads.bins, 2, 4096);
+        });
+        v.section("behaviour", |v| {
+            let b = &self.behaviour;
+            v.positive("horizon", b.horizon);
+            v.in_range("discount", b.discount, 0.0, 1.0);
+            v.in_range("lambda", b.lambda, 0.0, 1.0);
+            v.in_range("unimix", b.unimix, 0.0, 1.0);
+            v.check(b.min_std > 0.0 && b.min_std < b.max_std, "min_std", "must be positive and below max_std");
+            v.in_range("return_norm_rate", b.return_norm_rate, 0.0, 1.0);
+            v.check(b.return_norm_low < b.return_norm_high && b.return_norm_low >= 0.0 && b.return_norm_high <= 100.0, "return_norm_low", "percentiles must satisfy 0 <= low < high <= 100");
+            v.in_range("slow_critic_rate", b.slow_critic_rate, 0.0, 1.0);
+            v.positive("slow_critic_every", b.slow_critic_every);
+        });
+        v.section("optimizer", |v| {
+            let o = &self.optimizer;
+            v.positive("model_lr", o.model_lr);
+            v.positive("actor_critic_lr", o.actor_critic_lr);
+            v.positive("laprop_lr", o.laprop_lr);
+            v.positive("model_eps", o.model_eps);
+            v.positive("actor_critic_eps", o.actor_critic_eps);
+            v.positive("model_clip", o.model_clip);
+            v.positive("actor_critic_clip", o.actor_critic_clip);
+        });
+        v.section("replay", |v| {
+            v.positive("batch", self.replay.batch);
+            v.in_range("length", self.replay.length, 2, 100_000);
+            v.check(self.replay.capacity >= self.replay.length, "capacity", "must hold at least one sequence");
+        });
+    }
+}

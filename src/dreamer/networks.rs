@@ -1,0 +1,225 @@
+//! DreamerV3's encoder, decoder and heads, each implementing its core trait.
+//!
+//! Vector observations are symlog-ed before an MLP encoder and predicted in
+//! symlog space by an MLP decoder (symlog MSE); images go through the CNN
+//! encoder/decoder (MSE). Reward and critic heads are twohot over symlog
+//! bins with zero-initialised output layers; the continue head is a
+//! Bernoulli; the actor is a categorical with unimix for discrete actions
+//! and a bounded normal for continuous ones.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+
+use super::config::{DreamerConfig, EncoderConfig, HeadsConfig};
+use crate::core::{
+    ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction, PolicyDistribution, PolicyModel,
+    RewardModel, ValueModel,
+};
+use crate::nn::cnn::{CnnDecoder, CnnEncoder};
+use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical};
+use crate::nn::mlp::{Mlp, linear, zero_linear};
+use crate::nn::norm::NormKind;
+use crate::nn::symlog::symlog;
+
+/// Encodes vector observations (symlog + MLP) or images (CNN).
+#[derive(Module, Debug)]
+pub enum ObsEncoder {
+    /// MLP over symlog inputs.
+    Vector(Mlp),
+    /// CNN over `[B, H, W, C]` images.
+    Image(CnnEncoder),
+}
+
+impl ObsEncoder {
+    /// The encoder for observations of `kind`.
+    pub fn new(kind: ObsKind, config: &EncoderConfig, norm: NormKind, device: &Device) -> Self {
+        match kind {
+            ObsKind::Vector { width } => ObsEncoder::Vector(Mlp::new(width, config.mlp_units, config.mlp_layers.max(1), norm, device)),
+            ObsKind::Image { shape, .. } => ObsEncoder::Image(CnnEncoder::new(shape, config.cnn_depth, config.min_resolution, norm, device)),
+        }
+    }
+}
+
+impl Encoder for ObsEncoder {
+    fn embed_width(&self) -> usize {
+        match self {
+            ObsEncoder::Vector(mlp) => mlp.output_width(),
+            ObsEncoder::Image(cnn) => cnn.output_width(),
+        }
+    }
+
+    fn encode(&self, obs: &ObsBatch) -> Tensor<2> {
+        match (self, obs) {
+            (ObsEncoder::Vector(mlp), ObsBatch::Vector(x)) => mlp.forward(symlog(x.clone())),
+            (ObsEncoder::Image(cnn), ObsBatch::Image(x)) => cnn.forward(x.clone()),
+            _ => panic!("encoder and observation batch are of different kinds"),
+        }
+    }
+}
+
+/// An MLP and a linear output predicting symlog vectors.
+#[derive(Module, Debug)]
+pub struct VectorDecoder {
+    mlp: Mlp,
+    out: Linear,
+}
+
+/// Reconstructs observations from features.
+#[derive(Module, Debug)]
+pub enum ObsDecoder {
+    /// MLP predicting symlog vectors.
+    Vector(VectorDecoder),
+    /// Transposed-conv decoder.
+    Image(CnnDecoder),
+}
+
+impl ObsDecoder {
+    /// The decoder for observations of `kind` from `features` wide inputs.
+    pub fn new(kind: ObsKind, features: usize, config: &EncoderConfig, norm: NormKind, device: &Device) -> Self {
+        match kind {
+            ObsKind::Vector { width } => {
+                let mlp = Mlp::new(features, config.mlp_units, config.mlp_layers, norm, device);
+                let out = linear(mlp.output_width(), width, true, device);
+                ObsDecoder::Vector(VectorDecoder { mlp, out })
+            }
+            ObsKind::Image { shape, .. } => {
+                ObsDecoder::Image(CnnDecoder::new(features, shape, config.cnn_depth, config.min_resolution, norm, device))
+            }
+        }
+    }
+}
+
+impl ObservationModel for ObsDecoder {
+    fn decode(&self, features: Tensor<2>) -> ObservationPrediction {
+        match self {
+            ObsDecoder::Vector(d) => ObservationPrediction::SymlogVector(d.out.forward(d.mlp.forward(features))),
+            ObsDecoder::Image(cnn) => ObservationPrediction::Image(cnn.forward(features)),
+        }
+    }
+}
+
+/// An MLP followed by an output layer.
+#[derive(Module, Debug)]
+pub struct Head {
+    mlp: Mlp,
+    out: Linear,
+}
+
+impl Head {
+    /// `features` in, `outputs` out; `zero_init` starts the output layer at zero.
+    pub fn new(features: usize, outputs: usize, config: &HeadsConfig, norm: NormKind, zero_init: bool, device: &Device) -> Self {
+        let width = if config.layers == 0 { features } else { config.units };
+        let out = if zero_init { zero_linear(width, outputs, device) } else { linear(width, outputs, true, device) };
+        Head { mlp: Mlp::new(features, config.units, config.layers, norm, device), out }
+    }
+
+    /// # Shapes
+    /// `[B, F]` -> `[B, outputs]`
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.out.forward(self.mlp.forward(features))
+    }
+}
+
+/// Twohot reward head.
+#[derive(Module, Debug)]
+pub struct RewardHead {
+    head: Head,
+    bins: usize,
+}
+
+impl RewardHead {
+    /// A reward head over `config.bins` symlog bins.
+    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+        RewardHead { head: Head::new(features, config.bins, config, norm, true, device), bins: config.bins }
+    }
+}
+
+fn dreamer_bins(bins: usize) -> BinSpace {
+    BinSpace { bins, ..BinSpace::dreamer() }
+}
+
+impl RewardModel for RewardHead {
+    fn reward(&self, features: Tensor<2>) -> BinnedScalar {
+        BinnedScalar::new(self.head.forward(features), dreamer_bins(self.bins))
+    }
+}
+
+/// Bernoulli continue head.
+#[derive(Module, Debug)]
+pub struct ContinueHead {
+    head: Head,
+}
+
+impl ContinueHead {
+    /// A continue head.
+    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+        ContinueHead { head: Head::new(features, 1, config, norm, false, device) }
+    }
+}
+
+impl ContinueModel for ContinueHead {
+    fn continuation(&self, features: Tensor<2>) -> Bernoulli {
+        Bernoulli::new(self.head.forward(features).squeeze_dim::<1>(1))
+    }
+}
+
+/// Twohot critic.
+#[derive(Module, Debug)]
+pub struct Critic {
+    head: Head,
+    bins: usize,
+}
+
+impl Critic {
+    /// A critic over `config.bins` symlog bins, output layer zero-initialised.
+    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+        Critic { head: Head::new(features, config.bins, config, norm, true, device), bins: config.bins }
+    }
+}
+
+impl ValueModel for Critic {
+    fn value(&self, features: Tensor<2>) -> BinnedScalar {
+        BinnedScalar::new(self.head.forward(features), dreamer_bins(self.bins))
+    }
+}
+
+/// The actor: categorical with unimix, or bounded normal.
+#[derive(Module, Debug)]
+pub struct Actor {
+    head: Head,
+    actions: usize,
+    discrete: bool,
+    unimix: f32,
+    min_std: f32,
+    max_std: f32,
+}
+
+impl Actor {
+    /// An actor over `actions` discrete actions or continuous dimensions.
+    pub fn new(features: usize, actions: usize, discrete: bool, config: &DreamerConfig, device: &Device) -> Self {
+        let outputs = if discrete { actions } else { 2 * actions };
+        let b = &config.behaviour;
+        Actor {
+            head: Head::new(features, outputs, &config.heads, config.norm, false, device),
+            actions,
+            discrete,
+            unimix: b.unimix,
+            min_std: b.min_std,
+            max_std: b.max_std,
+        }
+    }
+}
+
+impl PolicyModel for Actor {
+    fn policy(&self, features: Tensor<2>) -> PolicyDistribution {
+        let out = self.head.forward(features);
+        if self.discrete {
+            PolicyDistribution::Discrete(OneHotCategorical::new(out, self.unimix))
+        } else {
+            let [mean, std]: [Tensor<2>; 2] = out.chunk(2, 1).try_into().expect("mean and std halves");
+            let _ = self.actions;
+            PolicyDistribution::Continuous(BoundedNormal::new(mean, std, self.min_std, self.max_std))
+        }
+    }
+}

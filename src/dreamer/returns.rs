@@ -1,0 +1,134 @@
+//! Lambda-returns and DreamerV3's percentile return normalisation.
+//!
+//! Returns bootstrap from the critic with TD(lambda) (Hafner et al. 2023,
+//! eq. 7): `R_t = r_{t+1} + gamma c_{t+1} ((1 - lambda) v_{t+1} + lambda R_{t+1})`,
+//! `R_H = v_H`, where `c` is the predicted continuation. Advantages are
+//! divided by `max(1, S)` with `S` an EMA of the 95th minus the 5th
+//! percentile of the returns, which scales large returns down but never
+//! amplifies small ones (eq. 8-9).
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// TD(lambda) returns of an imagined trajectory.
+///
+/// # Shapes
+/// `rewards`, `continues`, `values`: `[B, H + 1]` for states `s_0 .. s_H`
+/// (`rewards[t]` is the reward for entering `s_t`; `continues` are
+/// probabilities, the discount is applied here) -> `[B, H]` returns for
+/// `s_0 .. s_{H-1}`.
+pub fn lambda_returns(rewards: Tensor<2>, continues: Tensor<2>, values: Tensor<2>, discount: f32, lambda: f32) -> Tensor<2> {
+    let [b, n] = rewards.dims();
+    let h = n - 1;
+    let mut next = values.clone().slice([0..b, h..n]); // R_H = v_H, [B, 1]
+    let mut out = Vec::with_capacity(h);
+    for t in (0..h).rev() {
+        let r = rewards.clone().slice([0..b, t + 1..t + 2]);
+        let c = continues.clone().slice([0..b, t + 1..t + 2]);
+        let v = values.clone().slice([0..b, t + 1..t + 2]);
+        next = r + c * discount * (v * (1.0 - lambda) + next * lambda);
+        out.push(next.clone());
+    }
+    out.reverse();
+    Tensor::cat(out, 1)
+}
+
+/// The percentile-range EMA that scales advantages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnNormalizer {
+    /// EMA of the low percentile.
+    pub low: f32,
+    /// EMA of the high percentile.
+    pub high: f32,
+    rate: f32,
+    limit: f32,
+    low_percentile: f32,
+    high_percentile: f32,
+}
+
+impl ReturnNormalizer {
+    /// A normaliser with EMA `rate`, scale floor `limit` and the two percentiles (in 0..=100).
+    pub fn new(rate: f32, limit: f32, low_percentile: f32, high_percentile: f32) -> Self {
+        ReturnNormalizer { low: 0.0, high: 0.0, rate, limit, low_percentile, high_percentile }
+    }
+
+    /// Fold a batch of returns into the EMAs and return the new scale.
+    pub fn update(&mut self, returns: &[f32]) -> f32 {
+        let mut sorted: Vec<f32> = returns.iter().copied().filter(|r| r.is_finite()).collect();
+        if !sorted.is_empty() {
+            sorted.sort_by(f32::total_cmp);
+            let low = percentile(&sorted, self.low_percentile);
+            let high = percentile(&sorted, self.high_percentile);
+            self.low = (1.0 - self.rate) * self.low + self.rate * low;
+            self.high = (1.0 - self.rate) * self.high + self.rate * high;
+        }
+        self.scale()
+    }
+
+    /// `max(limit, high - low)`.
+    pub fn scale(&self) -> f32 {
+        (self.high - self.low).max(self.limit)
+    }
+}
+
+/// The `q`-th percentile of sorted values, interpolating linearly (as numpy does).
+pub fn percentile(sorted: &[f32], q: f32) -> f32 {
+    let position = q / 100.0 * (sorted.len() - 1) as f32;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(sorted.len() - 1);
+    let w = position - below as f32;
+    sorted[below] * (1.0 - w) + sorted[above] * w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+    use burn::tensor::Device;
+
+    #[test]
+    fn lambda_returns_match_hand_computation() {
+        // H = 2, gamma = 0.5, lambda = 0.5; r = [_, 1, 2], c = [_, 1, 0.5], v = [_, 4, 8].
+        // R_2 = v_2 = 8
+        // R_1 = r_2 + g c_2 ((1 - l) v_2 + l R_2) = 2 + 0.25 (4 + 4) = 4
+        // R_0 = r_1 + g c_1 ((1 - l) v_1 + l R_1) = 1 + 0.5 (2 + 2) = 3
+        let device = Device::flex();
+        let r = tensor_from_vec(vec![9.0, 1.0, 2.0], [1, 3], &device);
+        let c = tensor_from_vec(vec![9.0, 1.0, 0.5], [1, 3], &device);
+        let v = tensor_from_vec(vec![9.0, 4.0, 8.0], [1, 3], &device);
+        assert_eq!(to_vec(lambda_returns(r, c, v, 0.5, 0.5)), vec![3.0, 4.0]);
+    }
+
+    #[test]
+    fn lambda_one_is_monte_carlo_and_zero_is_td() {
+        let device = Device::flex();
+        let r = tensor_from_vec(vec![0.0, 1.0, 1.0, 1.0], [1, 4], &device);
+        let c = Tensor::ones([1, 4], &device);
+        let v = tensor_from_vec(vec![0.0, 10.0, 20.0, 30.0], [1, 4], &device);
+        // lambda = 1, gamma = 1: R_0 = 1 + 1 + 1 + v_3 = 33.
+        assert_eq!(to_vec(lambda_returns(r.clone(), c.clone(), v.clone(), 1.0, 1.0))[0], 33.0);
+        // lambda = 0: one-step TD targets r_{t+1} + v_{t+1}.
+        assert_eq!(to_vec(lambda_returns(r, c, v, 1.0, 0.0)), vec![11.0, 21.0, 31.0]);
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let sorted: Vec<f32> = (0..=10).map(|i| i as f32).collect();
+        assert_eq!(percentile(&sorted, 5.0), 0.5);
+        assert_eq!(percentile(&sorted, 95.0), 9.5);
+        assert_eq!(percentile(&[1.0, 2.0], 50.0), 1.5);
+    }
+
+    #[test]
+    fn normaliser_tracks_the_range_and_never_amplifies() {
+        let mut norm = ReturnNormalizer::new(0.01, 1.0, 5.0, 95.0);
+        let returns: Vec<f32> = (0..=100).map(|i| i as f32).collect(); // P5 = 5, P95 = 95
+        norm.update(&returns);
+        assert!((norm.low - 0.05).abs() < 1e-6 && (norm.high - 0.95).abs() < 1e-6);
+        assert_eq!(norm.scale(), 1.0, "a range below one is floored at one");
+        for _ in 0..2000 {
+            norm.update(&returns);
+        }
+        assert!((norm.scale() - 90.0).abs() < 0.01, "converges to P95 - P5 = 90, got {}", norm.scale());
+    }
+}

@@ -1,0 +1,240 @@
+//! DreamerV3's recurrent state-space model (Hafner et al. 2023, sec. 2;
+//! the reference's `rssm.py`).
+//!
+//! The state has a deterministic part `h` (the recurrent core's state) and
+//! a stochastic part `z` of `stoch` categoricals with `classes` classes.
+//! One step: `h' = core(h, in(z, a))`; the prior `p(z' | h')` is predicted
+//! from `h'` alone, the posterior `q(z' | h', e)` also sees the embedding
+//! `e` of the real observation. `observe` samples `z'` from the posterior,
+//! `imagine` from the prior. Samples are straight-through one-hots with 1%
+//! unimix. Heads read the features `[h, z]`.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::config::{CoreKind, RssmConfig};
+use crate::core::{Dynamics, LatentState, Noise, Observed};
+use crate::nn::dist::OneHotCategorical;
+use crate::nn::gru::{BlockGru, NormGru};
+use crate::nn::mlp::{DenseBlock, linear};
+use crate::nn::norm::NormKind;
+
+/// A batch of RSSM states.
+#[derive(Debug, Clone)]
+pub struct RssmState {
+    /// Deterministic state `[B, D]`.
+    pub deter: Tensor<2>,
+    /// Stochastic state, flattened one-hots `[B, S * K]`.
+    pub stoch: Tensor<2>,
+    /// Log-probabilities of the distribution `stoch` was drawn from `[B, S, K]`.
+    pub log_probs: Tensor<3>,
+}
+
+impl LatentState for RssmState {
+    fn features(&self) -> Tensor<2> {
+        Tensor::cat(vec![self.deter.clone(), self.stoch.clone()], 1)
+    }
+
+    fn batch(&self) -> usize {
+        self.deter.dims()[0]
+    }
+
+    fn select(&self, indices: Tensor<1, Int>) -> Self {
+        RssmState {
+            deter: self.deter.clone().select(0, indices.clone()),
+            stoch: self.stoch.clone().select(0, indices.clone()),
+            log_probs: self.log_probs.clone().select(0, indices),
+        }
+    }
+
+    fn cat(states: Vec<Self>) -> Self {
+        let mut deter = Vec::with_capacity(states.len());
+        let mut stoch = Vec::with_capacity(states.len());
+        let mut log_probs = Vec::with_capacity(states.len());
+        for s in states {
+            deter.push(s.deter);
+            stoch.push(s.stoch);
+            log_probs.push(s.log_probs);
+        }
+        RssmState { deter: Tensor::cat(deter, 0), stoch: Tensor::cat(stoch, 0), log_probs: Tensor::cat(log_probs, 0) }
+    }
+
+    fn detach(self) -> Self {
+        RssmState { deter: self.deter.detach(), stoch: self.stoch.detach(), log_probs: self.log_probs.detach() }
+    }
+}
+
+/// The recurrent core, chosen by config.
+#[derive(Module, Debug)]
+pub enum Core {
+    /// LayerNorm GRU (2023).
+    Gru(NormGru),
+    /// Block GRU (2025).
+    Block(BlockGru),
+}
+
+/// The RSSM's networks.
+#[derive(Module, Debug)]
+pub struct Rssm {
+    input: DenseBlock,
+    core: Core,
+    prior_hidden: DenseBlock,
+    prior_out: Linear,
+    post_hidden: DenseBlock,
+    post_out: Linear,
+    stoch: usize,
+    classes: usize,
+    deter: usize,
+    unimix: f32,
+}
+
+impl Rssm {
+    /// An RSSM for embeddings of width `embed` and actions of width `actions`.
+    pub fn new(config: &RssmConfig, norm: NormKind, embed: usize, actions: usize, device: &Device) -> Self {
+        let (s, k, d, h) = (config.stoch, config.classes, config.deter, config.hidden);
+        let core = match config.core {
+            CoreKind::Gru => Core::Gru(NormGru::new(h, d, norm, device)),
+            CoreKind::BlockGru => Core::Block(BlockGru::new(h, d, config.blocks, 1, norm, device)),
+        };
+        Rssm {
+            input: DenseBlock::new(s * k + actions, h, norm, device),
+            core,
+            prior_hidden: DenseBlock::new(d, h, norm, device),
+            prior_out: linear(h, s * k, true, device),
+            post_hidden: DenseBlock::new(d + embed, h, norm, device),
+            post_out: linear(h, s * k, true, device),
+            stoch: s,
+            classes: k,
+            deter: d,
+            unimix: config.unimix,
+        }
+    }
+
+    /// Width of the features `[h, z]`.
+    pub fn feature_width(&self) -> usize {
+        self.deter + self.stoch * self.classes
+    }
+
+    fn dist(&self, logits: Tensor<2>) -> OneHotCategorical<3> {
+        let [b, _] = logits.dims();
+        OneHotCategorical::new(logits.reshape([b, self.stoch, self.classes]), self.unimix)
+    }
+
+    fn sample(&self, dist: &OneHotCategorical<3>, noise: &mut Noise) -> Tensor<2> {
+        let shape = dist.log_probs.dims();
+        let sample = dist.sample_straight_through(noise.uniform_tensor(shape, &dist.log_probs.device()));
+        sample.reshape([shape[0], self.stoch * self.classes])
+    }
+
+    /// The deterministic step `h' = core(h, in(z, a))`.
+    fn step_deter(&self, state: &RssmState, action: Tensor<2>) -> Tensor<2> {
+        let x = self.input.forward(Tensor::cat(vec![state.stoch.clone(), action], 1));
+        match &self.core {
+            Core::Gru(gru) => gru.forward(x, state.deter.clone()),
+            Core::Block(gru) => gru.forward(x, state.deter.clone()),
+        }
+    }
+
+    /// The prior distribution given the deterministic state `[B, D]`.
+    fn prior(&self, deter: Tensor<2>) -> OneHotCategorical<3> {
+        self.dist(self.prior_out.forward(self.prior_hidden.forward(deter)))
+    }
+}
+
+impl Dynamics for Rssm {
+    type State = RssmState;
+
+    fn feature_width(&self) -> usize {
+        Rssm::feature_width(self)
+    }
+
+    /// Zeros for `h` and `z` (a uniform distribution for the log-probabilities).
+    fn initial(&self, batch: usize, device: &Device) -> RssmState {
+        let uniform = -(self.classes as f32).ln();
+        RssmState {
+            deter: Tensor::zeros([batch, self.deter], device),
+            stoch: Tensor::zeros([batch, self.stoch * self.classes], device),
+            log_probs: Tensor::full([batch, self.stoch, self.classes], uniform, device),
+        }
+    }
+
+    fn observe(&self, state: &RssmState, action: Tensor<2>, embed: Tensor<2>, is_first: Tensor<1>, noise: &mut Noise) -> Observed<RssmState> {
+        // Where an episode starts, the previous state and action are replaced by zeros.
+        let keep = (is_first.neg() + 1.0).unsqueeze_dim::<2>(1); // [B, 1]
+        let state = RssmState {
+            deter: state.deter.clone() * keep.clone(),
+            stoch: state.stoch.clone() * keep.clone(),
+            log_probs: state.log_probs.clone(),
+        };
+        let action = action * keep;
+        let deter = self.step_deter(&state, action);
+        let prior = self.prior(deter.clone());
+        let post = self.dist(self.post_out.forward(self.post_hidden.forward(Tensor::cat(vec![deter.clone(), embed], 1))));
+        let post_stoch = self.sample(&post, noise);
+        let prior_stoch = self.sample(&prior, noise);
+        Observed {
+            posterior: RssmState { deter: deter.clone(), stoch: post_stoch, log_probs: post.log_probs },
+            prior: RssmState { deter, stoch: prior_stoch, log_probs: prior.log_probs },
+        }
+    }
+
+    fn imagine(&self, state: &RssmState, action: Tensor<2>, noise: &mut Noise) -> RssmState {
+        let deter = self.step_deter(state, action);
+        let prior = self.prior(deter.clone());
+        let stoch = self.sample(&prior, noise);
+        RssmState { deter, stoch, log_probs: prior.log_probs }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+
+    fn tiny() -> RssmConfig {
+        RssmConfig { deter: 8, hidden: 8, stoch: 2, classes: 3, ..RssmConfig::default() }
+    }
+
+    #[test]
+    fn observe_and_imagine_keep_shapes_and_one_hot_samples() {
+        let device = Device::flex();
+        for core in [CoreKind::Gru, CoreKind::BlockGru] {
+            let config = RssmConfig { core, blocks: 2, ..tiny() };
+            let rssm = Rssm::new(&config, NormKind::Layer, 5, 2, &device);
+            let mut noise = Noise::new(0);
+            let s0 = rssm.initial(3, &device);
+            let out = rssm.observe(&s0, Tensor::zeros([3, 2], &device), Tensor::ones([3, 5], &device), Tensor::ones([3], &device), &mut noise);
+            assert_eq!(out.posterior.features().dims(), [3, 8 + 6]);
+            let z = to_vec(out.posterior.stoch.clone());
+            for latent in z.chunks(3) {
+                let ones = latent.iter().filter(|v| (**v - 1.0).abs() < 1e-6).count();
+                let zeros = latent.iter().filter(|v| v.abs() < 1e-6).count();
+                assert_eq!((ones, zeros), (1, 2), "one class per latent: {latent:?}");
+            }
+            let next = rssm.imagine(&out.posterior, tensor_from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0], [3, 2], &device), &mut noise);
+            assert_eq!(next.deter.dims(), [3, 8]);
+            assert_eq!(next.log_probs.dims(), [3, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn is_first_resets_the_carried_state() {
+        let device = Device::flex();
+        let rssm = Rssm::new(&tiny(), NormKind::Layer, 5, 2, &device);
+        let embed = tensor_from_vec(vec![0.3, -0.2, 0.9, 0.1, 0.0], [1, 5], &device);
+        let action = tensor_from_vec(vec![0.0, 1.0], [1, 2], &device);
+        let carried = RssmState {
+            deter: Tensor::ones([1, 8], &device),
+            stoch: tensor_from_vec(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 6], &device),
+            log_probs: Tensor::zeros([1, 2, 3], &device),
+        };
+        let fresh = rssm.initial(1, &device);
+        let first = Tensor::ones([1], &device);
+        let a = rssm.observe(&carried, action.clone(), embed.clone(), first.clone(), &mut Noise::new(1));
+        let b = rssm.observe(&fresh, Tensor::zeros([1, 2], &device), embed.clone(), first, &mut Noise::new(1));
+        assert_eq!(to_vec(a.posterior.deter), to_vec(b.posterior.deter.clone()), "a first step ignores what came before");
+        let c = rssm.observe(&carried, action, embed, Tensor::zeros([1], &device), &mut Noise::new(1));
+        assert_ne!(to_vec(c.posterior.deter), to_vec(b.posterior.deter));
+    }
+}

@@ -1,0 +1,84 @@
+//! The error type returned at every boundary with the outside world:
+//! files, experiment configs, checkpoints, devices and environments.
+//!
+//! Each variant names what was wrong and where (file, key), and keeps its
+//! cause for [`std::error::Error::source`].
+
+use std::path::PathBuf;
+
+/// Shorthand for `Result<T, somnium::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong outside the math.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        /// What we were doing, e.g. "reading".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// An experiment config is invalid.
+    #[error("{origin}: `{key}`: {problem}")]
+    Config {
+        /// The file the value came from, or `--set` for command-line overrides.
+        origin: String,
+        /// The dotted key, e.g. `dreamer.rssm.classes`.
+        key: String,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
+    /// The requested device cannot be used.
+    #[error("device `{spec}`: {problem}")]
+    Device {
+        /// The device string as given, e.g. `cuda:0`.
+        spec: String,
+        /// Why it cannot be used and what to do about it.
+        problem: String,
+    },
+    /// A checkpoint is missing, corrupt, or does not match the config.
+    #[error("checkpoint `{path}`: {problem}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A training quantity became NaN or infinite.
+    #[error("non-finite value in `{name}` at update {update}: {value}")]
+    NonFinite {
+        /// The metric or loss, e.g. `loss/reward`.
+        name: String,
+        /// The update counter when it happened.
+        update: u64,
+        /// The offending value.
+        value: f64,
+    },
+    /// An environment failed.
+    #[error(transparent)]
+    Env(#[from] somnium_envs::EnvError),
+    /// A feature that this build or this agent does not provide.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    /// An I/O error with the path and action it happened in.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    /// A config error for `key` in `origin`.
+    pub fn config(origin: impl Into<String>, key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Config { origin: origin.into(), key: key.into(), problem: problem.into() }
+    }
+
+    /// A checkpoint error for the checkpoint at `path`.
+    pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Checkpoint { path: path.into(), problem: problem.into() }
+    }
+}

@@ -1,0 +1,123 @@
+//! The `somnium` command: train, resume, evaluate and inspect agents.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Reinforcement learning with latent world models (DreamerV3, MuZero).
+#[derive(Parser)]
+#[command(name = "somnium", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an agent from an experiment file.
+    Train {
+        /// The experiment, e.g. experiments/dreamer/cartpole.toml.
+        experiment: PathBuf,
+        /// Override a config value: --set section.key=value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Compute device: flex, wgpu, wgpu:cpu, wgpu:N, cuda:N (overrides run.device).
+        #[arg(long)]
+        device: Option<String>,
+        /// Directory under which the run directory is created (overrides run.logdir).
+        #[arg(long)]
+        logdir: Option<PathBuf>,
+    },
+    /// Continue a run from its last checkpoint.
+    Resume {
+        /// The run directory, e.g. runs/cartpole-1763800000.
+        run: PathBuf,
+        /// Override a config value, e.g. --set run.env_steps=50000 to train longer.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Compute device (overrides the run's).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Evaluate a run's latest checkpoint and print a JSON summary.
+    Eval {
+        /// The run directory.
+        run: PathBuf,
+        /// Episodes to play.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Act greedily instead of sampling from the policy.
+        #[arg(long)]
+        greedy: bool,
+        /// Compute device (overrides the run's).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Render real frames beside the world model's open-loop predictions.
+    Dream {
+        /// The run directory.
+        run: PathBuf,
+        /// Steps of real context before the model predicts on its own.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
+        /// Steps the model predicts open-loop.
+        #[arg(long, default_value_t = 45)]
+        horizon: usize,
+        /// Output file (.gif or .png); defaults to <run>/videos/dream.gif.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Compute device (overrides the run's).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// List the registered environments with their spaces.
+    Envs,
+}
+
+fn device_override(device: Option<String>) -> Vec<String> {
+    device.map(|d| vec![format!("run.device=\"{d}\"")]).unwrap_or_default()
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train { experiment, mut set, device, logdir } => {
+            set.extend(device_override(device));
+            if let Some(logdir) = logdir {
+                set.push(format!("run.logdir={:?}", logdir.display().to_string()));
+            }
+            let run = somnium::train::train_experiment(&experiment, &set)
+                .with_context(|| format!("training {}", experiment.display()))?;
+            println!("run directory: {}", run.display());
+        }
+        Command::Resume { run, mut set, device } => {
+            set.extend(device_override(device));
+            somnium::train::resume(&run, &set).with_context(|| format!("resuming {}", run.display()))?;
+        }
+        Command::Eval { run, episodes, greedy, device } => {
+            let summary = somnium::train::evaluate_run(&run, episodes, greedy, &device_override(device))
+                .with_context(|| format!("evaluating {}", run.display()))?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        Command::Dream { run, context, horizon, output, device } => {
+            let path = somnium::train::dream(&run, context, horizon, output.as_deref(), &device_override(device))
+                .with_context(|| format!("dreaming from {}", run.display()))?;
+            println!("wrote {}", path.display());
+        }
+        Command::Envs => {
+            println!("{:<30} {:<28} {:<14} reference", "id", "observation", "action");
+            for spec in somnium::envs::registry() {
+                let env = (spec.make)();
+                println!(
+                    "{:<30} {:<28} {:<14} {}",
+                    spec.id,
+                    env.observation_space().describe(),
+                    env.action_space().describe(),
+                    spec.reference
+                );
+            }
+        }
+    }
+    Ok(())
+}

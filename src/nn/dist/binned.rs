@@ -1,0 +1,219 @@
+//! Scalars as categoricals over bins: twohot targets, cross-entropy loss and
+//! the expected value, shared by DreamerV3 (symlog bins) and MuZero (`h`
+//! support).
+
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Device, Tensor};
+
+use crate::nn::support::{h_inverse, h_transform};
+use crate::nn::symlog::{symexp, symlog};
+use crate::nn::tensor_util::tensor_from_vec;
+
+/// The transform applied to scalars before they are placed on the bins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalarTransform {
+    /// Bins in the scalar's own units.
+    Identity,
+    /// DreamerV3: bins in symlog space (so symexp-spaced in real units).
+    Symlog,
+    /// MuZero: bins over `h(x)`.
+    Muzero,
+}
+
+impl ScalarTransform {
+    fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            ScalarTransform::Identity => x,
+            ScalarTransform::Symlog => symlog(x),
+            ScalarTransform::Muzero => h_transform(x),
+        }
+    }
+
+    fn inverse<const D: usize>(self, y: Tensor<D>) -> Tensor<D> {
+        match self {
+            ScalarTransform::Identity => y,
+            ScalarTransform::Symlog => symexp(y),
+            ScalarTransform::Muzero => h_inverse(y),
+        }
+    }
+}
+
+/// Evenly spaced bins from `low` to `high` (inclusive) in the transformed space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BinSpace {
+    /// The first bin's position (transformed units).
+    pub low: f32,
+    /// The last bin's position (transformed units).
+    pub high: f32,
+    /// How many bins (at least 2).
+    pub bins: usize,
+    /// The transform from real units to bin units.
+    pub transform: ScalarTransform,
+}
+
+impl BinSpace {
+    /// DreamerV3: 255 bins on [-20, 20] in symlog space.
+    pub fn dreamer() -> Self {
+        BinSpace { low: -20.0, high: 20.0, bins: 255, transform: ScalarTransform::Symlog }
+    }
+
+    /// MuZero: integer support `[-support, support]` over `h(x)` (601 bins for 300).
+    pub fn muzero(support: usize) -> Self {
+        let s = support as f32;
+        BinSpace { low: -s, high: s, bins: 2 * support + 1, transform: ScalarTransform::Muzero }
+    }
+
+    fn step(&self) -> f32 {
+        (self.high - self.low) / (self.bins - 1) as f32
+    }
+
+    /// Bin positions `[K]`.
+    pub fn positions(&self, device: &Device) -> Tensor<1> {
+        let step = self.step();
+        let values = (0..self.bins).map(|i| self.low + step * i as f32).collect();
+        tensor_from_vec(values, [self.bins], device)
+    }
+
+    /// Twohot encoding of real-valued targets.
+    ///
+    /// The transformed target is split between its two neighbouring bins in
+    /// proportion to its distance from each; values outside the range go
+    /// wholly to the end bin.
+    ///
+    /// # Shapes
+    /// `target [B]` -> `[B, K]`
+    pub fn twohot(&self, target: Tensor<1>) -> Tensor<2> {
+        let device = target.device();
+        let k = self.bins;
+        let y = self.transform.forward(target);
+        let position = ((y - self.low) / self.step()).clamp(0.0, (k - 1) as f32); // [B] in bin units
+        let below = position.clone().floor();
+        let weight_above = (position - below.clone()).unsqueeze_dim::<2>(1); // [B, 1]
+        let below_index = below.clone().int().unsqueeze_dim::<2>(1);
+        let above_index = (below + 1.0).clamp_max((k - 1) as f32).int().unsqueeze_dim::<2>(1);
+        let batch = below_index.dims()[0];
+        let zeros = Tensor::<2>::zeros([batch, k], &device);
+        let below_part = zeros.clone().scatter(1, below_index, weight_above.clone().neg() + 1.0, burn::tensor::IndexingUpdateOp::Add);
+        below_part.scatter(1, above_index, weight_above, burn::tensor::IndexingUpdateOp::Add)
+    }
+}
+
+/// A scalar predicted as logits over the bins of a [`BinSpace`].
+#[derive(Debug, Clone)]
+pub struct BinnedScalar {
+    /// Unnormalised log-probabilities `[B, K]`.
+    pub logits: Tensor<2>,
+    /// Where the bins lie.
+    pub space: BinSpace,
+}
+
+impl BinnedScalar {
+    /// Wrap logits `[B, K]`; `K` must equal the space's bin count.
+    pub fn new(logits: Tensor<2>, space: BinSpace) -> Self {
+        let [_, k] = logits.dims();
+        assert_eq!(k, space.bins, "BinnedScalar: logits have {k} bins, space has {}", space.bins);
+        BinnedScalar { logits, space }
+    }
+
+    /// Bin probabilities `[B, K]`.
+    pub fn probs(&self) -> Tensor<2> {
+        softmax(self.logits.clone(), 1)
+    }
+
+    /// The prediction in real units, the inverse transform of the expected bin `[B]`.
+    pub fn mean(&self) -> Tensor<1> {
+        let positions = self.space.positions(&self.logits.device()).unsqueeze_dim::<2>(0);
+        let expected = (self.probs() * positions).sum_dim(1).squeeze_dim::<1>(1);
+        self.space.transform.inverse(expected)
+    }
+
+    /// Cross-entropy against the twohot encoding of `target [B]`, per element `[B]`.
+    pub fn loss(&self, target: Tensor<1>) -> Tensor<1> {
+        let target = self.space.twohot(target.detach());
+        (target * log_softmax(self.logits.clone(), 1)).sum_dim(1).squeeze_dim::<1>(1).neg()
+    }
+
+    /// Cross-entropy against a given target distribution `[B, K]` (for example
+    /// a slow critic's probabilities), per element `[B]`.
+    pub fn loss_against_probs(&self, target_probs: Tensor<2>) -> Tensor<1> {
+        (target_probs.detach() * log_softmax(self.logits.clone(), 1)).sum_dim(1).squeeze_dim::<1>(1).neg()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::tensor_util::to_vec;
+
+    fn small(transform: ScalarTransform) -> BinSpace {
+        BinSpace { low: -2.0, high: 2.0, bins: 5, transform }
+    }
+
+    #[test]
+    fn twohot_splits_between_neighbours() {
+        let device = Device::flex();
+        let space = small(ScalarTransform::Identity);
+        // 0.25 lies a quarter of the way from bin 2 (0.0) to bin 3 (1.0);
+        // -5 is clipped to bin 0; 2.0 sits exactly on the last bin; 1.0 exactly on bin 3.
+        let encoded = to_vec(space.twohot(tensor_from_vec(vec![0.25, -5.0, 2.0, 1.0], [4], &device)));
+        let expected = [
+            0.0, 0.0, 0.75, 0.25, 0.0, //
+            1.0, 0.0, 0.0, 0.0, 0.0, //
+            0.0, 0.0, 0.0, 0.0, 1.0, //
+            0.0, 0.0, 0.0, 1.0, 0.0,
+        ];
+        for (a, b) in encoded.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{encoded:?}");
+        }
+    }
+
+    #[test]
+    fn twohot_in_symlog_space() {
+        // symlog(e - 1) = 1.0 exactly -> all mass on the bin at 1.0.
+        let device = Device::flex();
+        let encoded = to_vec(small(ScalarTransform::Symlog).twohot(tensor_from_vec(vec![std::f32::consts::E - 1.0], [1], &device)));
+        assert!((encoded[3] - 1.0).abs() < 1e-5, "{encoded:?}");
+    }
+
+    #[test]
+    fn mean_inverts_the_transform_of_the_expected_bin() {
+        let device = Device::flex();
+        // Logits equal -> uniform over {-2..2} -> expected bin 0 -> mean 0.
+        let uniform = BinnedScalar::new(Tensor::zeros([1, 5], &device), small(ScalarTransform::Symlog));
+        assert!(to_vec(uniform.mean())[0].abs() < 1e-6);
+        // Nearly all mass on bin 1.0 in symlog space -> mean symexp(1) = e - 1.
+        let peaked = BinnedScalar::new(tensor_from_vec(vec![-30.0, -30.0, -30.0, 30.0, -30.0], [1, 5], &device), small(ScalarTransform::Symlog));
+        assert!((to_vec(peaked.mean())[0] - (std::f32::consts::E - 1.0)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn loss_is_cross_entropy_with_the_twohot_target() {
+        let device = Device::flex();
+        // Uniform logits over 5 bins: CE = ln 5 whatever the target.
+        let dist = BinnedScalar::new(Tensor::zeros([2, 5], &device), small(ScalarTransform::Identity));
+        let loss = to_vec(dist.loss(tensor_from_vec(vec![0.3, -1.7], [2], &device)));
+        for l in loss {
+            assert!((l - 5f32.ln()).abs() < 1e-5);
+        }
+        // Logits [0, ln 3, 0, 0, 0] (probs 1/7, 3/7, 1/7, 1/7, 1/7), target -1.5 = halfway
+        // between bins 0 and 1: CE = -(0.5 ln(1/7) + 0.5 ln(3/7)) = ln 7 - 0.5 ln 3.
+        let dist = BinnedScalar::new(tensor_from_vec(vec![0.0, 3f32.ln(), 0.0, 0.0, 0.0], [1, 5], &device), small(ScalarTransform::Identity));
+        let loss = to_vec(dist.loss(tensor_from_vec(vec![-1.5], [1], &device)))[0];
+        assert!((loss - (7f32.ln() - 0.5 * 3f32.ln())).abs() < 1e-5, "{loss}");
+    }
+
+    #[test]
+    fn dreamer_and_muzero_spaces_have_the_paper_sizes() {
+        let device = Device::flex();
+        let d = BinSpace::dreamer();
+        assert_eq!(d.bins, 255);
+        let pos = to_vec(d.positions(&device));
+        assert_eq!((pos[0], pos[127], pos[254]), (-20.0, 0.0, 20.0));
+        let m = BinSpace::muzero(300);
+        assert_eq!(m.bins, 601);
+        let pos = to_vec(m.positions(&device));
+        assert_eq!((pos[0], pos[300], pos[600]), (-300.0, 0.0, 300.0));
+        assert!((pos[301] - 1.0).abs() < 1e-5);
+    }
+}

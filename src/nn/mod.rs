@@ -1,0 +1,21 @@
+//! burn building blocks shared by every agent.
+//!
+//! Layers ([`mlp`], [`cnn`], [`gru`], [`norm`]) follow DreamerV3's choices:
+//! linear layers without bias before a normalisation, SiLU activations,
+//! LayerNorm (2023) or RMSNorm (2025). Distributions ([`dist`]) are the
+//! output heads of world models and policies; [`symlog`] and [`support`]
+//! are the scalar transforms that make one set of hyperparameters work
+//! across reward scales.
+
+pub mod cnn;
+pub mod dist;
+pub mod ema;
+pub mod grad;
+pub mod gru;
+pub mod mlp;
+pub mod norm;
+pub mod support;
+pub mod symlog;
+pub mod tensor_util;
+
+pub use tensor_util::check_dims;

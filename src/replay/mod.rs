@@ -1,0 +1,11 @@
+//! Replay buffers.
+//!
+//! [`SequenceReplay`] is DreamerV3's: each environment copy appends to its
+//! own stream, and training samples fixed-length windows uniformly from
+//! all streams. Windows may cross episode boundaries; the `is_first` flags
+//! travel with the data and reset the model's state there, so boundaries
+//! stay correct wherever a window starts.
+
+mod sequence;
+
+pub use sequence::{SequenceBatch, SequenceReplay, Transition};

@@ -1,0 +1,271 @@
+//! Sequence replay with per-environment ring buffers.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Noise, ObsKind};
+use crate::{Error, Result};
+
+/// One step of one environment copy, in DreamerV3's layout: the
+/// observation, the action that led to it, the reward received on arriving,
+/// and the flags of that arrival.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    /// The observation, flattened (`ObsKind::flat_len` values).
+    pub obs: &'a [f32],
+    /// The action taken before this observation (zeros on a first step) `[A]`.
+    pub action: &'a [f32],
+    /// The reward received on arriving here (0 on a first step).
+    pub reward: f32,
+    /// This observation starts an episode.
+    pub is_first: bool,
+    /// This observation ends the episode by termination (not truncation).
+    pub is_terminal: bool,
+}
+
+/// A sampled batch, time-major: row `t * B + b` is step `t` of sequence `b`.
+#[derive(Debug, Clone)]
+pub struct SequenceBatch {
+    /// Sequences `B`.
+    pub batch: usize,
+    /// Steps per sequence `T`.
+    pub length: usize,
+    /// Observations `[T * B * obs_len]`.
+    pub obs: Vec<f32>,
+    /// Actions `[T * B * A]`.
+    pub actions: Vec<f32>,
+    /// Rewards `[T * B]`.
+    pub rewards: Vec<f32>,
+    /// First-step flags `[T * B]` (1.0 or 0.0); step 0 of every sequence is marked first.
+    pub is_first: Vec<f32>,
+    /// Terminal flags `[T * B]`.
+    pub is_terminal: Vec<f32>,
+}
+
+/// Observations stored compactly: images (and binary grids) as bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum ObsStore {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+/// A ring buffer of one environment copy's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stream {
+    obs: ObsStore,
+    actions: Vec<f32>,
+    rewards: Vec<f32>,
+    is_first: Vec<bool>,
+    is_terminal: Vec<bool>,
+    /// Index of the oldest step.
+    head: usize,
+    /// Steps held.
+    len: usize,
+}
+
+/// DreamerV3's sequence replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SequenceReplay {
+    streams: Vec<Stream>,
+    capacity_per_stream: usize,
+    obs_len: usize,
+    action_len: usize,
+    /// Total steps ever added.
+    pub added: u64,
+}
+
+impl SequenceReplay {
+    /// A buffer of `capacity` steps in all, split evenly over `streams` copies.
+    pub fn new(capacity: usize, streams: usize, obs_kind: ObsKind, action_len: usize) -> Self {
+        let per = (capacity / streams).max(2);
+        let obs_len = obs_kind.flat_len();
+        let bytes = matches!(obs_kind, ObsKind::Image { .. });
+        let stream = |_| Stream {
+            obs: if bytes { ObsStore::U8(Vec::new()) } else { ObsStore::F32(Vec::new()) },
+            actions: Vec::new(),
+            rewards: Vec::new(),
+            is_first: Vec::new(),
+            is_terminal: Vec::new(),
+            head: 0,
+            len: 0,
+        };
+        SequenceReplay { streams: (0..streams).map(stream).collect(), capacity_per_stream: per, obs_len, action_len, added: 0 }
+    }
+
+    /// Steps currently held.
+    pub fn len(&self) -> usize {
+        self.streams.iter().map(|s| s.len).sum()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append a step to stream `index`, dropping its oldest step when full.
+    pub fn add(&mut self, index: usize, step: &Transition) {
+        assert_eq!(step.obs.len(), self.obs_len, "replay: observation has {} values, expected {}", step.obs.len(), self.obs_len);
+        assert_eq!(step.action.len(), self.action_len, "replay: action has {} values, expected {}", step.action.len(), self.action_len);
+        let cap = self.capacity_per_stream;
+        let (obs_len, action_len) = (self.obs_len, self.action_len);
+        let s = &mut self.streams[index];
+        let slot = if s.len < cap { s.len } else { s.head };
+        if s.len < cap {
+            match &mut s.obs {
+                ObsStore::F32(v) => v.extend_from_slice(step.obs),
+                ObsStore::U8(v) => v.extend(step.obs.iter().map(|&x| x.clamp(0.0, 255.0) as u8)),
+            }
+            s.actions.extend_from_slice(step.action);
+            s.rewards.push(step.reward);
+            s.is_first.push(step.is_first);
+            s.is_terminal.push(step.is_terminal);
+            s.len += 1;
+        } else {
+            match &mut s.obs {
+                ObsStore::F32(v) => v[slot * obs_len..(slot + 1) * obs_len].copy_from_slice(step.obs),
+                ObsStore::U8(v) => {
+                    for (d, &x) in v[slot * obs_len..(slot + 1) * obs_len].iter_mut().zip(step.obs) {
+                        *d = x.clamp(0.0, 255.0) as u8;
+                    }
+                }
+            }
+            s.actions[slot * action_len..(slot + 1) * action_len].copy_from_slice(step.action);
+            s.rewards[slot] = step.reward;
+            s.is_first[slot] = step.is_first;
+            s.is_terminal[slot] = step.is_terminal;
+            s.head = (s.head + 1) % cap;
+        }
+        self.added += 1;
+    }
+
+    /// Whether `length`-step windows can be sampled.
+    pub fn can_sample(&self, length: usize) -> bool {
+        self.streams.iter().any(|s| s.len >= length)
+    }
+
+    /// Sample `batch` windows of `length` steps, uniformly over all valid windows.
+    pub fn sample(&self, batch: usize, length: usize, noise: &mut Noise) -> SequenceBatch {
+        let starts: Vec<usize> = self.streams.iter().map(|s| (s.len + 1).saturating_sub(length)).collect();
+        let total: usize = starts.iter().sum();
+        assert!(total > 0, "replay: no stream holds {length} steps yet");
+        let (obs_len, action_len) = (self.obs_len, self.action_len);
+        let mut out = SequenceBatch {
+            batch,
+            length,
+            obs: vec![0.0; length * batch * obs_len],
+            actions: vec![0.0; length * batch * action_len],
+            rewards: vec![0.0; length * batch],
+            is_first: vec![0.0; length * batch],
+            is_terminal: vec![0.0; length * batch],
+        };
+        for b in 0..batch {
+            let mut pick = noise.below(total);
+            let stream = starts.iter().position(|&n| if pick < n { true } else { pick -= n; false }).expect("pick within total");
+            let s = &self.streams[stream];
+            for t in 0..length {
+                let slot = (s.head + pick + t) % s.len.max(1);
+                let row = t * batch + b;
+                match &s.obs {
+                    ObsStore::F32(v) => out.obs[row * obs_len..(row + 1) * obs_len].copy_from_slice(&v[slot * obs_len..(slot + 1) * obs_len]),
+                    ObsStore::U8(v) => {
+                        for (d, &x) in out.obs[row * obs_len..(row + 1) * obs_len].iter_mut().zip(&v[slot * obs_len..(slot + 1) * obs_len]) {
+                            *d = x as f32;
+                        }
+                    }
+                }
+                out.actions[row * action_len..(row + 1) * action_len].copy_from_slice(&s.actions[slot * action_len..(slot + 1) * action_len]);
+                out.rewards[row] = s.rewards[slot];
+                out.is_first[row] = if t == 0 || s.is_first[slot] { 1.0 } else { 0.0 };
+                out.is_terminal[row] = if s.is_terminal[slot] { 1.0 } else { 0.0 };
+            }
+        }
+        out
+    }
+
+    /// Write the buffer to `path` (JSON header line, then the binary body).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io("writing replay", path, e))?;
+        let mut writer = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut writer, self).map_err(|e| Error::checkpoint(path, format!("writing replay failed: {e}")))?;
+        writer.flush().map_err(|e| Error::io("writing replay", path, e))
+    }
+
+    /// Read a buffer written by [`Self::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let mut text = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut text))
+            .map_err(|e| Error::io("reading replay", path, e))?;
+        serde_json::from_slice(&text).map_err(|e| Error::checkpoint(path, format!("replay file is corrupt: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(obs: f32, first: bool) -> ([f32; 1], [f32; 2], bool) {
+        ([obs], [obs, -obs], first)
+    }
+
+    fn add(replay: &mut SequenceReplay, stream: usize, obs: f32, first: bool) {
+        let (o, a, f) = step(obs, first);
+        replay.add(stream, &Transition { obs: &o, action: &a, reward: obs * 10.0, is_first: f, is_terminal: false });
+    }
+
+    #[test]
+    fn windows_are_contiguous_and_time_major() {
+        let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 2);
+        for i in 0..10 {
+            add(&mut replay, 0, i as f32, i == 0 || i == 5);
+        }
+        let batch = replay.sample(3, 4, &mut Noise::new(0));
+        for b in 0..3 {
+            let first = batch.obs[b];
+            for t in 0..4 {
+                let row = t * 3 + b;
+                assert_eq!(batch.obs[row], first + t as f32, "contiguous");
+                assert_eq!(batch.rewards[row], batch.obs[row] * 10.0);
+                assert_eq!(batch.actions[row * 2 + 1], -batch.obs[row]);
+                let stored_first = batch.obs[row] == 0.0 || batch.obs[row] == 5.0;
+                assert_eq!(batch.is_first[row] == 1.0, t == 0 || stored_first, "episode starts kept inside windows");
+            }
+        }
+    }
+
+    #[test]
+    fn ring_buffer_drops_the_oldest_and_windows_never_wrap_across_the_seam() {
+        let mut replay = SequenceReplay::new(5, 1, ObsKind::Vector { width: 1 }, 2);
+        for i in 0..12 {
+            add(&mut replay, 0, i as f32, false);
+        }
+        assert_eq!(replay.len(), 5);
+        let mut noise = Noise::new(3);
+        for _ in 0..50 {
+            let batch = replay.sample(1, 3, &mut noise);
+            assert!(batch.obs[0] >= 7.0, "only the newest five (7..=11) remain: {:?}", batch.obs);
+            assert_eq!(batch.obs[2] - batch.obs[0], 2.0, "no window wraps from newest to oldest");
+        }
+    }
+
+    #[test]
+    fn samples_every_stream_and_round_trips_through_disk() {
+        let mut replay = SequenceReplay::new(100, 2, ObsKind::Image { shape: [1, 1, 1], pixels: true }, 2);
+        for i in 0..6 {
+            add(&mut replay, 0, i as f32, i == 0);
+            add(&mut replay, 1, 100.0 + i as f32, i == 0);
+        }
+        let batch = replay.sample(64, 2, &mut Noise::new(1));
+        let from_second = batch.obs.iter().filter(|&&o| o >= 100.0).count();
+        assert!(from_second > 20 && from_second < 108, "{from_second}");
+        let dir = tempfile::tempdir().unwrap();
+        replay.save(&dir.path().join("replay.json")).unwrap();
+        let loaded = SequenceReplay::load(&dir.path().join("replay.json")).unwrap();
+        let a = replay.sample(4, 3, &mut Noise::new(9));
+        let b = loaded.sample(4, 3, &mut Noise::new(9));
+        assert_eq!(a.obs, b.obs);
+        assert_eq!(loaded.added, 12);
+    }
+}

@@ -1,0 +1,106 @@
+//! Stepping a batch of environment copies for the run loop: auto-reset,
+//! episode statistics, and handing each step to the agent's replay in
+//! DreamerV3's layout (a finished episode's last observation is recorded
+//! before the next episode's first).
+
+use somnium_envs::{Action, Env, Observation};
+
+use super::Agent;
+use crate::Result;
+use crate::config::EnvConfig;
+use crate::core::Noise;
+
+/// A finished episode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Episode {
+    /// Sum of rewards.
+    pub score: f64,
+    /// Steps.
+    pub length: u64,
+}
+
+/// Environment copies being stepped together.
+pub struct Collector {
+    envs: Vec<Box<dyn Env>>,
+    /// The current observation of each copy.
+    pub obs: Vec<Observation>,
+    /// Whether each copy's current observation starts an episode.
+    pub is_first: Vec<bool>,
+    returns: Vec<f64>,
+    lengths: Vec<u64>,
+}
+
+/// Build one environment copy from the config.
+pub fn make_env(config: &EnvConfig) -> Result<Box<dyn Env>> {
+    let env = somnium_envs::make(&config.id)?;
+    Ok(crate::train::wrap::wrap(env, config))
+}
+
+impl Collector {
+    /// `config.num_envs` copies, reset with seeds drawn from `noise`.
+    pub fn new(config: &EnvConfig, copies: usize, noise: &mut Noise) -> Result<Self> {
+        let mut envs = Vec::with_capacity(copies);
+        let mut obs = Vec::with_capacity(copies);
+        for _ in 0..copies {
+            let mut env = make_env(config)?;
+            obs.push(env.reset(Some(noise.next_u64()))?);
+            envs.push(env);
+        }
+        Ok(Collector { envs, obs, is_first: vec![true; copies], returns: vec![0.0; copies], lengths: vec![0; copies] })
+    }
+
+    /// Number of copies.
+    pub fn len(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// Whether there are no copies.
+    pub fn is_empty(&self) -> bool {
+        self.envs.is_empty()
+    }
+
+    /// The first environment (for spaces).
+    pub fn env(&self) -> &dyn Env {
+        self.envs[0].as_ref()
+    }
+
+    /// Random actions from each copy's action space.
+    pub fn random_actions(&self, noise: &mut Noise) -> Vec<Action> {
+        self.envs.iter().map(|env| somnium_envs::random_action(env.action_space(), noise.rng())).collect()
+    }
+
+    /// Record every copy's current (first) observation in the agent's replay.
+    pub fn record_current(&self, agent: &mut dyn Agent) {
+        for (i, obs) in self.obs.iter().enumerate() {
+            agent.record(i, obs, None, 0.0, self.is_first[i], false);
+        }
+    }
+
+    /// Step every copy; auto-reset finished ones. When `agent` is given,
+    /// every transition goes to its replay. Returns the finished episodes.
+    pub fn step(&mut self, actions: &[Action], mut agent: Option<&mut dyn Agent>, noise: &mut Noise) -> Result<Vec<Episode>> {
+        let mut finished = Vec::new();
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            let step = env.step(&actions[i])?;
+            self.returns[i] += step.reward as f64;
+            self.lengths[i] += 1;
+            if let Some(agent) = agent.as_deref_mut() {
+                agent.record(i, &step.obs, Some(&actions[i]), step.reward, false, step.terminated);
+            }
+            if step.terminated || step.truncated {
+                finished.push(Episode { score: self.returns[i], length: self.lengths[i] });
+                self.returns[i] = 0.0;
+                self.lengths[i] = 0;
+                self.obs[i] = env.reset(Some(noise.next_u64()))?;
+                self.is_first[i] = true;
+                if let Some(agent) = agent.as_deref_mut() {
+                    agent.record(i, &self.obs[i], None, 0.0, true, false);
+                }
+            } else {
+                self.obs[i] = step.obs;
+                self.is_first[i] = false;
+            }
+        }
+        Ok(finished)
+    }
+}

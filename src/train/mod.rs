@@ -1,0 +1,15 @@
+//! Running experiments: the run loop, run directories, checkpoints and the
+//! agent interface it drives.
+
+mod agent;
+pub mod checkpoint;
+mod collect;
+mod run;
+pub mod run_dir;
+mod wrap;
+
+pub use agent::{ActionCodec, Agent};
+pub use checkpoint::{Checkpoint, Counters, Manifest};
+pub use collect::{Collector, Episode, make_env};
+pub use run::{EvalSummary, config_hash, dream, evaluate_run, resume, train_experiment};
+pub use run_dir::RunDir;

@@ -1,0 +1,250 @@
+//! The run loop: collect with the agent, train at the configured ratio,
+//! log, evaluate and checkpoint; and the `resume`, `eval` and `dream`
+//! entry points of the command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{Checkpoint, Counters, FORMAT_VERSION, Manifest, load_json, save_json, stable_hash};
+use super::collect::{Collector, Episode};
+use super::{Agent, RunDir};
+use crate::config::{AgentKind, ExperimentConfig};
+use crate::core::Noise;
+use crate::device::parse_device;
+use crate::dreamer::DreamerAgent;
+use crate::logging::{JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink};
+use crate::{Error, Result};
+
+/// Loop state saved beside the agent's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    counters: Counters,
+    noise: Noise,
+}
+
+/// The hash of the config parts that must not change across a resume.
+pub fn config_hash(config: &ExperimentConfig) -> String {
+    let shaping = (config.agent, &config.env, &config.dreamer);
+    stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
+}
+
+fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<dyn Agent>> {
+    let device = parse_device(&config.run.device)?;
+    let env = collector.env();
+    match config.agent {
+        AgentKind::Dreamer => Ok(Box::new(DreamerAgent::new(
+            &config.dreamer,
+            env.observation_space(),
+            env.action_space(),
+            collector.len(),
+            config.run.seed,
+            &device,
+        )?)),
+        AgentKind::Muzero => Err(Error::Unsupported("agent = \"muzero\" is not available yet in this version of somnium".into())),
+    }
+}
+
+fn experiment_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "run".into());
+    match path.parent().and_then(|p| p.file_name()) {
+        Some(parent) if parent != "experiments" => format!("{}-{stem}", parent.to_string_lossy()),
+        _ => stem,
+    }
+}
+
+/// Train the experiment in `path` with `overrides`; returns the run directory.
+pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
+    let config: ExperimentConfig = crate::config::load(path, overrides)?;
+    let run = RunDir::create(Path::new(&config.run.logdir), &experiment_name(path), &config)?;
+    println!("run directory: {}", run.root.display());
+    let mut noise = Noise::new(config.run.seed);
+    let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
+    let agent = build_agent(&config, &collector)?;
+    let state = LoopState { counters: Counters::default(), noise };
+    run_loop(&config, &run, agent, collector, state)?;
+    Ok(run.root)
+}
+
+/// Continue the run in `run_dir` from its newest checkpoint.
+pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
+    let run = RunDir::open(run_dir)?;
+    let config = run.load_config(overrides)?;
+    let checkpoint = Checkpoint::latest(&run.checkpoints())?
+        .ok_or_else(|| Error::checkpoint(run.checkpoints(), "no complete checkpoint to resume from"))?;
+    checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
+    let state: LoopState = load_json(&checkpoint.file("loop_state.json"))?;
+    let mut noise = state.noise.clone();
+    let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
+    let mut agent = build_agent(&config, &collector)?;
+    agent.load(&checkpoint.dir)?;
+    println!("resuming {} from {} env steps", run.root.display(), state.counters.env_steps);
+    run_loop(&config, &run, agent, collector, LoopState { noise, ..state })
+}
+
+fn agent_name(kind: AgentKind) -> &'static str {
+    match kind {
+        AgentKind::Dreamer => "dreamer",
+        AgentKind::Muzero => "muzero",
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+fn run_loop(config: &ExperimentConfig, run: &RunDir, mut agent: Box<dyn Agent>, mut collector: Collector, mut state: LoopState) -> Result<()> {
+    let r = &config.run;
+    let mut logger = Logger::new().with(JsonlSink::open(&run.metrics_path())?);
+    if r.tensorboard {
+        logger = logger.with(TensorboardSink::new(&run.root));
+    }
+    if r.progress {
+        logger = logger.with(ProgressSink::new(r.env_steps, state.counters.env_steps));
+    }
+    collector.record_current(agent.as_mut());
+    let hash = config_hash(config);
+    let mut episodes: Vec<Episode> = Vec::new();
+    let mut last_metrics: Vec<Scalar> = Vec::new();
+    let (mut timer, mut steps_at_timer, mut updates_at_timer) = (Instant::now(), state.counters.env_steps, agent.updates());
+    let mut next_log = next_multiple(state.counters.env_steps, r.log_every);
+    let mut next_eval = next_multiple(state.counters.env_steps, r.eval_every);
+    let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
+
+    while state.counters.env_steps < r.env_steps {
+        let actions = if state.counters.env_steps < r.prefill {
+            collector.random_actions(&mut state.noise)
+        } else {
+            let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
+            agent.act(0, &obs, &first, false)
+        };
+        let finished = collector.step(&actions, Some(agent.as_mut()), &mut state.noise)?;
+        state.counters.env_steps += collector.len() as u64;
+        state.counters.episodes += finished.len() as u64;
+        episodes.extend(finished);
+        let metrics = agent.train(state.counters.env_steps, r.prefill)?;
+        if !metrics.is_empty() {
+            last_metrics = metrics;
+        }
+        state.counters.updates = agent.updates();
+
+        if state.counters.env_steps >= next_log {
+            next_log = next_multiple(state.counters.env_steps, r.log_every);
+            let elapsed = timer.elapsed().as_secs_f64().max(1e-9);
+            let mut scalars = last_metrics.clone();
+            if let Some(score) = mean(episodes.iter().map(|e| e.score)) {
+                scalars.push(("episode/return".into(), score));
+                scalars.push(("episode/length".into(), mean(episodes.iter().map(|e| e.length as f64)).unwrap_or(0.0)));
+            }
+            scalars.push(("episode/count".into(), state.counters.episodes as f64));
+            scalars.push(("perf/env_steps_per_s".into(), (state.counters.env_steps - steps_at_timer) as f64 / elapsed));
+            scalars.push(("perf/updates_per_s".into(), (agent.updates() - updates_at_timer) as f64 / elapsed));
+            scalars.push(("perf/updates".into(), agent.updates() as f64));
+            logger.scalars(state.counters.env_steps, &scalars)?;
+            logger.flush()?;
+            episodes.clear();
+            (timer, steps_at_timer, updates_at_timer) = (Instant::now(), state.counters.env_steps, agent.updates());
+        }
+        if r.eval_every > 0 && state.counters.env_steps >= next_eval {
+            next_eval = next_multiple(state.counters.env_steps, r.eval_every);
+            let summary = evaluate(agent.as_mut(), config, r.eval_episodes, false, &mut state.noise)?;
+            logger.scalars(
+                state.counters.env_steps,
+                &[("eval/return".into(), summary.mean_return), ("eval/length".into(), summary.mean_length)],
+            )?;
+            logger.flush()?;
+        }
+        if r.checkpoint_every > 0 && state.counters.env_steps >= next_checkpoint {
+            next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
+            write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
+        }
+    }
+    write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
+    logger.flush()
+}
+
+fn next_multiple(current: u64, every: u64) -> u64 {
+    if every == 0 { u64::MAX } else { (current / every + 1) * every }
+}
+
+fn write_checkpoint(run: &RunDir, agent: &dyn Agent, state: &LoopState, hash: &str, config: &ExperimentConfig) -> Result<()> {
+    let manifest = Manifest { format_version: FORMAT_VERSION, config_hash: hash.to_string(), counters: state.counters, agent: agent.name().into() };
+    Checkpoint::write(&run.checkpoints(), manifest, config.run.keep_checkpoints, |dir| {
+        agent.save(dir)?;
+        save_json(state, &dir.join("loop_state.json"))
+    })?;
+    Ok(())
+}
+
+/// Scores of an evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalSummary {
+    /// Episodes played.
+    pub episodes: usize,
+    /// Mean return.
+    pub mean_return: f64,
+    /// Standard deviation of the returns.
+    pub std_return: f64,
+    /// Lowest return.
+    pub min_return: f64,
+    /// Highest return.
+    pub max_return: f64,
+    /// Mean episode length.
+    pub mean_length: f64,
+    /// Every episode's return.
+    pub returns: Vec<f64>,
+    /// Environment steps of the checkpoint evaluated (for `somnium eval`).
+    pub checkpoint_env_steps: Option<u64>,
+}
+
+/// Play `episodes` episodes on fresh environment copies (acting slot 1).
+fn evaluate(agent: &mut dyn Agent, config: &ExperimentConfig, episodes: usize, greedy: bool, noise: &mut Noise) -> Result<EvalSummary> {
+    let copies = episodes.min(config.env.num_envs.max(1)).max(1);
+    let mut collector = Collector::new(&config.env, copies, noise)?;
+    agent.reset_acting(1);
+    let mut done: Vec<Episode> = Vec::new();
+    while done.len() < episodes {
+        let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
+        let actions = agent.act(1, &obs, &first, greedy);
+        done.extend(collector.step(&actions, None, noise)?);
+    }
+    agent.reset_acting(1);
+    done.truncate(episodes);
+    let returns: Vec<f64> = done.iter().map(|e| e.score).collect();
+    let mean_return = mean(returns.iter().copied()).unwrap_or(0.0);
+    let var = mean(returns.iter().map(|r| (r - mean_return).powi(2))).unwrap_or(0.0);
+    Ok(EvalSummary {
+        episodes: returns.len(),
+        mean_return,
+        std_return: var.sqrt(),
+        min_return: returns.iter().copied().fold(f64::INFINITY, f64::min),
+        max_return: returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean_length: mean(done.iter().map(|e| e.length as f64)).unwrap_or(0.0),
+        returns,
+        checkpoint_env_steps: None,
+    })
+}
+
+/// Evaluate the newest checkpoint of a run.
+pub fn evaluate_run(run_dir: &Path, episodes: usize, greedy: bool, overrides: &[String]) -> Result<EvalSummary> {
+    let run = RunDir::open(run_dir)?;
+    let config = run.load_config(overrides)?;
+    let checkpoint = Checkpoint::latest(&run.checkpoints())?
+        .ok_or_else(|| Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate"))?;
+    checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
+    let mut noise = Noise::new(config.run.seed ^ 0xe7a1);
+    let collector = Collector::new(&config.env, 1, &mut noise)?;
+    let mut agent = build_agent(&config, &collector)?;
+    agent.load(&checkpoint.dir)?;
+    let mut summary = evaluate(agent.as_mut(), &config, episodes.max(1), greedy, &mut noise)?;
+    summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
+    Ok(summary)
+}
+
+/// Render real frames beside the world model's open-loop predictions.
+pub fn dream(run_dir: &Path, _context: usize, _horizon: usize, _output: Option<&Path>, _overrides: &[String]) -> Result<PathBuf> {
+    RunDir::open(run_dir)?;
+    Err(Error::Unsupported("`somnium dream` is not available yet in this version of somnium".into()))
+}

@@ -25,3 +25,8 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use somnium_envs as envs;
+
+/// The README's code, compiled and run as a doctest so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -71,6 +71,14 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Print the fully resolved config of an experiment (defaults, presets, file, overrides).
+    Config {
+        /// The experiment file; omit it to print the defaults.
+        experiment: Option<PathBuf>,
+        /// Override a config value: --set section.key=value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// List the registered environments with their spaces.
     Envs,
 }
@@ -104,6 +112,13 @@ fn main() -> anyhow::Result<()> {
             let path = somnium::train::dream(&run, context, horizon, output.as_deref(), &device_override(device))
                 .with_context(|| format!("dreaming from {}", run.display()))?;
             println!("wrote {}", path.display());
+        }
+        Command::Config { experiment, set } => {
+            let config: somnium::config::ExperimentConfig = match experiment {
+                Some(path) => somnium::config::load(&path, &set)?,
+                None => somnium::config::load_str("", "<defaults>", &set)?,
+            };
+            print!("{}", toml::to_string_pretty(&config)?);
         }
         Command::Envs => {
             println!("{:<30} {:<28} {:<14} reference", "id", "observation", "action");

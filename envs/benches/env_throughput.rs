@@ -23,7 +23,9 @@ const ACTIONS: usize = 4096;
 
 fn actions(space: &Space) -> Vec<Action> {
     let mut rng = StdRng::seed_from_u64(0);
-    (0..ACTIONS).map(|_| random_action(space, &mut rng)).collect()
+    (0..ACTIONS)
+        .map(|_| random_action(space, &mut rng))
+        .collect()
 }
 
 fn single(c: &mut Criterion) {

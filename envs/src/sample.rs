@@ -25,7 +25,11 @@ pub fn random_action<R: Rng + ?Sized>(space: &Space, rng: &mut R) -> Action {
                         (false, true) => (hi - 2.0, hi),
                         (false, false) => (-1.0, 1.0),
                     };
-                    if lo < hi { rng.random_range(lo..=hi) } else { lo }
+                    if lo < hi {
+                        rng.random_range(lo..=hi)
+                    } else {
+                        lo
+                    }
                 })
                 .collect(),
         ),

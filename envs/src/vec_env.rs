@@ -167,7 +167,11 @@ impl VecEnv {
         if actions.len() != self.envs.len() {
             return Err(EnvError::InvalidAction {
                 env: self.envs[0].id().to_string(),
-                problem: format!("expected {} actions, got {}", self.envs.len(), actions.len()),
+                problem: format!(
+                    "expected {} actions, got {}",
+                    self.envs.len(),
+                    actions.len()
+                ),
             });
         }
         let threads = self.threads.min(self.envs.len());
@@ -274,7 +278,9 @@ mod tests {
 
     fn cartpoles(n: usize, threads: usize) -> VecEnv {
         VecEnv::new(
-            (0..n).map(|_| Box::new(CartPole::new()) as Box<dyn Env>).collect(),
+            (0..n)
+                .map(|_| Box::new(CartPole::new()) as Box<dyn Env>)
+                .collect(),
             threads,
         )
         .unwrap()
@@ -295,7 +301,9 @@ mod tests {
         vec.reset(Some(0)).unwrap();
         let mut ended = 0;
         for t in 0..200 {
-            let step = vec.step(&[Action::Discrete(0), Action::Discrete(t % 2)]).unwrap();
+            let step = vec
+                .step(&[Action::Discrete(0), Action::Discrete(t % 2)])
+                .unwrap();
             for i in 0..2 {
                 let done = step.terminated[i] || step.truncated[i];
                 assert_eq!(step.is_first[i], done);
@@ -316,7 +324,9 @@ mod tests {
         let mut par = cartpoles(5, 2);
         assert_eq!(seq.reset(Some(3)).unwrap(), par.reset(Some(3)).unwrap());
         for t in 0..100 {
-            let actions: Vec<Action> = (0..5).map(|i| Action::Discrete((t * i + t / 3) % 2)).collect();
+            let actions: Vec<Action> = (0..5)
+                .map(|i| Action::Discrete((t * i + t / 3) % 2))
+                .collect();
             assert_eq!(seq.step(&actions).unwrap(), par.step(&actions).unwrap());
         }
     }
@@ -324,9 +334,15 @@ mod tests {
     #[test]
     fn errors_propagate() {
         let mut vec = cartpoles(2, 2);
-        assert!(matches!(vec.step(&[Action::Discrete(0), Action::Discrete(0)]), Err(EnvError::BadCall { .. })));
+        assert!(matches!(
+            vec.step(&[Action::Discrete(0), Action::Discrete(0)]),
+            Err(EnvError::BadCall { .. })
+        ));
         vec.reset(None).unwrap();
-        assert!(matches!(vec.step(&[Action::Discrete(0)]), Err(EnvError::InvalidAction { .. })));
+        assert!(matches!(
+            vec.step(&[Action::Discrete(0)]),
+            Err(EnvError::InvalidAction { .. })
+        ));
         let bad = vec.step(&[Action::Discrete(0), Action::Discrete(7)]);
         assert!(matches!(bad, Err(EnvError::InvalidAction { .. })));
     }

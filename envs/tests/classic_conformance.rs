@@ -82,9 +82,11 @@ impl WithState for Pendulum {
 }
 
 fn load(name: &str) -> Recording {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/classic_{name}.json"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/classic_{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let recording: Recording = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let recording: Recording =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(recording.gymnasium_version, "1.4.0", "{}", path.display());
     recording
 }
@@ -133,7 +135,11 @@ fn replay<E: WithState>(make: fn() -> E, name: &str, teacher_forced: bool) -> f6
                 worst.states += 1;
                 worst.identical_states += usize::from(ours.to_bits() == theirs.to_bits());
             }
-            worst.check(&format!("{at} reward"), step.reward.into(), episode.rewards[t]);
+            worst.check(
+                &format!("{at} reward"),
+                step.reward.into(),
+                episode.rewards[t],
+            );
             assert_eq!(step.terminated, episode.terminated[t], "{at}: terminated");
             assert_eq!(step.truncated, episode.truncated[t], "{at}: truncated");
             steps += 1;
@@ -141,10 +147,17 @@ fn replay<E: WithState>(make: fn() -> E, name: &str, teacher_forced: bool) -> f6
         let ended = episode.terminated.last().copied().unwrap_or(false)
             || episode.truncated.last().copied().unwrap_or(false);
         if ended {
-            assert!(env.step(&env.action(episode.actions[0])).is_err(), "stepping a finished episode must fail");
+            assert!(
+                env.step(&env.action(episode.actions[0])).is_err(),
+                "stepping a finished episode must fail"
+            );
         }
     }
-    let mode = if teacher_forced { "teacher-forced" } else { "free-running" };
+    let mode = if teacher_forced {
+        "teacher-forced"
+    } else {
+        "free-running"
+    };
     println!(
         "{}: {steps} steps {mode}, worst error {:.3} of tolerance, {}/{} state values bit-identical",
         recording.env_id, worst.error, worst.identical_states, worst.states
@@ -181,10 +194,16 @@ fn mountain_car_matches_gymnasium() {
 fn recordings_cover_termination_and_truncation() {
     for name in ["cartpole", "pendulum", "acrobot", "mountain_car"] {
         let recording = load(name);
-        let truncated = recording.episodes.iter().any(|e| e.truncated.last() == Some(&true));
+        let truncated = recording
+            .episodes
+            .iter()
+            .any(|e| e.truncated.last() == Some(&true));
         assert!(truncated, "{name}: no truncated episode recorded");
         if name != "pendulum" {
-            let terminated = recording.episodes.iter().any(|e| e.terminated.last() == Some(&true));
+            let terminated = recording
+                .episodes
+                .iter()
+                .any(|e| e.terminated.last() == Some(&true));
             assert!(terminated, "{name}: no terminated episode recorded");
         }
     }

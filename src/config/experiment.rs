@@ -137,6 +137,26 @@ mod tests {
         assert_eq!(c, ExperimentConfig::default());
     }
 
+    fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            match value {
+                toml::Value::Table(t) => flatten(&path, t, out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    #[test]
+    fn docs_config_md_lists_every_key() {
+        let table = toml::Table::try_from(ExperimentConfig::default()).unwrap();
+        let mut keys = Vec::new();
+        flatten("", &table, &mut keys);
+        let docs = include_str!("../../docs/config.md");
+        let missing: Vec<_> = keys.iter().filter(|k| !docs.contains(&format!("`{k}`"))).collect();
+        assert!(missing.is_empty(), "docs/config.md does not list {missing:?}");
+    }
+
     #[test]
     fn bad_device_and_ranges_name_their_keys() {
         let err = load_str::<ExperimentConfig>("[run]\ndevice = \"tpu\"\n", "e.toml", &[]).unwrap_err().to_string();

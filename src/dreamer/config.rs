@@ -324,8 +324,16 @@ impl Validate for DreamerConfig {
             v.in_range("slow_critic_rate", b.slow_critic_rate, 0.0, 1.0);
             v.positive("slow_critic_every", b.slow_critic_every);
         });
+        v.section("loss_scales", |v| {
+            v.check(
+                self.loss_scales.replay_critic == 0.0,
+                "replay_critic",
+                "the critic loss on replayed states (2025 design) is not implemented yet; set it to 0",
+            );
+        });
         v.section("optimizer", |v| {
             let o = &self.optimizer;
+            v.check(o.kind == OptimizerKind::Adam, "kind", "only \"adam\" is implemented yet (\"laprop\" is planned)");
             v.positive("model_lr", o.model_lr);
             v.positive("actor_critic_lr", o.actor_critic_lr);
             v.positive("laprop_lr", o.laprop_lr);

@@ -119,10 +119,8 @@ impl Env for CartPole {
         theta += TAU * theta_dot;
         theta_dot += TAU * thetaacc;
         self.state = [x, x_dot, theta, theta_dot];
-        let terminated = x < -X_THRESHOLD
-            || x > X_THRESHOLD
-            || theta < -THETA_THRESHOLD
-            || theta > THETA_THRESHOLD;
+        // `|v| > t` is Gymnasium's `v < -t or v > t`, NaN included (false).
+        let terminated = x.abs() > X_THRESHOLD || theta.abs() > THETA_THRESHOLD;
         let truncated = self.episode.advance(terminated);
         Ok(Step {
             obs: self.obs(),
@@ -144,10 +142,20 @@ impl Env for CartPole {
         let mut canvas = Canvas::new(width, height, WHITE);
         let cart_y = 100.0 * px;
         let cart_x = self.state[0] * scale + width as f64 / 2.0;
-        canvas.line(flip((0.0, cart_y)), flip((width as f64, cart_y)), 1.0, BLACK);
+        canvas.line(
+            flip((0.0, cart_y)),
+            flip((width as f64, cart_y)),
+            1.0,
+            BLACK,
+        );
         let (half_w, half_h) = (25.0 * px, 15.0 * px);
-        let cart = [(-half_w, -half_h), (-half_w, half_h), (half_w, half_h), (half_w, -half_h)]
-            .map(|(dx, dy)| flip((cart_x + dx, cart_y + dy)));
+        let cart = [
+            (-half_w, -half_h),
+            (-half_w, half_h),
+            (half_w, half_h),
+            (half_w, -half_h),
+        ]
+        .map(|(dx, dy)| flip((cart_x + dx, cart_y + dy)));
         canvas.fill_polygon(&cart, BLACK);
         let axle = (cart_x, cart_y + 7.5 * px);
         let pole = bar(
@@ -187,7 +195,10 @@ mod tests {
         env.set_state([2.5, 0.0, 0.0, 0.0]);
         let last = env.step(&Action::Discrete(0)).unwrap();
         assert!(last.terminated && !last.truncated && last.reward == 1.0);
-        assert!(matches!(env.step(&Action::Discrete(0)), Err(EnvError::BadCall { .. })));
+        assert!(matches!(
+            env.step(&Action::Discrete(0)),
+            Err(EnvError::BadCall { .. })
+        ));
     }
 
     #[test]
@@ -208,6 +219,6 @@ mod tests {
         env.reset(Some(0)).unwrap();
         let frame = env.render().unwrap();
         assert_eq!(frame.rgb.len(), 96 * 64 * 3);
-        assert!(frame.rgb.iter().any(|&v| v == 0));
+        assert!(frame.rgb.contains(&0));
     }
 }

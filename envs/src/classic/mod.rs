@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(discrete_action("x", &Action::Discrete(1), 2).unwrap(), 1);
         assert!(discrete_action("x", &Action::Discrete(2), 2).is_err());
         assert!(discrete_action("x", &Action::Continuous(vec![0.0]), 2).is_err());
-        assert_eq!(scalar_action("x", &Action::Continuous(vec![0.5])).unwrap(), 0.5);
+        assert_eq!(
+            scalar_action("x", &Action::Continuous(vec![0.5])).unwrap(),
+            0.5
+        );
         assert!(scalar_action("x", &Action::Continuous(vec![f32::NAN])).is_err());
         assert!(scalar_action("x", &Action::Continuous(vec![0.0, 1.0])).is_err());
     }

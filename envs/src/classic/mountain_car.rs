@@ -151,8 +151,13 @@ impl Env for MountainCar {
         let (s, c) = (3.0 * pos).cos().sin_cos();
         let rotate = |(u, v): (f64, f64)| (cx + u * c - v * s, cy + clearance + u * s + v * c);
         let (half_w, car_h) = (20.0 * px, 20.0 * px);
-        let car = [(-half_w, 0.0), (-half_w, car_h), (half_w, car_h), (half_w, 0.0)]
-            .map(|p| flip(rotate(p)));
+        let car = [
+            (-half_w, 0.0),
+            (-half_w, car_h),
+            (half_w, car_h),
+            (half_w, 0.0),
+        ]
+        .map(|p| flip(rotate(p)));
         canvas.fill_polygon(&car, BLACK);
         for u in [half_w / 2.0, -half_w / 2.0] {
             let (wx, wy) = flip(rotate((u, 0.0)));
@@ -179,7 +184,9 @@ mod tests {
     fn reaching_the_flag_terminates() {
         let mut env = MountainCar::new();
         let obs = env.reset(Some(0)).unwrap();
-        assert!(matches!(&obs, Observation::Vector(v) if v[1] == 0.0 && (-0.6..-0.4).contains(&v[0])));
+        assert!(
+            matches!(&obs, Observation::Vector(v) if v[1] == 0.0 && (-0.6..-0.4).contains(&v[0]))
+        );
         env.set_state([0.49, 0.05]);
         let step = env.step(&Action::Discrete(2)).unwrap();
         assert!(step.terminated && step.reward == -1.0);
@@ -189,7 +196,10 @@ mod tests {
     fn truncates_after_200_steps() {
         let mut env = MountainCar::new();
         env.reset(Some(0)).unwrap();
-        let last = (0..200).map(|_| env.step(&Action::Discrete(1)).unwrap()).last().unwrap();
+        let last = (0..200)
+            .map(|_| env.step(&Action::Discrete(1)).unwrap())
+            .last()
+            .unwrap();
         assert!(last.truncated && !last.terminated);
         assert!(env.render().is_some());
     }

@@ -67,7 +67,11 @@ impl Pendulum {
 
     fn obs(&self) -> Observation {
         let [theta, theta_dot] = self.state;
-        Observation::Vector(vec![theta.cos() as f32, theta.sin() as f32, theta_dot as f32])
+        Observation::Vector(vec![
+            theta.cos() as f32,
+            theta.sin() as f32,
+            theta_dot as f32,
+        ])
     }
 }
 

@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn rewards_become_signs() {
-        assert_eq!([sign(3.5), sign(-0.1), sign(0.0), sign(f32::NAN)], [1.0, -1.0, 0.0, 0.0]);
+        assert_eq!(
+            [sign(3.5), sign(-0.1), sign(0.0), sign(f32::NAN)],
+            [1.0, -1.0, 0.0, 0.0]
+        );
         let mut env = ClipReward::new(Pendulum::new());
         env.reset(Some(0)).unwrap();
         let step = env.step(&Action::Continuous(vec![1.0])).unwrap();

@@ -103,7 +103,10 @@ mod tests {
         env.step(&Action::Discrete(2)).unwrap();
         env.step(&Action::Discrete(0)).unwrap();
         let last = env.last_episode().unwrap();
-        assert_eq!((last.episode_return, last.length, last.terminated), (1.0, 3, true));
+        assert_eq!(
+            (last.episode_return, last.length, last.terminated),
+            (1.0, 3, true)
+        );
         env.reset(None).unwrap();
         assert_eq!(env.running_length(), 0);
         assert_eq!(env.episodes_finished(), 1);

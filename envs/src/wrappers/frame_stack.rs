@@ -153,7 +153,10 @@ mod tests {
         let mut env = FrameStack::new(Counter::new(10), 3);
         assert_eq!(env.observation_space().shape(), vec![6]);
         let first = env.reset(None).unwrap();
-        assert_eq!(first, Observation::Vector(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0]));
+        assert_eq!(
+            first,
+            Observation::Vector(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        );
         env.step(&Action::Discrete(2)).unwrap();
         let obs = env.step(&Action::Discrete(1)).unwrap().obs;
         assert_eq!(obs, Observation::Vector(vec![0.0, 0.0, 1.0, 2.0, 2.0, 1.0]));

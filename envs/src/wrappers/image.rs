@@ -48,7 +48,10 @@ pub(super) fn resize(
         "resize: image of {} bytes is not [{height}, {width}, {channels}]",
         pixels.len()
     );
-    assert!(height * width * out_height * out_width > 0, "resize: empty image");
+    assert!(
+        height * width * out_height * out_width > 0,
+        "resize: empty image"
+    );
     if (height, width) == (out_height, out_width) {
         return pixels.to_vec();
     }
@@ -71,7 +74,10 @@ pub(super) fn resize(
     let mut out = Vec::with_capacity(out_height * row_len);
     for weights in &rows {
         for j in 0..row_len {
-            let v: f32 = weights.iter().map(|&(i, w)| w * rows_resized[i * row_len + j]).sum();
+            let v: f32 = weights
+                .iter()
+                .map(|&(i, w)| w * rows_resized[i * row_len + j])
+                .sum();
             out.push(v.round().clamp(0.0, 255.0) as u8);
         }
     }

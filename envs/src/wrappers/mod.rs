@@ -57,7 +57,9 @@ use inner_access;
 fn check_action(env: &str, space: &Space, action: &Action) -> Result<(), EnvError> {
     let problem = match (space, action) {
         (Space::Discrete { n }, Action::Discrete(a)) if a < n => return Ok(()),
-        (Space::Discrete { n }, Action::Discrete(a)) => format!("discrete action {a} is out of range 0..{n}"),
+        (Space::Discrete { n }, Action::Discrete(a)) => {
+            format!("discrete action {a} is out of range 0..{n}")
+        }
         (Space::Box { low, .. }, Action::Continuous(v)) if v.len() == low.len() => return Ok(()),
         (Space::Box { low, .. }, Action::Continuous(v)) => {
             format!("expected {} continuous values, got {}", low.len(), v.len())

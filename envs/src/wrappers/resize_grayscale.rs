@@ -38,7 +38,9 @@ impl<E: Env> ResizeGrayscale<E> {
             )));
         };
         if grayscale && c != 3 {
-            return Err(bad(format!("grayscale conversion needs 3 channels, not {c}")));
+            return Err(bad(format!(
+                "grayscale conversion needs 3 channels, not {c}"
+            )));
         }
         if height == 0 || width == 0 {
             return Err(bad(format!("cannot resize to {height}x{width}")));
@@ -58,7 +60,10 @@ impl<E: Env> ResizeGrayscale<E> {
 
     fn convert(&self, obs: Observation) -> Observation {
         let Observation::Image(pixels) = obs else {
-            panic!("{}: an image space gave a vector observation", self.env.id());
+            panic!(
+                "{}: an image space gave a vector observation",
+                self.env.id()
+            );
         };
         let [h, w, c] = self.input;
         let (pixels, c) = if self.grayscale {

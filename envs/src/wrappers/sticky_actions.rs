@@ -32,7 +32,10 @@ impl<E: Env> StickyActions<E> {
     /// # Panics
     /// If `p` is not in `[0, 1]`.
     pub fn new(env: E, p: f64) -> Self {
-        assert!((0.0..=1.0).contains(&p), "StickyActions: p = {p} is not a probability");
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "StickyActions: p = {p} is not a probability"
+        );
         Self {
             env,
             p,
@@ -103,7 +106,11 @@ mod tests {
     fn repeats_about_p_of_the_time_and_is_seeded() {
         let seen = run(0.25, 7);
         assert_eq!(seen, run(0.25, 7));
-        let sticky = seen.iter().enumerate().filter(|&(t, &a)| a != t % 3).count();
+        let sticky = seen
+            .iter()
+            .enumerate()
+            .filter(|&(t, &a)| a != t % 3)
+            .count();
         assert!((60..140).contains(&sticky), "{sticky} sticky steps of 400");
     }
 

@@ -87,7 +87,10 @@ mod tests {
                 .map(|_| env.step(&Action::Discrete(1)).unwrap().truncated)
                 .collect();
             assert_eq!(flags, [false, false, true]);
-            assert!(matches!(env.step(&Action::Discrete(1)), Err(EnvError::BadCall { .. })));
+            assert!(matches!(
+                env.step(&Action::Discrete(1)),
+                Err(EnvError::BadCall { .. })
+            ));
         }
     }
 

@@ -1,0 +1,139 @@
+//! Learning signals of DreamerV3 on tiny problems, small enough for CI.
+//!
+//! The toy environment: two actions, reward 1 for action 1 and 0 for
+//! action 0, episodes of 8 steps; the observation shows the previous action
+//! and the time step. Its optimum is known (always action 1, return 8).
+
+use somnium::core::Noise;
+use somnium::dreamer::{DreamerAgent, DreamerConfig};
+use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
+use somnium::train::Agent;
+
+struct PickOne {
+    t: usize,
+    obs_space: Space,
+    act_space: Space,
+}
+
+impl PickOne {
+    fn new() -> Self {
+        PickOne { t: 0, obs_space: Space::uniform_box(vec![3], 0.0, 1.0), act_space: Space::Discrete { n: 2 } }
+    }
+    fn obs(&self, last: usize) -> Observation {
+        let mut v = vec![0.0; 3];
+        if self.t > 0 {
+            v[last] = 1.0;
+        }
+        v[2] = self.t as f32 / 8.0;
+        Observation::Vector(v)
+    }
+}
+
+impl Env for PickOne {
+    fn id(&self) -> &str {
+        "PickOne"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> Result<Observation, EnvError> {
+        self.t = 0;
+        Ok(self.obs(0))
+    }
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        let Action::Discrete(a) = *action else { panic!("discrete") };
+        self.t += 1;
+        Ok(Step { obs: self.obs(a), reward: a as f32, terminated: self.t >= 8, truncated: false })
+    }
+}
+
+fn tiny_config() -> DreamerConfig {
+    let mut c = DreamerConfig::default();
+    c.rssm.deter = 64;
+    c.rssm.hidden = 64;
+    c.rssm.stoch = 4;
+    c.rssm.classes = 4;
+    c.encoder.mlp_layers = 1;
+    c.encoder.mlp_units = 64;
+    c.heads.layers = 1;
+    c.heads.units = 64;
+    c.replay.batch = 8;
+    c.replay.length = 16;
+    c.behaviour.horizon = 8;
+    c.optimizer.model_lr = 1e-3;
+    c.optimizer.actor_critic_lr = 1e-3;
+    c
+}
+
+/// Play `episodes` episodes (random actions or the agent's), recording into replay.
+fn collect(agent: &mut DreamerAgent, env: &mut PickOne, episodes: usize, random: bool, noise: &mut Noise) -> f32 {
+    let mut total = 0.0;
+    for _ in 0..episodes {
+        let mut obs = env.reset(None).unwrap();
+        agent.record(0, &obs, None, 0.0, true, false);
+        let mut first = true;
+        loop {
+            let action = if random {
+                Action::Discrete(noise.below(2))
+            } else {
+                agent.act(0, std::slice::from_ref(&obs), &[first], false).remove(0)
+            };
+            let step = env.step(&action).unwrap();
+            total += step.reward;
+            agent.record(0, &step.obs, Some(&action), step.reward, false, step.terminated);
+            obs = step.obs;
+            first = false;
+            if step.terminated {
+                break;
+            }
+        }
+    }
+    total / episodes as f32
+}
+
+fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
+    metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+#[test]
+fn world_model_loss_falls_and_actor_finds_the_optimum() {
+    let device = burn::tensor::Device::flex();
+    let mut env = PickOne::new();
+    let mut agent = DreamerAgent::new(&tiny_config(), env.observation_space(), env.action_space(), 1, 0, &device).unwrap();
+    let mut noise = Noise::new(0);
+    let random_return = collect(&mut agent, &mut env, 20, true, &mut noise);
+
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    for update in 0..250 {
+        let metrics = agent.train_step().unwrap();
+        let wm = metric(&metrics, "loss/reward") + metric(&metrics, "loss/decoder");
+        if update < 10 {
+            early.push(wm);
+        }
+        if update >= 240 {
+            late.push(wm);
+        }
+        if update % 25 == 24 {
+            let score = collect(&mut agent, &mut env, 2, false, &mut noise);
+            eprintln!(
+                "update {update}: return {score:.1}, reward+decoder loss {wm:.3}, entropy {:.3}, imagined return {:.2}, critic loss {:.3}",
+                metric(&metrics, "actor/entropy"),
+                metric(&metrics, "actor/return_mean"),
+                metric(&metrics, "loss/critic")
+            );
+        }
+    }
+    let early = early.iter().sum::<f64>() / early.len() as f64;
+    let late = late.iter().sum::<f64>() / late.len() as f64;
+    assert!(late < 0.5 * early, "reward + decoder loss should fall by half: {early:.3} -> {late:.3}");
+
+    let learned_return = collect(&mut agent, &mut env, 5, false, &mut noise);
+    assert!(
+        learned_return > random_return + 2.0 && learned_return >= 6.5,
+        "the actor should approach the optimum of 8: random {random_return:.2}, learned {learned_return:.2}"
+    );
+}

@@ -38,7 +38,10 @@ fn every_preset_layers_over_the_defaults() {
         let exp = tmp.path().join("exp.toml");
         std::fs::write(&exp, format!("include = [{:?}]\n", preset.display().to_string())).unwrap();
         let config: ExperimentConfig = load(&exp, &[]).unwrap_or_else(|e| panic!("{}: {e}", preset.display()));
-        assert_ne!(config.dreamer, ExperimentConfig::default().dreamer, "{} changes nothing", preset.display());
+        // The defaults are size S, so only the other presets change anything.
+        if preset.file_stem().is_some_and(|s| s != "s") {
+            assert_ne!(config.dreamer, ExperimentConfig::default().dreamer, "{} changes nothing", preset.display());
+        }
     }
 }
 

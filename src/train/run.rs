@@ -57,6 +57,8 @@ fn experiment_name(path: &Path) -> String {
 /// Train the experiment in `path` with `overrides`; returns the run directory.
 pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
     let config: ExperimentConfig = crate::config::load(path, overrides)?;
+    parse_device(&config.run.device)?; // fail before creating a run directory
+    somnium_envs::make(&config.env.id)?;
     let run = RunDir::create(Path::new(&config.run.logdir), &experiment_name(path), &config)?;
     println!("run directory: {}", run.root.display());
     let mut noise = Noise::new(config.run.seed);

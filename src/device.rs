@@ -41,13 +41,18 @@ impl FromStr for DeviceSpec {
     type Err = Error;
 
     fn from_str(spec: &str) -> Result<Self> {
-        let bad = |problem: &str| Error::Device { spec: spec.to_string(), problem: problem.to_string() };
+        let bad = |problem: &str| Error::Device {
+            spec: spec.to_string(),
+            problem: problem.to_string(),
+        };
         let (name, index) = match spec.split_once(':') {
             Some((name, index)) => (name, Some(index)),
             None => (spec, None),
         };
         let parse_index = |index: &str| {
-            index.parse::<usize>().map_err(|_| bad("expected a device index after `:`, e.g. `cuda:0`"))
+            index
+                .parse::<usize>()
+                .map_err(|_| bad("expected a device index after `:`, e.g. `cuda:0`"))
         };
         match (name, index) {
             ("flex" | "cpu", None) => Ok(DeviceSpec::Flex),
@@ -56,7 +61,9 @@ impl FromStr for DeviceSpec {
             ("wgpu", Some(i)) => Ok(DeviceSpec::Wgpu(WgpuAdapter::Discrete(parse_index(i)?))),
             ("cuda", None) => Ok(DeviceSpec::Cuda(0)),
             ("cuda", Some(i)) => Ok(DeviceSpec::Cuda(parse_index(i)?)),
-            _ => Err(bad("unknown device; expected `flex`, `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda` or `cuda:N`")),
+            _ => Err(bad(
+                "unknown device; expected `flex`, `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda` or `cuda:N`",
+            )),
         }
     }
 }
@@ -119,9 +126,18 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!("flex".parse::<DeviceSpec>().unwrap(), DeviceSpec::Flex);
-        assert_eq!("wgpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu(WgpuAdapter::Default));
-        assert_eq!("wgpu:cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu(WgpuAdapter::Cpu));
-        assert_eq!("wgpu:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu(WgpuAdapter::Discrete(1)));
+        assert_eq!(
+            "wgpu".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(WgpuAdapter::Default)
+        );
+        assert_eq!(
+            "wgpu:cpu".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(WgpuAdapter::Cpu)
+        );
+        assert_eq!(
+            "wgpu:1".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(WgpuAdapter::Discrete(1))
+        );
         assert_eq!("cuda:2".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(2));
         for spec in ["flex", "wgpu", "wgpu:cpu", "wgpu:1", "cuda:2"] {
             assert_eq!(spec.parse::<DeviceSpec>().unwrap().to_string(), spec);

@@ -69,16 +69,31 @@ pub enum Error {
 impl Error {
     /// An I/O error with the path and action it happened in.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// A config error for `key` in `origin`.
-    pub fn config(origin: impl Into<String>, key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Error::Config { origin: origin.into(), key: key.into(), problem: problem.into() }
+    pub fn config(
+        origin: impl Into<String>,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            origin: origin.into(),
+            key: key.into(),
+            problem: problem.into(),
+        }
     }
 
     /// A checkpoint error for the checkpoint at `path`.
     pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        Error::Checkpoint { path: path.into(), problem: problem.into() }
+        Error::Checkpoint {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 }

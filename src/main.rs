@@ -84,13 +84,20 @@ enum Command {
 }
 
 fn device_override(device: Option<String>) -> Vec<String> {
-    device.map(|d| vec![format!("run.device=\"{d}\"")]).unwrap_or_default()
+    device
+        .map(|d| vec![format!("run.device=\"{d}\"")])
+        .unwrap_or_default()
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Train { experiment, mut set, device, logdir } => {
+        Command::Train {
+            experiment,
+            mut set,
+            device,
+            logdir,
+        } => {
             set.extend(device_override(device));
             if let Some(logdir) = logdir {
                 set.push(format!("run.logdir={:?}", logdir.display().to_string()));
@@ -99,18 +106,41 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("training {}", experiment.display()))?;
             println!("run directory: {}", run.display());
         }
-        Command::Resume { run, mut set, device } => {
+        Command::Resume {
+            run,
+            mut set,
+            device,
+        } => {
             set.extend(device_override(device));
-            somnium::train::resume(&run, &set).with_context(|| format!("resuming {}", run.display()))?;
+            somnium::train::resume(&run, &set)
+                .with_context(|| format!("resuming {}", run.display()))?;
         }
-        Command::Eval { run, episodes, greedy, device } => {
-            let summary = somnium::train::evaluate_run(&run, episodes, greedy, &device_override(device))
-                .with_context(|| format!("evaluating {}", run.display()))?;
+        Command::Eval {
+            run,
+            episodes,
+            greedy,
+            device,
+        } => {
+            let summary =
+                somnium::train::evaluate_run(&run, episodes, greedy, &device_override(device))
+                    .with_context(|| format!("evaluating {}", run.display()))?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
-        Command::Dream { run, context, horizon, output, device } => {
-            let path = somnium::train::dream(&run, context, horizon, output.as_deref(), &device_override(device))
-                .with_context(|| format!("dreaming from {}", run.display()))?;
+        Command::Dream {
+            run,
+            context,
+            horizon,
+            output,
+            device,
+        } => {
+            let path = somnium::train::dream(
+                &run,
+                context,
+                horizon,
+                output.as_deref(),
+                &device_override(device),
+            )
+            .with_context(|| format!("dreaming from {}", run.display()))?;
             println!("wrote {}", path.display());
         }
         Command::Config { experiment, set } => {
@@ -121,7 +151,10 @@ fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
         }
         Command::Envs => {
-            println!("{:<30} {:<28} {:<14} reference", "id", "observation", "action");
+            println!(
+                "{:<30} {:<28} {:<14} reference",
+                "id", "observation", "action"
+            );
             for spec in somnium::envs::registry() {
                 let env = (spec.make)();
                 println!(

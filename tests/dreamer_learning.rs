@@ -17,7 +17,11 @@ struct PickOne {
 
 impl PickOne {
     fn new() -> Self {
-        PickOne { t: 0, obs_space: Space::uniform_box(vec![3], 0.0, 1.0), act_space: Space::Discrete { n: 2 } }
+        PickOne {
+            t: 0,
+            obs_space: Space::uniform_box(vec![3], 0.0, 1.0),
+            act_space: Space::Discrete { n: 2 },
+        }
     }
     fn obs(&self, last: usize) -> Observation {
         let mut v = vec![0.0; 3];
@@ -44,9 +48,16 @@ impl Env for PickOne {
         Ok(self.obs(0))
     }
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
-        let Action::Discrete(a) = *action else { panic!("discrete") };
+        let Action::Discrete(a) = *action else {
+            panic!("discrete")
+        };
         self.t += 1;
-        Ok(Step { obs: self.obs(a), reward: a as f32, terminated: self.t >= 8, truncated: false })
+        Ok(Step {
+            obs: self.obs(a),
+            reward: a as f32,
+            terminated: self.t >= 8,
+            truncated: false,
+        })
     }
 }
 
@@ -69,7 +80,13 @@ fn tiny_config() -> DreamerConfig {
 }
 
 /// Play `episodes` episodes (random actions or the agent's), recording into replay.
-fn collect(agent: &mut DreamerAgent, env: &mut PickOne, episodes: usize, random: bool, noise: &mut Noise) -> f32 {
+fn collect(
+    agent: &mut DreamerAgent,
+    env: &mut PickOne,
+    episodes: usize,
+    random: bool,
+    noise: &mut Noise,
+) -> f32 {
     let mut total = 0.0;
     for _ in 0..episodes {
         let mut obs = env.reset(None).unwrap();
@@ -79,11 +96,20 @@ fn collect(agent: &mut DreamerAgent, env: &mut PickOne, episodes: usize, random:
             let action = if random {
                 Action::Discrete(noise.below(2))
             } else {
-                agent.act(0, std::slice::from_ref(&obs), &[first], false).remove(0)
+                agent
+                    .act(0, std::slice::from_ref(&obs), &[first], false)
+                    .remove(0)
             };
             let step = env.step(&action).unwrap();
             total += step.reward;
-            agent.record(0, &step.obs, Some(&action), step.reward, false, step.terminated);
+            agent.record(
+                0,
+                &step.obs,
+                Some(&action),
+                step.reward,
+                false,
+                step.terminated,
+            );
             obs = step.obs;
             first = false;
             if step.terminated {
@@ -95,14 +121,26 @@ fn collect(agent: &mut DreamerAgent, env: &mut PickOne, episodes: usize, random:
 }
 
 fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
-    metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no metric {name}"))
+    metrics
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 #[test]
 fn world_model_loss_falls_and_actor_finds_the_optimum() {
     let device = burn::tensor::Device::flex();
     let mut env = PickOne::new();
-    let mut agent = DreamerAgent::new(&tiny_config(), env.observation_space(), env.action_space(), 1, 0, &device).unwrap();
+    let mut agent = DreamerAgent::new(
+        &tiny_config(),
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        &device,
+    )
+    .unwrap();
     let mut noise = Noise::new(0);
     let random_return = collect(&mut agent, &mut env, 20, true, &mut noise);
 
@@ -129,7 +167,10 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     }
     let early = early.iter().sum::<f64>() / early.len() as f64;
     let late = late.iter().sum::<f64>() / late.len() as f64;
-    assert!(late < 0.5 * early, "reward + decoder loss should fall by half: {early:.3} -> {late:.3}");
+    assert!(
+        late < 0.5 * early,
+        "reward + decoder loss should fall by half: {early:.3} -> {late:.3}"
+    );
 
     let learned_return = collect(&mut agent, &mut env, 5, false, &mut noise);
     assert!(

@@ -21,11 +21,21 @@ fn experiment_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_experiment_loads() {
     let mut files = Vec::new();
-    experiment_files(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").as_path(), &mut files);
+    experiment_files(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments")
+            .as_path(),
+        &mut files,
+    );
     assert!(!files.is_empty());
     for file in files {
         let config: ExperimentConfig = load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
-        assert!(somnium::envs::make(&config.env.id).is_ok(), "{}: unknown env {}", file.display(), config.env.id);
+        assert!(
+            somnium::envs::make(&config.env.id).is_ok(),
+            "{}: unknown env {}",
+            file.display(),
+            config.env.id
+        );
     }
 }
 
@@ -36,11 +46,21 @@ fn every_preset_layers_over_the_defaults() {
         let preset = entry.unwrap().path();
         let tmp = tempfile::tempdir().unwrap();
         let exp = tmp.path().join("exp.toml");
-        std::fs::write(&exp, format!("include = [{:?}]\n", preset.display().to_string())).unwrap();
-        let config: ExperimentConfig = load(&exp, &[]).unwrap_or_else(|e| panic!("{}: {e}", preset.display()));
+        std::fs::write(
+            &exp,
+            format!("include = [{:?}]\n", preset.display().to_string()),
+        )
+        .unwrap();
+        let config: ExperimentConfig =
+            load(&exp, &[]).unwrap_or_else(|e| panic!("{}: {e}", preset.display()));
         // The defaults are size S, so only the other presets change anything.
         if preset.file_stem().is_some_and(|s| s != "s") {
-            assert_ne!(config.dreamer, ExperimentConfig::default().dreamer, "{} changes nothing", preset.display());
+            assert_ne!(
+                config.dreamer,
+                ExperimentConfig::default().dreamer,
+                "{} changes nothing",
+                preset.display()
+            );
         }
     }
 }
@@ -51,5 +71,10 @@ fn misspelt_key_in_a_file_names_file_and_key() {
     let exp = tmp.path().join("exp.toml");
     std::fs::write(&exp, "[dreamer.rssm]\nclases = 16\n").unwrap();
     let err = load::<ExperimentConfig>(&exp, &[]).unwrap_err().to_string();
-    assert!(err.contains("exp.toml") && err.contains("`dreamer.rssm.clases`") && err.contains("unknown field"), "{err}");
+    assert!(
+        err.contains("exp.toml")
+            && err.contains("`dreamer.rssm.clases`")
+            && err.contains("unknown field"),
+        "{err}"
+    );
 }

@@ -43,7 +43,12 @@ fn somnium() -> Command {
 
 fn checkpoints(run: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("manifest.json").is_file()).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("manifest.json").is_file())
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs
@@ -60,7 +65,12 @@ fn sigkill_then_resume_continues_from_the_last_checkpoint() {
     std::fs::write(&exp, TINY).unwrap();
     let logdir = tmp.path().join("runs");
     let mut child = somnium()
-        .args(["train", exp.to_str().unwrap(), "--logdir", logdir.to_str().unwrap()])
+        .args([
+            "train",
+            exp.to_str().unwrap(),
+            "--logdir",
+            logdir.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,13 +79,22 @@ fn sigkill_then_resume_continues_from_the_last_checkpoint() {
     // Wait for the first checkpoint, then kill the run without warning.
     let started = Instant::now();
     let run = loop {
-        assert!(started.elapsed() < Duration::from_secs(600), "no checkpoint within 10 minutes");
-        if let Some(run) = std::fs::read_dir(&logdir).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path())
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no checkpoint within 10 minutes"
+        );
+        if let Some(run) = std::fs::read_dir(&logdir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path())
             && !checkpoints(&run).is_empty()
         {
             break run;
         }
-        assert!(child.try_wait().unwrap().is_none(), "training exited before its first checkpoint");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training exited before its first checkpoint"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     child.kill().unwrap(); // SIGKILL on Unix
@@ -86,7 +105,11 @@ fn sigkill_then_resume_continues_from_the_last_checkpoint() {
     let updates_before = before["counters"]["updates"].as_u64().unwrap();
     assert!(steps_before < 600, "killed before the end");
 
-    let status = somnium().args(["resume", run.to_str().unwrap()]).stdout(Stdio::null()).status().unwrap();
+    let status = somnium()
+        .args(["resume", run.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
 
     let fin = checkpoints(&run).pop().unwrap();
@@ -94,45 +117,85 @@ fn sigkill_then_resume_continues_from_the_last_checkpoint() {
     assert_eq!(after["counters"]["env_steps"], 600);
     let updates_after = after["counters"]["updates"].as_u64().unwrap();
     // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
-    assert_eq!(updates_after, 250, "the resumed run makes exactly the updates still owed");
+    assert_eq!(
+        updates_after, 250,
+        "the resumed run makes exactly the updates still owed"
+    );
     assert!(updates_after > updates_before);
     // The replay restored from the checkpoint kept every step collected before it.
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(fin.join("replay.json")).unwrap()).unwrap();
-    assert!(state["added"].as_u64().unwrap() >= 600, "replay holds the steps from before the kill: {}", state["added"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fin.join("replay.json")).unwrap()).unwrap();
+    assert!(
+        state["added"].as_u64().unwrap() >= 600,
+        "replay holds the steps from before the kill: {}",
+        state["added"]
+    );
     // Metrics continue past the checkpoint in the same file.
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let last_step = metrics.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["step"].as_u64()).max();
+    let last_step = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["step"].as_u64())
+        .max();
     assert_eq!(last_step, Some(600));
 }
 
 #[test]
 fn command_line_errors_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = somnium().args(["train", "does/not/exist.toml"]).output().unwrap();
+    let out = somnium()
+        .args(["train", "does/not/exist.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does/not/exist.toml"), "{err}");
 
     let exp = tmp.path().join("bad.toml");
     std::fs::write(&exp, "[dreamer.rssm]\nclases = 4\n").unwrap();
-    let out = somnium().args(["train", exp.to_str().unwrap()]).output().unwrap();
+    let out = somnium()
+        .args(["train", exp.to_str().unwrap()])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("dreamer.rssm.clases"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("dreamer.rssm.clases"),
+        "{err}"
+    );
 
     let good = tmp.path().join("good.toml");
     std::fs::write(&good, TINY).unwrap();
     let logdir = tmp.path().join("runs");
     let out = somnium()
-        .args(["train", good.to_str().unwrap(), "--device", "cuda:0", "--logdir", logdir.to_str().unwrap()])
+        .args([
+            "train",
+            good.to_str().unwrap(),
+            "--device",
+            "cuda:0",
+            "--logdir",
+            logdir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     if cfg!(not(feature = "cuda")) {
-        assert!(!out.status.success() && err.contains("--features cuda"), "{err}");
-        assert!(!logdir.exists(), "no run directory is created for a run that cannot start");
+        assert!(
+            !out.status.success() && err.contains("--features cuda"),
+            "{err}"
+        );
+        assert!(
+            !logdir.exists(),
+            "no run directory is created for a run that cannot start"
+        );
     }
 
-    let out = somnium().args(["resume", tmp.path().to_str().unwrap()]).output().unwrap();
+    let out = somnium()
+        .args(["resume", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("config.toml is missing"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("config.toml is missing"),
+        "{err}"
+    );
 }

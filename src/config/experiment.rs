@@ -53,7 +53,15 @@ pub struct EnvConfig {
 
 impl Default for EnvConfig {
     fn default() -> Self {
-        EnvConfig { id: "CartPole-v1".into(), num_envs: 1, action_repeat: 1, time_limit: 0, pixels: false, pixel_size: 64, threads: 1 }
+        EnvConfig {
+            id: "CartPole-v1".into(),
+            num_envs: 1,
+            action_repeat: 1,
+            time_limit: 0,
+            pixels: false,
+            pixel_size: 64,
+            threads: 1,
+        }
     }
 }
 
@@ -109,7 +117,11 @@ impl Default for RunConfig {
 impl Validate for ExperimentConfig {
     fn validate(&self, v: &mut Validator) {
         v.section("env", |v| {
-            v.check(!self.env.id.is_empty(), "id", "must name an environment; run `somnium envs` to list them");
+            v.check(
+                !self.env.id.is_empty(),
+                "id",
+                "must name an environment; run `somnium envs` to list them",
+            );
             v.positive("num_envs", self.env.num_envs);
             v.positive("action_repeat", self.env.action_repeat);
             v.positive("threads", self.env.threads);
@@ -119,8 +131,19 @@ impl Validate for ExperimentConfig {
             v.positive("env_steps", self.run.env_steps);
             v.positive("log_every", self.run.log_every);
             v.positive("keep_checkpoints", self.run.keep_checkpoints);
-            v.check(self.run.eval_every == 0 || self.run.eval_episodes > 0, "eval_episodes", "must be positive when eval_every is set");
-            v.check(self.run.device.parse::<crate::device::DeviceSpec>().is_ok(), "device", format!("unknown device `{}`; expected flex, wgpu, wgpu:cpu, wgpu:N or cuda:N", self.run.device));
+            v.check(
+                self.run.eval_every == 0 || self.run.eval_episodes > 0,
+                "eval_episodes",
+                "must be positive when eval_every is set",
+            );
+            v.check(
+                self.run.device.parse::<crate::device::DeviceSpec>().is_ok(),
+                "device",
+                format!(
+                    "unknown device `{}`; expected flex, wgpu, wgpu:cpu, wgpu:N or cuda:N",
+                    self.run.device
+                ),
+            );
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
     }
@@ -139,7 +162,11 @@ mod tests {
 
     fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
         for (key, value) in table {
-            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
             match value {
                 toml::Value::Table(t) => flatten(&path, t, out),
                 _ => out.push(path),
@@ -153,17 +180,29 @@ mod tests {
         let mut keys = Vec::new();
         flatten("", &table, &mut keys);
         let docs = include_str!("../../docs/config.md");
-        let missing: Vec<_> = keys.iter().filter(|k| !docs.contains(&format!("`{k}`"))).collect();
-        assert!(missing.is_empty(), "docs/config.md does not list {missing:?}");
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{k}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/config.md does not list {missing:?}"
+        );
     }
 
     #[test]
     fn bad_device_and_ranges_name_their_keys() {
-        let err = load_str::<ExperimentConfig>("[run]\ndevice = \"tpu\"\n", "e.toml", &[]).unwrap_err().to_string();
+        let err = load_str::<ExperimentConfig>("[run]\ndevice = \"tpu\"\n", "e.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("e.toml: `run.device`"), "{err}");
-        let err = load_str::<ExperimentConfig>("[env]\nnum_envs = 0\n", "e.toml", &[]).unwrap_err().to_string();
+        let err = load_str::<ExperimentConfig>("[env]\nnum_envs = 0\n", "e.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("e.toml: `env.num_envs`"), "{err}");
-        let err = load_str::<ExperimentConfig>("agent = \"ppo\"\n", "e.toml", &[]).unwrap_err().to_string();
+        let err = load_str::<ExperimentConfig>("agent = \"ppo\"\n", "e.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`agent`") && err.contains("dreamer"), "{err}");
     }
 }

@@ -12,25 +12,40 @@ use crate::{Error, Result};
 
 /// Load a config of type `T` from `path` with `overrides` (`key=value` strings).
 pub fn load<T: DeserializeOwned + Validate>(path: &Path, overrides: &[String]) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading experiment", path, e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io("reading experiment", path, e))?;
     load_layers(&text, &path.display().to_string(), path.parent(), overrides)
 }
 
 /// Load a config from TOML text; `origin` names it in errors. `include`
 /// paths are resolved relative to the working directory.
-pub fn load_str<T: DeserializeOwned + Validate>(text: &str, origin: &str, overrides: &[String]) -> Result<T> {
+pub fn load_str<T: DeserializeOwned + Validate>(
+    text: &str,
+    origin: &str,
+    overrides: &[String],
+) -> Result<T> {
     load_layers(text, origin, None, overrides)
 }
 
-fn load_layers<T: DeserializeOwned + Validate>(text: &str, origin: &str, dir: Option<&Path>, overrides: &[String]) -> Result<T> {
+fn load_layers<T: DeserializeOwned + Validate>(
+    text: &str,
+    origin: &str,
+    dir: Option<&Path>,
+    overrides: &[String],
+) -> Result<T> {
     let file = parse_table(text, origin)?;
     let mut merged = Table::new();
     for include in includes(&file, origin)? {
         let path = dir.map_or_else(|| PathBuf::from(&include), |d| d.join(&include));
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading included preset", &path, e))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io("reading included preset", &path, e))?;
         let preset = parse_table(&text, &path.display().to_string())?;
         if preset.contains_key("include") {
-            return Err(Error::config(path.display().to_string(), "include", "presets cannot include other files"));
+            return Err(Error::config(
+                path.display().to_string(),
+                "include",
+                "presets cannot include other files",
+            ));
         }
         deserialize::<T>(preset.clone(), &path.display().to_string())?;
         merge(&mut merged, preset);
@@ -63,8 +78,15 @@ fn validate<T: Validate>(config: &T, origin: &str) -> Result<()> {
 fn parse_table(text: &str, origin: &str) -> Result<Table> {
     text.parse::<Table>().map_err(|e| {
         let message = e.message().to_string();
-        let location = e.span().map(|span| line_col(text, span.start)).map(|(l, c)| format!(" (line {l}, column {c})"));
-        Error::config(origin, "<syntax>", format!("{message}{}", location.unwrap_or_default()))
+        let location = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .map(|(l, c)| format!(" (line {l}, column {c})"));
+        Error::config(
+            origin,
+            "<syntax>",
+            format!("{message}{}", location.unwrap_or_default()),
+        )
     })
 }
 
@@ -81,19 +103,27 @@ fn includes(table: &Table, origin: &str) -> Result<Vec<String>> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| {
-                item.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::config(origin, "include", "expected a list of file paths (strings)"))
+                item.as_str().map(str::to_string).ok_or_else(|| {
+                    Error::config(origin, "include", "expected a list of file paths (strings)")
+                })
             })
             .collect(),
-        Some(_) => Err(Error::config(origin, "include", "expected a list of file paths, e.g. include = [\"presets/size-s.toml\"]")),
+        Some(_) => Err(Error::config(
+            origin,
+            "include",
+            "expected a list of file paths, e.g. include = [\"presets/size-s.toml\"]",
+        )),
     }
 }
 
 fn deserialize<T: DeserializeOwned>(table: Table, origin: &str) -> Result<T> {
     serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();
-        let key = if key == "." { "<top level>".to_string() } else { key };
+        let key = if key == "." {
+            "<top level>".to_string()
+        } else {
+            key
+        };
         Error::config(origin, key, e.into_inner().to_string())
     })
 }
@@ -113,12 +143,20 @@ fn merge(base: &mut Table, over: Table) {
 /// Split `section.key=value`; the value is read as TOML (`3`, `1e-4`,
 /// `true`, `"text"`, `[1, 2]`) and otherwise taken as a bare string.
 pub fn parse_override(spec: &str) -> Result<(String, Value)> {
-    let (key, raw) = spec
-        .split_once('=')
-        .ok_or_else(|| Error::config("--set", spec, "expected `section.key=value`, e.g. `--set run.steps=5000`"))?;
+    let (key, raw) = spec.split_once('=').ok_or_else(|| {
+        Error::config(
+            "--set",
+            spec,
+            "expected `section.key=value`, e.g. `--set run.steps=5000`",
+        )
+    })?;
     let key = key.trim().to_string();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(Error::config("--set", spec, "the key is empty or has an empty part"));
+        return Err(Error::config(
+            "--set",
+            spec,
+            "the key is empty or has an empty part",
+        ));
     }
     let raw = raw.trim();
     let value = format!("v = {raw}")
@@ -134,12 +172,18 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<()> {
     let last = parts.pop().expect("non-empty key");
     let mut current = table;
     for (depth, part) in parts.iter().enumerate() {
-        let entry = current.entry(part.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
         current = match entry {
             Value::Table(t) => t,
             _ => {
                 let prefix = parts[..=depth].join(".");
-                return Err(Error::config("--set", key, format!("`{prefix}` is a value, not a section")));
+                return Err(Error::config(
+                    "--set",
+                    key,
+                    format!("`{prefix}` is a value, not a section"),
+                ));
             }
         };
     }
@@ -149,7 +193,8 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<()> {
 
 /// Write the fully resolved config as TOML to `path`.
 pub fn save_resolved<T: Serialize>(config: &T, path: &Path) -> Result<()> {
-    let text = toml::to_string_pretty(config).map_err(|e| Error::config(path.display().to_string(), "<serialise>", e.to_string()))?;
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| Error::config(path.display().to_string(), "<serialise>", e.to_string()))?;
     std::fs::write(path, text).map_err(|e| Error::io("writing resolved config", path, e))
 }
 
@@ -166,7 +211,10 @@ mod tests {
     }
     impl Default for Inner {
         fn default() -> Self {
-            Inner { lr: 1e-4, layers: 2 }
+            Inner {
+                lr: 1e-4,
+                layers: 2,
+            }
         }
     }
     #[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
@@ -184,35 +232,68 @@ mod tests {
     #[test]
     fn defaults_fill_missing_keys_and_overrides_win() {
         let c: Outer = load_str("name = \"x\"\n[model]\nlayers = 3\n", "exp.toml", &[]).unwrap();
-        assert_eq!(c, Outer { name: "x".into(), model: Inner { lr: 1e-4, layers: 3 } });
-        let c: Outer = load_str("[model]\nlayers = 3\n", "exp.toml", &["model.lr=0.5".into(), "name=run1".into()]).unwrap();
+        assert_eq!(
+            c,
+            Outer {
+                name: "x".into(),
+                model: Inner {
+                    lr: 1e-4,
+                    layers: 3
+                }
+            }
+        );
+        let c: Outer = load_str(
+            "[model]\nlayers = 3\n",
+            "exp.toml",
+            &["model.lr=0.5".into(), "name=run1".into()],
+        )
+        .unwrap();
         assert_eq!(c.model.lr, 0.5);
         assert_eq!(c.name, "run1");
     }
 
     #[test]
     fn unknown_key_names_file_and_full_key() {
-        let err = load_str::<Outer>("[model]\nlayer = 3\n", "exp.toml", &[]).unwrap_err().to_string();
-        assert!(err.starts_with("exp.toml: `model.layer`") && err.contains("unknown field"), "{err}");
-        let err = load_str::<Outer>("", "exp.toml", &["model.dropout=0.1".into()]).unwrap_err().to_string();
+        let err = load_str::<Outer>("[model]\nlayer = 3\n", "exp.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("exp.toml: `model.layer`") && err.contains("unknown field"),
+            "{err}"
+        );
+        let err = load_str::<Outer>("", "exp.toml", &["model.dropout=0.1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("--set: `model.dropout`"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_the_key_and_the_expected_type() {
-        let err = load_str::<Outer>("[model]\nlayers = \"many\"\n", "exp.toml", &[]).unwrap_err().to_string();
-        assert!(err.contains("`model.layers`") && err.contains("invalid type"), "{err}");
+        let err = load_str::<Outer>("[model]\nlayers = \"many\"\n", "exp.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`model.layers`") && err.contains("invalid type"),
+            "{err}"
+        );
     }
 
     #[test]
     fn out_of_range_value_names_the_key() {
-        let err = load_str::<Outer>("[model]\nlayers = 0\n", "exp.toml", &[]).unwrap_err().to_string();
-        assert_eq!(err, "exp.toml: `model.layers`: must be greater than 0, got 0");
+        let err = load_str::<Outer>("[model]\nlayers = 0\n", "exp.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "exp.toml: `model.layers`: must be greater than 0, got 0"
+        );
     }
 
     #[test]
     fn syntax_errors_give_the_line() {
-        let err = load_str::<Outer>("name = \"x\"\n[model\n", "exp.toml", &[]).unwrap_err().to_string();
+        let err = load_str::<Outer>("name = \"x\"\n[model\n", "exp.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("exp.toml") && err.contains("line 2"), "{err}");
     }
 
@@ -220,26 +301,45 @@ mod tests {
     fn bad_override_syntax_is_explained() {
         let err = parse_override("model.lr").unwrap_err().to_string();
         assert!(err.contains("section.key=value"), "{err}");
-        let err = load_str::<Outer>("", "exp.toml", &["name=x".into(), "name.inner=1".into()]).unwrap_err().to_string();
+        let err = load_str::<Outer>("", "exp.toml", &["name=x".into(), "name.inner=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`name` is a value, not a section"), "{err}");
     }
 
     #[test]
     fn includes_layer_under_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("preset.toml"), "[model]\nlayers = 5\nlr = 0.1\n").unwrap();
-        std::fs::write(dir.path().join("exp.toml"), "include = [\"preset.toml\"]\n[model]\nlr = 0.2\n").unwrap();
+        std::fs::write(
+            dir.path().join("preset.toml"),
+            "[model]\nlayers = 5\nlr = 0.1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("exp.toml"),
+            "include = [\"preset.toml\"]\n[model]\nlr = 0.2\n",
+        )
+        .unwrap();
         let c: Outer = load(&dir.path().join("exp.toml"), &[]).unwrap();
         assert_eq!(c.model, Inner { lr: 0.2, layers: 5 });
-        std::fs::write(dir.path().join("bad.toml"), "include = [\"missing.toml\"]\n").unwrap();
-        let err = load::<Outer>(&dir.path().join("bad.toml"), &[]).unwrap_err().to_string();
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "include = [\"missing.toml\"]\n",
+        )
+        .unwrap();
+        let err = load::<Outer>(&dir.path().join("bad.toml"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing.toml"), "{err}");
     }
 
     #[test]
     fn resolved_config_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Outer { name: "n".into(), model: Inner { lr: 0.3, layers: 4 } };
+        let c = Outer {
+            name: "n".into(),
+            model: Inner { lr: 0.3, layers: 4 },
+        };
         let path = dir.path().join("config.toml");
         save_resolved(&c, &path).unwrap();
         let back: Outer = load(&path, &[]).unwrap();

@@ -33,7 +33,13 @@ impl Validator {
     }
 
     /// `value` must lie in `[low, high]`.
-    pub fn in_range<T: PartialOrd + std::fmt::Display>(&mut self, key: &str, value: T, low: T, high: T) {
+    pub fn in_range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        key: &str,
+        value: T,
+        low: T,
+        high: T,
+    ) {
         let ok = value >= low && value <= high;
         self.check(ok, key, format!("must lie in [{low}, {high}], got {value}"));
     }

@@ -25,7 +25,7 @@ mod traits;
 pub use noise::Noise;
 pub use obs::{ObsBatch, ObsKind};
 pub use traits::{
-    Observed,
-    ContinueModel, Dynamics, Encoder, LatentState, ObservationModel, ObservationPrediction, PlanOutput, Planner,
-    PolicyDistribution, PolicyModel, RewardModel, ValueModel, WorldModel,
+    ContinueModel, Dynamics, Encoder, LatentState, ObservationModel, ObservationPrediction,
+    Observed, PlanOutput, Planner, PolicyDistribution, PolicyModel, RewardModel, ValueModel,
+    WorldModel,
 };

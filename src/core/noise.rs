@@ -23,7 +23,9 @@ pub struct Noise {
 impl Noise {
     /// A generator seeded from `seed`.
     pub fn new(seed: u64) -> Self {
-        Noise { rng: Pcg64Mcg::seed_from_u64(seed) }
+        Noise {
+            rng: Pcg64Mcg::seed_from_u64(seed),
+        }
     }
 
     /// An independent generator derived from this one (for a worker or a sub-task).
@@ -52,16 +54,28 @@ impl Noise {
     }
 
     /// A tensor of uniform draws in (0, 1).
-    pub fn uniform_tensor<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+    pub fn uniform_tensor<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        device: &Device,
+    ) -> Tensor<D> {
         let n = shape.iter().product();
-        let values = (0..n).map(|_| self.rng.random::<f32>().max(f32::MIN_POSITIVE)).collect();
+        let values = (0..n)
+            .map(|_| self.rng.random::<f32>().max(f32::MIN_POSITIVE))
+            .collect();
         tensor_from_vec(values, shape, device)
     }
 
     /// A tensor of standard normal draws.
-    pub fn normal_tensor<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+    pub fn normal_tensor<const D: usize>(
+        &mut self,
+        shape: [usize; D],
+        device: &Device,
+    ) -> Tensor<D> {
         let n = shape.iter().product();
-        let values = (0..n).map(|_| StandardNormal.sample(&mut self.rng)).collect();
+        let values = (0..n)
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
         tensor_from_vec(values, shape, device)
     }
 
@@ -92,6 +106,9 @@ mod tests {
         let xs: Vec<f32> = (0..20000).map(|_| noise.normal()).collect();
         let mean = xs.iter().sum::<f32>() / xs.len() as f32;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / xs.len() as f32;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "mean {mean} var {var}"
+        );
     }
 }

@@ -29,9 +29,21 @@ impl ObsKind {
     /// images are images, everything else is flattened to a vector.
     pub fn of(space: &Space) -> Self {
         match space {
-            Space::Image { height, width, channels } => ObsKind::Image { shape: [*height, *width, *channels], pixels: true },
-            Space::Box { shape, .. } if shape.len() == 3 => ObsKind::Image { shape: [shape[0], shape[1], shape[2]], pixels: false },
-            other => ObsKind::Vector { width: other.flat_len().max(1) },
+            Space::Image {
+                height,
+                width,
+                channels,
+            } => ObsKind::Image {
+                shape: [*height, *width, *channels],
+                pixels: true,
+            },
+            Space::Box { shape, .. } if shape.len() == 3 => ObsKind::Image {
+                shape: [shape[0], shape[1], shape[2]],
+                pixels: false,
+            },
+            other => ObsKind::Vector {
+                width: other.flat_len().max(1),
+            },
         }
     }
 
@@ -57,8 +69,13 @@ impl ObsBatch {
     /// Build a batch from flat host values `[B * flat_len]` of the given kind.
     pub fn from_flat(values: Vec<f32>, batch: usize, kind: ObsKind, device: &Device) -> Self {
         match kind {
-            ObsKind::Vector { width } => ObsBatch::Vector(tensor_from_vec(values, [batch, width], device)),
-            ObsKind::Image { shape: [h, w, c], pixels } => {
+            ObsKind::Vector { width } => {
+                ObsBatch::Vector(tensor_from_vec(values, [batch, width], device))
+            }
+            ObsKind::Image {
+                shape: [h, w, c],
+                pixels,
+            } => {
                 let scale = if pixels { 1.0 / 255.0 } else { 1.0 };
                 let values = values.into_iter().map(|v| v * scale - 0.5).collect();
                 ObsBatch::Image(tensor_from_vec(values, [batch, h, w, c], device))

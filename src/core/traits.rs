@@ -91,12 +91,17 @@ impl ObservationPrediction {
     /// over features for vectors, squared error summed over pixels for images.
     pub fn loss(&self, target: &ObsBatch) -> Tensor<1> {
         match (self, target) {
-            (ObservationPrediction::SymlogVector(pred), ObsBatch::Vector(target)) => {
-                (pred.clone() - symlog(target.clone())).powi_scalar(2).sum_dim(1).squeeze_dim::<1>(1)
-            }
-            (ObservationPrediction::Image(pred), ObsBatch::Image(target)) => {
-                (pred.clone() - target.clone()).powi_scalar(2).flatten::<2>(1, 3).sum_dim(1).squeeze_dim::<1>(1)
-            }
+            (ObservationPrediction::SymlogVector(pred), ObsBatch::Vector(target)) => (pred.clone()
+                - symlog(target.clone()))
+            .powi_scalar(2)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1),
+            (ObservationPrediction::Image(pred), ObsBatch::Image(target)) => (pred.clone()
+                - target.clone())
+            .powi_scalar(2)
+            .flatten::<2>(1, 3)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1),
             _ => panic!("observation prediction and target are of different kinds"),
         }
     }

@@ -17,7 +17,9 @@ use super::networks::{Actor, Critic};
 use super::returns::{ReturnNormalizer, lambda_returns};
 use super::rssm::RssmState;
 use super::world_model::DreamerWorldModel;
-use crate::core::{ContinueModel, Dynamics, LatentState, Noise, PolicyModel, RewardModel, ValueModel};
+use crate::core::{
+    ContinueModel, Dynamics, LatentState, Noise, PolicyModel, RewardModel, ValueModel,
+};
 use crate::nn::tensor_util::to_vec;
 
 /// An imagined trajectory.
@@ -36,7 +38,14 @@ pub struct Imagination {
 /// Roll the actor forward in the model from `starts` (detached posterior states).
 /// With `backprop`, actions keep their reparameterised gradients and states
 /// stay attached, so returns can be differentiated through the dynamics.
-pub fn imagine(model: &DreamerWorldModel, actor: &Actor, starts: RssmState, horizon: usize, backprop: bool, noise: &mut Noise) -> Imagination {
+pub fn imagine(
+    model: &DreamerWorldModel,
+    actor: &Actor,
+    starts: RssmState,
+    horizon: usize,
+    backprop: bool,
+    noise: &mut Noise,
+) -> Imagination {
     let n = starts.batch();
     let mut state = starts;
     let mut features = vec![state.features()];
@@ -51,7 +60,12 @@ pub fn imagine(model: &DreamerWorldModel, actor: &Actor, starts: RssmState, hori
         features.push(state.features());
         actions.push(action);
     }
-    Imagination { features: Tensor::cat(features, 0), actions: Tensor::cat(actions, 0), starts: n, horizon }
+    Imagination {
+        features: Tensor::cat(features, 0),
+        actions: Tensor::cat(actions, 0),
+        starts: n,
+        horizon,
+    }
 }
 
 /// The actor's and critic's losses and what to log about them.
@@ -95,14 +109,31 @@ pub fn behaviour_losses(
     let features = imagined.features.clone();
     let device = features.device();
     let rewards = by_start(model.reward_head.reward(features.clone()).mean(), steps, n); // [N, H+1]
-    let predicted_continues = by_start(model.continue_head.continuation(features.clone()).mean(), steps, n);
+    let predicted_continues = by_start(
+        model.continue_head.continuation(features.clone()).mean(),
+        steps,
+        n,
+    );
     let continues = Tensor::cat(
-        vec![first_continues.unsqueeze_dim::<2>(1), predicted_continues.slice([0..n, 1..steps])],
+        vec![
+            first_continues.unsqueeze_dim::<2>(1),
+            predicted_continues.slice([0..n, 1..steps]),
+        ],
         1,
     );
     let values = by_start(critic.value(features.clone().detach()).mean(), steps, n).detach(); // [N, H+1]
-    let (rewards, continues) = if backprop { (rewards, continues) } else { (rewards.detach(), continues.detach()) };
-    let returns = lambda_returns(rewards, continues.clone(), values.clone(), config.discount, config.lambda); // [N, H]
+    let (rewards, continues) = if backprop {
+        (rewards, continues)
+    } else {
+        (rewards.detach(), continues.detach())
+    };
+    let returns = lambda_returns(
+        rewards,
+        continues.clone(),
+        values.clone(),
+        config.discount,
+        config.lambda,
+    ); // [N, H]
     // weight_t = prod_{i <= t} (gamma c_i) / gamma, as in the reference: weight_0 = c_0.
     let weights = (continues.detach() * config.discount).log().cumsum(1).exp() / config.discount;
     let weights = weights.slice([0..n, 0..h]).detach(); // [N, H]
@@ -111,7 +142,10 @@ pub fn behaviour_losses(
     let base = values.clone().slice([0..n, 0..h]);
     let advantage = (returns.clone() - base) / scale; // [N, H]
 
-    let policy_features = features.clone().slice([0..h * n, 0..features.dims()[1]]).detach();
+    let policy_features = features
+        .clone()
+        .slice([0..h * n, 0..features.dims()[1]])
+        .detach();
     let policy = actor.policy(policy_features);
     let entropy = by_start(policy.entropy(), h, n);
     let objective = if backprop {
@@ -119,12 +153,18 @@ pub fn behaviour_losses(
     } else {
         by_start(policy.log_prob(imagined.actions.clone().detach()), h, n) * advantage.detach()
     };
-    let actor_loss = ((objective + entropy.clone() * config.entropy).neg() * weights.clone()).mean() * scales.actor;
+    let actor_loss = ((objective + entropy.clone() * config.entropy).neg() * weights.clone())
+        .mean()
+        * scales.actor;
 
     let critic_dist = critic.value(policy_features_all(&features, h, n));
-    let slow_mean = slow_critic.value(policy_features_all(&features, h, n)).mean().detach();
+    let slow_mean = slow_critic
+        .value(policy_features_all(&features, h, n))
+        .mean()
+        .detach();
     let target = returns.clone().detach().swap_dims(0, 1).reshape([h * n]);
-    let critic_terms = critic_dist.loss(target) * scales.critic + critic_dist.loss(slow_mean) * scales.slow_critic;
+    let critic_terms =
+        critic_dist.loss(target) * scales.critic + critic_dist.loss(slow_mean) * scales.slow_critic;
     let critic_loss = (by_start(critic_terms, h, n) * weights).mean();
     let _ = device;
     BehaviourLosses {

@@ -214,19 +214,37 @@ impl Default for DreamerConfig {
 
 impl Default for RssmConfig {
     fn default() -> Self {
-        RssmConfig { deter: 512, hidden: 512, stoch: 32, classes: 32, unimix: 0.01, core: CoreKind::Gru, blocks: 8, free_nats: 1.0 }
+        RssmConfig {
+            deter: 512,
+            hidden: 512,
+            stoch: 32,
+            classes: 32,
+            unimix: 0.01,
+            core: CoreKind::Gru,
+            blocks: 8,
+            free_nats: 1.0,
+        }
     }
 }
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        EncoderConfig { mlp_layers: 2, mlp_units: 512, cnn_depth: 32, min_resolution: 4 }
+        EncoderConfig {
+            mlp_layers: 2,
+            mlp_units: 512,
+            cnn_depth: 32,
+            min_resolution: 4,
+        }
     }
 }
 
 impl Default for HeadsConfig {
     fn default() -> Self {
-        HeadsConfig { layers: 2, units: 512, bins: 255 }
+        HeadsConfig {
+            layers: 2,
+            units: 512,
+            bins: 255,
+        }
     }
 }
 
@@ -285,7 +303,11 @@ impl Default for OptimizerConfig {
 
 impl Default for ReplayConfig {
     fn default() -> Self {
-        ReplayConfig { capacity: 1_000_000, batch: 16, length: 64 }
+        ReplayConfig {
+            capacity: 1_000_000,
+            batch: 16,
+            length: 64,
+        }
     }
 }
 
@@ -300,7 +322,14 @@ impl Validate for DreamerConfig {
             v.in_range("classes", r.classes, 2, 4096);
             v.in_range("unimix", r.unimix, 0.0, 1.0);
             v.positive("blocks", r.blocks);
-            v.check(r.core != CoreKind::BlockGru || r.deter % r.blocks == 0, "blocks", format!("deter ({}) must be divisible by blocks ({})", r.deter, r.blocks));
+            v.check(
+                r.core != CoreKind::BlockGru || r.deter % r.blocks == 0,
+                "blocks",
+                format!(
+                    "deter ({}) must be divisible by blocks ({})",
+                    r.deter, r.blocks
+                ),
+            );
             v.in_range("free_nats", r.free_nats, 0.0, 100.0);
         });
         v.section("encoder", |v| {
@@ -318,9 +347,19 @@ impl Validate for DreamerConfig {
             v.in_range("discount", b.discount, 0.0, 1.0);
             v.in_range("lambda", b.lambda, 0.0, 1.0);
             v.in_range("unimix", b.unimix, 0.0, 1.0);
-            v.check(b.min_std > 0.0 && b.min_std < b.max_std, "min_std", "must be positive and below max_std");
+            v.check(
+                b.min_std > 0.0 && b.min_std < b.max_std,
+                "min_std",
+                "must be positive and below max_std",
+            );
             v.in_range("return_norm_rate", b.return_norm_rate, 0.0, 1.0);
-            v.check(b.return_norm_low < b.return_norm_high && b.return_norm_low >= 0.0 && b.return_norm_high <= 100.0, "return_norm_low", "percentiles must satisfy 0 <= low < high <= 100");
+            v.check(
+                b.return_norm_low < b.return_norm_high
+                    && b.return_norm_low >= 0.0
+                    && b.return_norm_high <= 100.0,
+                "return_norm_low",
+                "percentiles must satisfy 0 <= low < high <= 100",
+            );
             v.in_range("slow_critic_rate", b.slow_critic_rate, 0.0, 1.0);
             v.positive("slow_critic_every", b.slow_critic_every);
         });
@@ -333,7 +372,11 @@ impl Validate for DreamerConfig {
         });
         v.section("optimizer", |v| {
             let o = &self.optimizer;
-            v.check(o.kind == OptimizerKind::Adam, "kind", "only \"adam\" is implemented yet (\"laprop\" is planned)");
+            v.check(
+                o.kind == OptimizerKind::Adam,
+                "kind",
+                "only \"adam\" is implemented yet (\"laprop\" is planned)",
+            );
             v.positive("model_lr", o.model_lr);
             v.positive("actor_critic_lr", o.actor_critic_lr);
             v.positive("laprop_lr", o.laprop_lr);
@@ -345,7 +388,11 @@ impl Validate for DreamerConfig {
         v.section("replay", |v| {
             v.positive("batch", self.replay.batch);
             v.in_range("length", self.replay.length, 2, 100_000);
-            v.check(self.replay.capacity >= self.replay.length, "capacity", "must hold at least one sequence");
+            v.check(
+                self.replay.capacity >= self.replay.length,
+                "capacity",
+                "must hold at least one sequence",
+            );
         });
     }
 }

@@ -19,6 +19,6 @@ pub mod world_model;
 
 pub use agent::DreamerAgent;
 pub use config::{
-    BehaviourConfig, CoreKind, DreamerConfig, EncoderConfig, HeadsConfig, LossScales, OptimizerConfig, OptimizerKind,
-    ReplayConfig, RssmConfig,
+    BehaviourConfig, CoreKind, DreamerConfig, EncoderConfig, HeadsConfig, LossScales,
+    OptimizerConfig, OptimizerKind, ReplayConfig, RssmConfig,
 };

@@ -13,8 +13,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::{DreamerConfig, EncoderConfig, HeadsConfig};
 use crate::core::{
-    ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction, PolicyDistribution, PolicyModel,
-    RewardModel, ValueModel,
+    ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction,
+    PolicyDistribution, PolicyModel, RewardModel, ValueModel,
 };
 use crate::nn::cnn::{CnnDecoder, CnnEncoder};
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical};
@@ -35,8 +35,20 @@ impl ObsEncoder {
     /// The encoder for observations of `kind`.
     pub fn new(kind: ObsKind, config: &EncoderConfig, norm: NormKind, device: &Device) -> Self {
         match kind {
-            ObsKind::Vector { width } => ObsEncoder::Vector(Mlp::new(width, config.mlp_units, config.mlp_layers.max(1), norm, device)),
-            ObsKind::Image { shape, .. } => ObsEncoder::Image(CnnEncoder::new(shape, config.cnn_depth, config.min_resolution, norm, device)),
+            ObsKind::Vector { width } => ObsEncoder::Vector(Mlp::new(
+                width,
+                config.mlp_units,
+                config.mlp_layers.max(1),
+                norm,
+                device,
+            )),
+            ObsKind::Image { shape, .. } => ObsEncoder::Image(CnnEncoder::new(
+                shape,
+                config.cnn_depth,
+                config.min_resolution,
+                norm,
+                device,
+            )),
         }
     }
 }
@@ -76,16 +88,27 @@ pub enum ObsDecoder {
 
 impl ObsDecoder {
     /// The decoder for observations of `kind` from `features` wide inputs.
-    pub fn new(kind: ObsKind, features: usize, config: &EncoderConfig, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        kind: ObsKind,
+        features: usize,
+        config: &EncoderConfig,
+        norm: NormKind,
+        device: &Device,
+    ) -> Self {
         match kind {
             ObsKind::Vector { width } => {
                 let mlp = Mlp::new(features, config.mlp_units, config.mlp_layers, norm, device);
                 let out = linear(mlp.output_width(), width, true, device);
                 ObsDecoder::Vector(VectorDecoder { mlp, out })
             }
-            ObsKind::Image { shape, .. } => {
-                ObsDecoder::Image(CnnDecoder::new(features, shape, config.cnn_depth, config.min_resolution, norm, device))
-            }
+            ObsKind::Image { shape, .. } => ObsDecoder::Image(CnnDecoder::new(
+                features,
+                shape,
+                config.cnn_depth,
+                config.min_resolution,
+                norm,
+                device,
+            )),
         }
     }
 }
@@ -93,7 +116,9 @@ impl ObsDecoder {
 impl ObservationModel for ObsDecoder {
     fn decode(&self, features: Tensor<2>) -> ObservationPrediction {
         match self {
-            ObsDecoder::Vector(d) => ObservationPrediction::SymlogVector(d.out.forward(d.mlp.forward(features))),
+            ObsDecoder::Vector(d) => {
+                ObservationPrediction::SymlogVector(d.out.forward(d.mlp.forward(features)))
+            }
             ObsDecoder::Image(cnn) => ObservationPrediction::Image(cnn.forward(features)),
         }
     }
@@ -108,10 +133,28 @@ pub struct Head {
 
 impl Head {
     /// `features` in, `outputs` out; `zero_init` starts the output layer at zero.
-    pub fn new(features: usize, outputs: usize, config: &HeadsConfig, norm: NormKind, zero_init: bool, device: &Device) -> Self {
-        let width = if config.layers == 0 { features } else { config.units };
-        let out = if zero_init { zero_linear(width, outputs, device) } else { linear(width, outputs, true, device) };
-        Head { mlp: Mlp::new(features, config.units, config.layers, norm, device), out }
+    pub fn new(
+        features: usize,
+        outputs: usize,
+        config: &HeadsConfig,
+        norm: NormKind,
+        zero_init: bool,
+        device: &Device,
+    ) -> Self {
+        let width = if config.layers == 0 {
+            features
+        } else {
+            config.units
+        };
+        let out = if zero_init {
+            zero_linear(width, outputs, device)
+        } else {
+            linear(width, outputs, true, device)
+        };
+        Head {
+            mlp: Mlp::new(features, config.units, config.layers, norm, device),
+            out,
+        }
     }
 
     /// # Shapes
@@ -131,12 +174,18 @@ pub struct RewardHead {
 impl RewardHead {
     /// A reward head over `config.bins` symlog bins.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
-        RewardHead { head: Head::new(features, config.bins, config, norm, true, device), bins: config.bins }
+        RewardHead {
+            head: Head::new(features, config.bins, config, norm, true, device),
+            bins: config.bins,
+        }
     }
 }
 
 fn dreamer_bins(bins: usize) -> BinSpace {
-    BinSpace { bins, ..BinSpace::dreamer() }
+    BinSpace {
+        bins,
+        ..BinSpace::dreamer()
+    }
 }
 
 impl RewardModel for RewardHead {
@@ -154,7 +203,9 @@ pub struct ContinueHead {
 impl ContinueHead {
     /// A continue head.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
-        ContinueHead { head: Head::new(features, 1, config, norm, false, device) }
+        ContinueHead {
+            head: Head::new(features, 1, config, norm, false, device),
+        }
     }
 }
 
@@ -174,7 +225,10 @@ pub struct Critic {
 impl Critic {
     /// A critic over `config.bins` symlog bins, output layer zero-initialised.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
-        Critic { head: Head::new(features, config.bins, config, norm, true, device), bins: config.bins }
+        Critic {
+            head: Head::new(features, config.bins, config, norm, true, device),
+            bins: config.bins,
+        }
     }
 }
 
@@ -197,7 +251,13 @@ pub struct Actor {
 
 impl Actor {
     /// An actor over `actions` discrete actions or continuous dimensions.
-    pub fn new(features: usize, actions: usize, discrete: bool, config: &DreamerConfig, device: &Device) -> Self {
+    pub fn new(
+        features: usize,
+        actions: usize,
+        discrete: bool,
+        config: &DreamerConfig,
+        device: &Device,
+    ) -> Self {
         let outputs = if discrete { actions } else { 2 * actions };
         let b = &config.behaviour;
         Actor {
@@ -217,9 +277,15 @@ impl PolicyModel for Actor {
         if self.discrete {
             PolicyDistribution::Discrete(OneHotCategorical::new(out, self.unimix))
         } else {
-            let [mean, std]: [Tensor<2>; 2] = out.chunk(2, 1).try_into().expect("mean and std halves");
+            let [mean, std]: [Tensor<2>; 2] =
+                out.chunk(2, 1).try_into().expect("mean and std halves");
             let _ = self.actions;
-            PolicyDistribution::Continuous(BoundedNormal::new(mean, std, self.min_std, self.max_std))
+            PolicyDistribution::Continuous(BoundedNormal::new(
+                mean,
+                std,
+                self.min_std,
+                self.max_std,
+            ))
         }
     }
 }

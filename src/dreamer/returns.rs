@@ -17,7 +17,13 @@ use serde::{Deserialize, Serialize};
 /// (`rewards[t]` is the reward for entering `s_t`; `continues` are
 /// probabilities, the discount is applied here) -> `[B, H]` returns for
 /// `s_0 .. s_{H-1}`.
-pub fn lambda_returns(rewards: Tensor<2>, continues: Tensor<2>, values: Tensor<2>, discount: f32, lambda: f32) -> Tensor<2> {
+pub fn lambda_returns(
+    rewards: Tensor<2>,
+    continues: Tensor<2>,
+    values: Tensor<2>,
+    discount: f32,
+    lambda: f32,
+) -> Tensor<2> {
     let [b, n] = rewards.dims();
     let h = n - 1;
     let mut next = values.clone().slice([0..b, h..n]); // R_H = v_H, [B, 1]
@@ -49,7 +55,14 @@ pub struct ReturnNormalizer {
 impl ReturnNormalizer {
     /// A normaliser with EMA `rate`, scale floor `limit` and the two percentiles (in 0..=100).
     pub fn new(rate: f32, limit: f32, low_percentile: f32, high_percentile: f32) -> Self {
-        ReturnNormalizer { low: 0.0, high: 0.0, rate, limit, low_percentile, high_percentile }
+        ReturnNormalizer {
+            low: 0.0,
+            high: 0.0,
+            rate,
+            limit,
+            low_percentile,
+            high_percentile,
+        }
     }
 
     /// Fold a batch of returns into the EMAs and return the new scale.
@@ -106,9 +119,15 @@ mod tests {
         let c = Tensor::ones([1, 4], &device);
         let v = tensor_from_vec(vec![0.0, 10.0, 20.0, 30.0], [1, 4], &device);
         // lambda = 1, gamma = 1: R_0 = 1 + 1 + 1 + v_3 = 33.
-        assert_eq!(to_vec(lambda_returns(r.clone(), c.clone(), v.clone(), 1.0, 1.0))[0], 33.0);
+        assert_eq!(
+            to_vec(lambda_returns(r.clone(), c.clone(), v.clone(), 1.0, 1.0))[0],
+            33.0
+        );
         // lambda = 0: one-step TD targets r_{t+1} + v_{t+1}.
-        assert_eq!(to_vec(lambda_returns(r, c, v, 1.0, 0.0)), vec![11.0, 21.0, 31.0]);
+        assert_eq!(
+            to_vec(lambda_returns(r, c, v, 1.0, 0.0)),
+            vec![11.0, 21.0, 31.0]
+        );
     }
 
     #[test]
@@ -129,6 +148,10 @@ mod tests {
         for _ in 0..2000 {
             norm.update(&returns);
         }
-        assert!((norm.scale() - 90.0).abs() < 0.01, "converges to P95 - P5 = 90, got {}", norm.scale());
+        assert!(
+            (norm.scale() - 90.0).abs() < 0.01,
+            "converges to P95 - P5 = 90, got {}",
+            norm.scale()
+        );
     }
 }

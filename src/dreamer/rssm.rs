@@ -57,11 +57,19 @@ impl LatentState for RssmState {
             stoch.push(s.stoch);
             log_probs.push(s.log_probs);
         }
-        RssmState { deter: Tensor::cat(deter, 0), stoch: Tensor::cat(stoch, 0), log_probs: Tensor::cat(log_probs, 0) }
+        RssmState {
+            deter: Tensor::cat(deter, 0),
+            stoch: Tensor::cat(stoch, 0),
+            log_probs: Tensor::cat(log_probs, 0),
+        }
     }
 
     fn detach(self) -> Self {
-        RssmState { deter: self.deter.detach(), stoch: self.stoch.detach(), log_probs: self.log_probs.detach() }
+        RssmState {
+            deter: self.deter.detach(),
+            stoch: self.stoch.detach(),
+            log_probs: self.log_probs.detach(),
+        }
     }
 }
 
@@ -91,7 +99,13 @@ pub struct Rssm {
 
 impl Rssm {
     /// An RSSM for embeddings of width `embed` and actions of width `actions`.
-    pub fn new(config: &RssmConfig, norm: NormKind, embed: usize, actions: usize, device: &Device) -> Self {
+    pub fn new(
+        config: &RssmConfig,
+        norm: NormKind,
+        embed: usize,
+        actions: usize,
+        device: &Device,
+    ) -> Self {
         let (s, k, d, h) = (config.stoch, config.classes, config.deter, config.hidden);
         let core = match config.core {
             CoreKind::Gru => Core::Gru(NormGru::new(h, d, norm, device)),
@@ -123,13 +137,16 @@ impl Rssm {
 
     fn sample(&self, dist: &OneHotCategorical<3>, noise: &mut Noise) -> Tensor<2> {
         let shape = dist.log_probs.dims();
-        let sample = dist.sample_straight_through(noise.uniform_tensor(shape, &dist.log_probs.device()));
+        let sample =
+            dist.sample_straight_through(noise.uniform_tensor(shape, &dist.log_probs.device()));
         sample.reshape([shape[0], self.stoch * self.classes])
     }
 
     /// The deterministic step `h' = core(h, in(z, a))`.
     fn step_deter(&self, state: &RssmState, action: Tensor<2>) -> Tensor<2> {
-        let x = self.input.forward(Tensor::cat(vec![state.stoch.clone(), action], 1));
+        let x = self
+            .input
+            .forward(Tensor::cat(vec![state.stoch.clone(), action], 1));
         match &self.core {
             Core::Gru(gru) => gru.forward(x, state.deter.clone()),
             Core::Block(gru) => gru.forward(x, state.deter.clone()),
@@ -159,7 +176,14 @@ impl Dynamics for Rssm {
         }
     }
 
-    fn observe(&self, state: &RssmState, action: Tensor<2>, embed: Tensor<2>, is_first: Tensor<1>, noise: &mut Noise) -> Observed<RssmState> {
+    fn observe(
+        &self,
+        state: &RssmState,
+        action: Tensor<2>,
+        embed: Tensor<2>,
+        is_first: Tensor<1>,
+        noise: &mut Noise,
+    ) -> Observed<RssmState> {
         // Where an episode starts, the previous state and action are replaced by zeros.
         let keep = (is_first.neg() + 1.0).unsqueeze_dim::<2>(1); // [B, 1]
         let state = RssmState {
@@ -170,12 +194,25 @@ impl Dynamics for Rssm {
         let action = action * keep;
         let deter = self.step_deter(&state, action);
         let prior = self.prior(deter.clone());
-        let post = self.dist(self.post_out.forward(self.post_hidden.forward(Tensor::cat(vec![deter.clone(), embed], 1))));
+        let post = self.dist(
+            self.post_out.forward(
+                self.post_hidden
+                    .forward(Tensor::cat(vec![deter.clone(), embed], 1)),
+            ),
+        );
         let post_stoch = self.sample(&post, noise);
         let prior_stoch = self.sample(&prior, noise);
         Observed {
-            posterior: RssmState { deter: deter.clone(), stoch: post_stoch, log_probs: post.log_probs },
-            prior: RssmState { deter, stoch: prior_stoch, log_probs: prior.log_probs },
+            posterior: RssmState {
+                deter: deter.clone(),
+                stoch: post_stoch,
+                log_probs: post.log_probs,
+            },
+            prior: RssmState {
+                deter,
+                stoch: prior_stoch,
+                log_probs: prior.log_probs,
+            },
         }
     }
 
@@ -183,7 +220,11 @@ impl Dynamics for Rssm {
         let deter = self.step_deter(state, action);
         let prior = self.prior(deter.clone());
         let stoch = self.sample(&prior, noise);
-        RssmState { deter, stoch, log_probs: prior.log_probs }
+        RssmState {
+            deter,
+            stoch,
+            log_probs: prior.log_probs,
+        }
     }
 }
 
@@ -193,18 +234,34 @@ mod tests {
     use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 
     fn tiny() -> RssmConfig {
-        RssmConfig { deter: 8, hidden: 8, stoch: 2, classes: 3, ..RssmConfig::default() }
+        RssmConfig {
+            deter: 8,
+            hidden: 8,
+            stoch: 2,
+            classes: 3,
+            ..RssmConfig::default()
+        }
     }
 
     #[test]
     fn observe_and_imagine_keep_shapes_and_one_hot_samples() {
         let device = Device::flex();
         for core in [CoreKind::Gru, CoreKind::BlockGru] {
-            let config = RssmConfig { core, blocks: 2, ..tiny() };
+            let config = RssmConfig {
+                core,
+                blocks: 2,
+                ..tiny()
+            };
             let rssm = Rssm::new(&config, NormKind::Layer, 5, 2, &device);
             let mut noise = Noise::new(0);
             let s0 = rssm.initial(3, &device);
-            let out = rssm.observe(&s0, Tensor::zeros([3, 2], &device), Tensor::ones([3, 5], &device), Tensor::ones([3], &device), &mut noise);
+            let out = rssm.observe(
+                &s0,
+                Tensor::zeros([3, 2], &device),
+                Tensor::ones([3, 5], &device),
+                Tensor::ones([3], &device),
+                &mut noise,
+            );
             assert_eq!(out.posterior.features().dims(), [3, 8 + 6]);
             let z = to_vec(out.posterior.stoch.clone());
             for latent in z.chunks(3) {
@@ -212,7 +269,11 @@ mod tests {
                 let zeros = latent.iter().filter(|v| v.abs() < 1e-6).count();
                 assert_eq!((ones, zeros), (1, 2), "one class per latent: {latent:?}");
             }
-            let next = rssm.imagine(&out.posterior, tensor_from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0], [3, 2], &device), &mut noise);
+            let next = rssm.imagine(
+                &out.posterior,
+                tensor_from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0], [3, 2], &device),
+                &mut noise,
+            );
             assert_eq!(next.deter.dims(), [3, 8]);
             assert_eq!(next.log_probs.dims(), [3, 2, 3]);
         }
@@ -231,10 +292,32 @@ mod tests {
         };
         let fresh = rssm.initial(1, &device);
         let first = Tensor::ones([1], &device);
-        let a = rssm.observe(&carried, action.clone(), embed.clone(), first.clone(), &mut Noise::new(1));
-        let b = rssm.observe(&fresh, Tensor::zeros([1, 2], &device), embed.clone(), first, &mut Noise::new(1));
-        assert_eq!(to_vec(a.posterior.deter), to_vec(b.posterior.deter.clone()), "a first step ignores what came before");
-        let c = rssm.observe(&carried, action, embed, Tensor::zeros([1], &device), &mut Noise::new(1));
+        let a = rssm.observe(
+            &carried,
+            action.clone(),
+            embed.clone(),
+            first.clone(),
+            &mut Noise::new(1),
+        );
+        let b = rssm.observe(
+            &fresh,
+            Tensor::zeros([1, 2], &device),
+            embed.clone(),
+            first,
+            &mut Noise::new(1),
+        );
+        assert_eq!(
+            to_vec(a.posterior.deter),
+            to_vec(b.posterior.deter.clone()),
+            "a first step ignores what came before"
+        );
+        let c = rssm.observe(
+            &carried,
+            action,
+            embed,
+            Tensor::zeros([1], &device),
+            &mut Noise::new(1),
+        );
         assert_ne!(to_vec(c.posterior.deter), to_vec(b.posterior.deter));
     }
 }

@@ -11,7 +11,10 @@ use burn::tensor::{Device, Tensor};
 use super::config::{DreamerConfig, LossScales};
 use super::networks::{ContinueHead, ObsDecoder, ObsEncoder, RewardHead};
 use super::rssm::{Rssm, RssmState};
-use crate::core::{ContinueModel, Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, ObservationModel, RewardModel, WorldModel};
+use crate::core::{
+    ContinueModel, Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, ObservationModel,
+    RewardModel, WorldModel,
+};
 use crate::nn::dist::kl::balanced_kl;
 use crate::nn::dist::{Bernoulli, BinnedScalar};
 use crate::nn::tensor_util::tensor_from_vec;
@@ -36,7 +39,13 @@ impl DreamerWorldModel {
     /// A world model for observations of `obs_kind` and `actions`-wide actions.
     pub fn new(config: &DreamerConfig, obs_kind: ObsKind, actions: usize, device: &Device) -> Self {
         let encoder = ObsEncoder::new(obs_kind, &config.encoder, config.norm, device);
-        let rssm = Rssm::new(&config.rssm, config.norm, encoder.embed_width(), actions, device);
+        let rssm = Rssm::new(
+            &config.rssm,
+            config.norm,
+            encoder.embed_width(),
+            actions,
+            device,
+        );
         let features = rssm.feature_width();
         DreamerWorldModel {
             decoder: ObsDecoder::new(obs_kind, features, &config.encoder, config.norm, device),
@@ -160,7 +169,12 @@ fn rows<const D: usize>(x: &Tensor<D>, t: usize, b: usize) -> Tensor<D> {
 
 impl DreamerWorldModel {
     /// Observe a batch of sequences and compute the losses.
-    pub fn observe_sequences(&self, data: &DeviceBatch, free_nats: f32, noise: &mut Noise) -> ObserveOutput {
+    pub fn observe_sequences(
+        &self,
+        data: &DeviceBatch,
+        free_nats: f32,
+        noise: &mut Noise,
+    ) -> ObserveOutput {
         let (b, t_len) = (data.batch, data.length);
         let device = data.actions.device();
         let embed = self.encoder.encode(&data.obs); // [T * B, E]
@@ -168,7 +182,13 @@ impl DreamerWorldModel {
         let mut posteriors = Vec::with_capacity(t_len);
         let mut priors = Vec::with_capacity(t_len);
         for t in 0..t_len {
-            let out = self.rssm.observe(&state, rows(&data.actions, t, b), rows(&embed, t, b), rows(&data.is_first, t, b), noise);
+            let out = self.rssm.observe(
+                &state,
+                rows(&data.actions, t, b),
+                rows(&embed, t, b),
+                rows(&data.is_first, t, b),
+                noise,
+            );
             state = out.posterior.clone();
             posteriors.push(out.posterior);
             priors.push(out.prior);
@@ -180,11 +200,25 @@ impl DreamerWorldModel {
         let continues = data.is_terminal.clone().neg() + 1.0;
         let losses = WorldModelLosses {
             decoder: self.decoder.decode(features.clone()).loss(&data.obs).mean(),
-            reward: self.reward_head.reward(features.clone()).loss(data.rewards.clone()).mean(),
-            continuation: self.continue_head.continuation(features).log_prob(continues.clone()).neg().mean(),
+            reward: self
+                .reward_head
+                .reward(features.clone())
+                .loss(data.rewards.clone())
+                .mean(),
+            continuation: self
+                .continue_head
+                .continuation(features)
+                .log_prob(continues.clone())
+                .neg()
+                .mean(),
             dynamics: kl.dynamics.mean(),
             representation: kl.representation.mean(),
         };
-        ObserveOutput { losses, posteriors: post.detach(), continues, kl: kl.raw.mean() }
+        ObserveOutput {
+            losses,
+            posteriors: post.detach(),
+            continues,
+            kl: kl.raw.mean(),
+        }
     }
 }

@@ -19,8 +19,15 @@ pub struct JsonlSink {
 impl JsonlSink {
     /// Open `path` for appending (a resumed run continues the same file).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io("opening metrics file", path, e))?;
-        Ok(JsonlSink { path: path.to_path_buf(), file })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io("opening metrics file", path, e))?;
+        Ok(JsonlSink {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 }
 
@@ -38,7 +45,9 @@ impl MetricsSink for JsonlSink {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.file.flush().map_err(|e| Error::io("flushing metrics", &self.path, e))
+        self.file
+            .flush()
+            .map_err(|e| Error::io("flushing metrics", &self.path, e))
     }
 }
 
@@ -54,7 +63,11 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>> {
         match serde_json::from_str::<Value>(&line) {
             Ok(Value::Object(map)) => rows.push(map),
             // A run killed mid-write may leave a partial last line; skip it.
-            _ => eprintln!("warning: {}: line {} is not a JSON object, skipped", path.display(), i + 1),
+            _ => eprintln!(
+                "warning: {}: line {} is not a JSON object, skipped",
+                path.display(),
+                i + 1
+            ),
         }
     }
     Ok(rows)
@@ -69,7 +82,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
         let mut sink = JsonlSink::open(&path).unwrap();
-        sink.scalars(10, &[("loss/reward".into(), 0.5), ("bad".into(), f64::NAN)]).unwrap();
+        sink.scalars(10, &[("loss/reward".into(), 0.5), ("bad".into(), f64::NAN)])
+            .unwrap();
         drop(sink);
         let mut sink = JsonlSink::open(&path).unwrap();
         sink.scalars(20, &[("loss/reward".into(), 0.25)]).unwrap();

@@ -61,13 +61,19 @@ impl Logger {
 
 impl MetricsSink for Logger {
     fn scalars(&mut self, step: u64, values: &[Scalar]) -> Result<()> {
-        self.sinks.iter_mut().try_for_each(|s| s.scalars(step, values))
+        self.sinks
+            .iter_mut()
+            .try_for_each(|s| s.scalars(step, values))
     }
     fn image(&mut self, step: u64, tag: &str, frame: &Frame) -> Result<()> {
-        self.sinks.iter_mut().try_for_each(|s| s.image(step, tag, frame))
+        self.sinks
+            .iter_mut()
+            .try_for_each(|s| s.image(step, tag, frame))
     }
     fn histogram(&mut self, step: u64, tag: &str, values: &[f32]) -> Result<()> {
-        self.sinks.iter_mut().try_for_each(|s| s.histogram(step, tag, values))
+        self.sinks
+            .iter_mut()
+            .try_for_each(|s| s.histogram(step, tag, values))
     }
     fn flush(&mut self) -> Result<()> {
         self.sinks.iter_mut().try_for_each(|s| s.flush())

@@ -21,12 +21,19 @@ impl ProgressSink {
     pub fn new(total: u64, start: u64) -> Self {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} env steps  {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} env steps  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar.set_position(start);
-        ProgressSink { bar, first_updates: None, last_return: None, last_eval: None }
+        ProgressSink {
+            bar,
+            first_updates: None,
+            last_return: None,
+            last_eval: None,
+        }
     }
 }
 

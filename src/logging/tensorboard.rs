@@ -21,7 +21,9 @@ pub struct TensorboardSink {
 impl TensorboardSink {
     /// Write event files into `dir`.
     pub fn new(dir: &Path) -> Self {
-        TensorboardSink { writer: SummaryWriter::new(dir) }
+        TensorboardSink {
+            writer: SummaryWriter::new(dir),
+        }
     }
 }
 
@@ -49,7 +51,12 @@ impl MetricsSink for TensorboardSink {
     }
 
     fn image(&mut self, step: u64, tag: &str, frame: &Frame) -> Result<()> {
-        self.writer.add_image(tag, &frame.rgb, &[3, frame.width, frame.height], step as usize);
+        self.writer.add_image(
+            tag,
+            &frame.rgb,
+            &[3, frame.width, frame.height],
+            step as usize,
+        );
         Ok(())
     }
 
@@ -63,7 +70,17 @@ impl MetricsSink for TensorboardSink {
         let sum_squares: f64 = finite.iter().map(|&v| (v as f64).powi(2)).sum();
         let min = finite.iter().copied().fold(f32::INFINITY, f32::min) as f64;
         let max = finite.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        self.writer.add_histogram_raw(tag, min, max, finite.len() as f64, sum, sum_squares, &limits, &counts, step as usize);
+        self.writer.add_histogram_raw(
+            tag,
+            min,
+            max,
+            finite.len() as f64,
+            sum,
+            sum_squares,
+            &limits,
+            &counts,
+            step as usize,
+        );
         Ok(())
     }
 
@@ -91,7 +108,13 @@ mod tests {
         sink.scalars(1, &[("loss/x".into(), 1.5)]).unwrap();
         sink.flush().unwrap();
         drop(sink); // the writer thread finishes the file when dropped
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert!(files.iter().any(|f| f.starts_with("events.out.tfevents")), "{files:?}");
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            files.iter().any(|f| f.starts_with("events.out.tfevents")),
+            "{files:?}"
+        );
     }
 }

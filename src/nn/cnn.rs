@@ -10,9 +10,9 @@
 //! about [-0.5, 0.5] (DreamerV3: `x / 255 - 0.5`).
 
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::Linear;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
@@ -47,7 +47,13 @@ pub struct CnnEncoder {
 
 impl CnnEncoder {
     /// An encoder for `[H, W, C]` images with base `depth`.
-    pub fn new(shape: [usize; 3], depth: usize, min_resolution: usize, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        shape: [usize; 3],
+        depth: usize,
+        min_resolution: usize,
+        norm: NormKind,
+        device: &Device,
+    ) -> Self {
         let [h, w, c] = shape;
         let sizes = stage_sizes(h, w, min_resolution);
         let mut convs = Vec::new();
@@ -66,7 +72,11 @@ impl CnnEncoder {
             channels = out;
         }
         let (fh, fw) = *sizes.last().expect("at least the input size");
-        CnnEncoder { convs, norms, output_width: channels * fh * fw }
+        CnnEncoder {
+            convs,
+            norms,
+            output_width: channels * fh * fw,
+        }
     }
 
     /// Width of the flattened output.
@@ -96,12 +106,23 @@ pub struct CnnDecoder {
 
 impl CnnDecoder {
     /// A decoder from `features` to `[H, W, C]` images, mirroring an encoder of base `depth`.
-    pub fn new(features: usize, shape: [usize; 3], depth: usize, min_resolution: usize, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        features: usize,
+        shape: [usize; 3],
+        depth: usize,
+        min_resolution: usize,
+        norm: NormKind,
+        device: &Device,
+    ) -> Self {
         let [h, w, c] = shape;
         let sizes = stage_sizes(h, w, min_resolution);
         let stages = sizes.len() - 1;
         let (fh, fw) = sizes[stages];
-        let top = if stages == 0 { c } else { depth << (stages - 1) };
+        let top = if stages == 0 {
+            c
+        } else {
+            depth << (stages - 1)
+        };
         let mut convs = Vec::new();
         let mut norms = Vec::new();
         let mut channels = top;
@@ -124,7 +145,12 @@ impl CnnDecoder {
             }
             channels = out;
         }
-        CnnDecoder { input: linear(features, top * fh * fw, true, device), convs, norms, start: [top, fh, fw] }
+        CnnDecoder {
+            input: linear(features, top * fh * fw, true, device),
+            convs,
+            norms,
+            start: [top, fh, fw],
+        }
     }
 
     /// # Shapes
@@ -149,7 +175,10 @@ mod tests {
 
     #[test]
     fn stages_halve_until_the_minimum_resolution() {
-        assert_eq!(stage_sizes(64, 64, 4), vec![(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]);
+        assert_eq!(
+            stage_sizes(64, 64, 4),
+            vec![(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
+        );
         assert_eq!(stage_sizes(10, 10, 4), vec![(10, 10), (5, 5), (2, 2)]);
     }
 
@@ -162,7 +191,11 @@ mod tests {
             assert_eq!(embed.dims(), [2, encoder.output_width()]);
             let decoder = CnnDecoder::new(7, shape, 4, 4, NormKind::Layer, &device);
             let image = decoder.forward(Tensor::zeros([2, 7], &device));
-            assert_eq!(image.dims(), [2, shape[0], shape[1], shape[2]], "decoder output for {shape:?}");
+            assert_eq!(
+                image.dims(),
+                [2, shape[0], shape[1], shape[2]],
+                "decoder output for {shape:?}"
+            );
         }
         // 64x64x3 with depth 32: 32, 64, 128, 256 channels at 4x4 -> 4096 features (DreamerV3 S).
         let encoder = CnnEncoder::new([64, 64, 3], 32, 4, NormKind::Layer, &device);

@@ -20,7 +20,12 @@ struct Blend {
 impl ModuleMapper for Blend {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let source = Tensor::<D>::from_data(self.sources.next().expect("modules have the same structure"), &tensor.device());
+        let source = Tensor::<D>::from_data(
+            self.sources
+                .next()
+                .expect("modules have the same structure"),
+            &tensor.device(),
+        );
         let blended = (tensor.clone() * (1.0 - self.rate) + source * self.rate).detach();
         Param::from_mapped_value(id, blended, mapper)
     }
@@ -31,7 +36,10 @@ impl ModuleMapper for Blend {
 pub fn ema_update<M: Module>(target: M, source: &M, rate: f32) -> M {
     let mut collect = Collect(Vec::new());
     source.visit(&mut collect);
-    target.map(&mut Blend { sources: collect.0.into_iter(), rate })
+    target.map(&mut Blend {
+        sources: collect.0.into_iter(),
+        rate,
+    })
 }
 
 #[cfg(test)]

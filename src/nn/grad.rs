@@ -46,7 +46,10 @@ pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f32 {
 pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
     let norm = global_norm(module, grads);
     if norm.is_finite() && norm > max_norm {
-        module.visit(&mut Scale { grads, factor: max_norm / norm });
+        module.visit(&mut Scale {
+            grads,
+            factor: max_norm / norm,
+        });
     }
     norm
 }
@@ -71,6 +74,9 @@ mod tests {
         assert!((global_norm(&layer, &grads) - 1.0).abs() < 1e-5);
         let w = grads.get::<2>(layer.weight.id).unwrap();
         let w = crate::nn::tensor_util::to_vec(w);
-        assert!((w[0] - 3.0 / 26f32.sqrt()).abs() < 1e-5, "direction kept: {w:?}");
+        assert!(
+            (w[0] - 3.0 / 26f32.sqrt()).abs() < 1e-5,
+            "direction kept: {w:?}"
+        );
     }
 }

@@ -22,7 +22,8 @@ use super::norm::{Norm, NormKind};
 /// # Shapes
 /// `parts [B, 3H]` (reset, candidate, update), `state [B, H]` -> `[B, H]`
 fn gru_update(parts: Tensor<2>, state: Tensor<2>) -> Tensor<2> {
-    let [reset, candidate, update]: [Tensor<2>; 3] = parts.chunk(3, 1).try_into().expect("three gates");
+    let [reset, candidate, update]: [Tensor<2>; 3] =
+        parts.chunk(3, 1).try_into().expect("three gates");
     let reset = sigmoid(reset);
     let candidate = (reset * candidate).tanh();
     let update = sigmoid(update - 1.0);
@@ -39,7 +40,10 @@ pub struct NormGru {
 impl NormGru {
     /// A cell with `input` features in and a state of `hidden` features.
     pub fn new(input: usize, hidden: usize, norm: NormKind, device: &Device) -> Self {
-        NormGru { linear: linear(input + hidden, 3 * hidden, norm == NormKind::None, device), norm: norm.init(3 * hidden, device) }
+        NormGru {
+            linear: linear(input + hidden, 3 * hidden, norm == NormKind::None, device),
+            norm: norm.init(3 * hidden, device),
+        }
     }
 
     /// One step.
@@ -47,7 +51,10 @@ impl NormGru {
     /// # Shapes
     /// `input [B, I]`, `state [B, H]` -> `[B, H]`
     pub fn forward(&self, input: Tensor<2>, state: Tensor<2>) -> Tensor<2> {
-        let parts = self.norm.forward(self.linear.forward(Tensor::cat(vec![input, state.clone()], 1)));
+        let parts = self.norm.forward(
+            self.linear
+                .forward(Tensor::cat(vec![input, state.clone()], 1)),
+        );
         gru_update(parts, state)
     }
 }
@@ -62,9 +69,17 @@ pub struct BlockLinear {
 impl BlockLinear {
     /// `input` and `output` must be divisible by `groups`.
     pub fn new(input: usize, output: usize, groups: usize, device: &Device) -> Self {
-        assert!(input % groups == 0 && output % groups == 0, "BlockLinear: {input} -> {output} not divisible into {groups} groups");
+        assert!(
+            input % groups == 0 && output % groups == 0,
+            "BlockLinear: {input} -> {output} not divisible into {groups} groups"
+        );
         let (i, o) = (input / groups, output / groups);
-        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with([groups, i, o], Some(i), Some(o), device);
+        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
+            [groups, i, o],
+            Some(i),
+            Some(o),
+            device,
+        );
         BlockLinear { weight }
     }
 
@@ -94,8 +109,18 @@ pub struct BlockGru {
 impl BlockGru {
     /// A cell with `input` features (shared by every block), a state of
     /// `hidden` features split into `blocks` groups, and `layers` hidden layers.
-    pub fn new(input: usize, hidden: usize, blocks: usize, layers: usize, norm: NormKind, device: &Device) -> Self {
-        assert!(hidden % blocks == 0, "BlockGru: state width {hidden} not divisible into {blocks} blocks");
+    pub fn new(
+        input: usize,
+        hidden: usize,
+        blocks: usize,
+        layers: usize,
+        norm: NormKind,
+        device: &Device,
+    ) -> Self {
+        assert!(
+            hidden % blocks == 0,
+            "BlockGru: state width {hidden} not divisible into {blocks} blocks"
+        );
         let per_block = hidden / blocks;
         let mut width = blocks * (per_block + input);
         let mut hidden_layers = Vec::new();
@@ -117,7 +142,8 @@ impl BlockGru {
     /// Normalise each block of `x [B, G * W]` on its own.
     fn norm_blocks(&self, norm: &Norm, x: Tensor<2>) -> Tensor<2> {
         let [b, width] = x.dims();
-        norm.forward(x.reshape([b, self.blocks, width / self.blocks])).reshape([b, width])
+        norm.forward(x.reshape([b, self.blocks, width / self.blocks]))
+            .reshape([b, width])
     }
 
     /// One step.
@@ -130,13 +156,20 @@ impl BlockGru {
         let [_, i] = input.dims();
         // [B, G, H/G + I]: each block's state slice beside the whole input.
         let per_block_input = input.unsqueeze_dim::<3>(1).expand([b, g, i]);
-        let mut x = Tensor::cat(vec![state.clone().reshape([b, g, h / g]), per_block_input], 2).reshape([b, g * (h / g + i)]);
+        let mut x = Tensor::cat(
+            vec![state.clone().reshape([b, g, h / g]), per_block_input],
+            2,
+        )
+        .reshape([b, g * (h / g + i)]);
         for (layer, norm) in self.hidden.iter().zip(&self.hidden_norms) {
             x = silu(self.norm_blocks(norm, layer.forward(x)));
         }
         let parts = self.norm_blocks(&self.gate_norm, self.gates.forward(x)); // [B, G * 3H/G]
         // Gates are laid out per block; regroup them as [reset | candidate | update] over all blocks.
-        let parts = parts.reshape([b, g, 3, h / g]).swap_dims(1, 2).reshape([b, 3 * h]);
+        let parts = parts
+            .reshape([b, g, 3, h / g])
+            .swap_dims(1, 2)
+            .reshape([b, 3 * h]);
         gru_update(parts, state)
     }
 }
@@ -169,7 +202,10 @@ mod tests {
         let keep = 1.0 - 1.0 / (1.0 + 1f32.exp());
         let gru = zero_weights(NormGru::new(2, 4, NormKind::Layer, &device));
         let block = zero_weights(BlockGru::new(2, 4, 2, 1, NormKind::Layer, &device));
-        for out in [gru.forward(input.clone(), state.clone()), block.forward(input, state)] {
+        for out in [
+            gru.forward(input.clone(), state.clone()),
+            block.forward(input, state),
+        ] {
             for (a, h) in to_vec(out).iter().zip([1.0f32, -2.0, 0.5, 4.0]) {
                 assert!((a - keep * h).abs() < 1e-5, "{a} vs {}", keep * h);
             }
@@ -181,12 +217,24 @@ mod tests {
         let device = Device::flex();
         let gru = BlockGru::new(3, 8, 2, 1, NormKind::Layer, &device);
         let input = tensor_from_vec(vec![0.3, -0.1, 0.7], [1, 3], &device);
-        let a = tensor_from_vec(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [1, 8], &device);
+        let a = tensor_from_vec(
+            vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+            [1, 8],
+            &device,
+        );
         // Change only block 1's slice (the last four entries).
-        let b = tensor_from_vec(vec![0.1, 0.2, 0.3, 0.4, -0.9, 0.0, 0.9, -0.3], [1, 8], &device);
+        let b = tensor_from_vec(
+            vec![0.1, 0.2, 0.3, 0.4, -0.9, 0.0, 0.9, -0.3],
+            [1, 8],
+            &device,
+        );
         let ya = to_vec(gru.forward(input.clone(), a));
         let yb = to_vec(gru.forward(input, b));
-        assert_eq!(&ya[..4], &yb[..4], "block 0 is unaffected by block 1's state");
+        assert_eq!(
+            &ya[..4],
+            &yb[..4],
+            "block 0 is unaffected by block 1's state"
+        );
         assert_ne!(&ya[4..], &yb[4..]);
     }
 
@@ -195,6 +243,10 @@ mod tests {
         let device = Device::flex();
         let layer = BlockLinear::new(4, 6, 2, &device);
         let y1 = to_vec(layer.forward(tensor_from_vec(vec![1.0, 2.0, 0.0, 0.0], [1, 4], &device)));
-        assert_eq!(&y1[3..], &[0.0, 0.0, 0.0], "group 1's output ignores group 0's input");
+        assert_eq!(
+            &y1[3..],
+            &[0.0, 0.0, 0.0],
+            "group 1's output ignores group 0's input"
+        );
     }
 }

@@ -20,7 +20,10 @@ pub fn linear(input: usize, output: usize, bias: bool, device: &Device) -> Linea
 /// A zero-initialised output layer: DreamerV3 starts reward and critic
 /// heads at zero so early predictions do not produce huge targets.
 pub fn zero_linear(input: usize, output: usize, device: &Device) -> Linear {
-    LinearConfig::new(input, output).with_bias(true).with_initializer(Initializer::Zeros).init(device)
+    LinearConfig::new(input, output)
+        .with_bias(true)
+        .with_initializer(Initializer::Zeros)
+        .init(device)
 }
 
 /// One linear + norm + SiLU block.
@@ -33,7 +36,10 @@ pub struct DenseBlock {
 impl DenseBlock {
     /// A block from `input` to `output` features.
     pub fn new(input: usize, output: usize, norm: NormKind, device: &Device) -> Self {
-        DenseBlock { linear: linear(input, output, norm == NormKind::None, device), norm: norm.init(output, device) }
+        DenseBlock {
+            linear: linear(input, output, norm == NormKind::None, device),
+            norm: norm.init(output, device),
+        }
     }
 
     /// # Shapes
@@ -54,8 +60,13 @@ pub struct Mlp {
 impl Mlp {
     /// `layers` blocks of width `units` after an input of width `input`.
     pub fn new(input: usize, units: usize, layers: usize, norm: NormKind, device: &Device) -> Self {
-        let blocks = (0..layers).map(|i| DenseBlock::new(if i == 0 { input } else { units }, units, norm, device)).collect();
-        Mlp { blocks, width: if layers == 0 { input } else { units } }
+        let blocks = (0..layers)
+            .map(|i| DenseBlock::new(if i == 0 { input } else { units }, units, norm, device))
+            .collect();
+        Mlp {
+            blocks,
+            width: if layers == 0 { input } else { units },
+        }
     }
 
     /// Width of the output.
@@ -79,7 +90,11 @@ mod tests {
     fn shapes_and_silu_of_normalised_output() {
         let device = Device::flex();
         let mlp = Mlp::new(3, 8, 2, NormKind::Layer, &device);
-        let y = mlp.forward(tensor_from_vec(vec![0.1, -0.4, 2.0, 1.0, 1.0, 1.0], [2, 3], &device));
+        let y = mlp.forward(tensor_from_vec(
+            vec![0.1, -0.4, 2.0, 1.0, 1.0, 1.0],
+            [2, 3],
+            &device,
+        ));
         assert_eq!(y.dims(), [2, 8]);
         // SiLU's minimum is about -0.2785; every output lies above it.
         assert!(to_vec(y).iter().all(|v| *v >= -0.2785));
@@ -88,7 +103,11 @@ mod tests {
     #[test]
     fn zero_linear_outputs_zero() {
         let device = Device::flex();
-        let y = zero_linear(4, 3, &device).forward(tensor_from_vec(vec![1.0, 2.0, 3.0, 4.0], [1, 4], &device));
+        let y = zero_linear(4, 3, &device).forward(tensor_from_vec(
+            vec![1.0, 2.0, 3.0, 4.0],
+            [1, 4],
+            &device,
+        ));
         assert_eq!(to_vec(y), vec![0.0; 3]);
     }
 }

@@ -34,7 +34,9 @@ impl NormKind {
     /// Build the layer for `width` features.
     pub fn init(self, width: usize, device: &Device) -> Norm {
         match self {
-            NormKind::Layer => Norm::Layer(LayerNormConfig::new(width).with_epsilon(1e-3).init(device)),
+            NormKind::Layer => {
+                Norm::Layer(LayerNormConfig::new(width).with_epsilon(1e-3).init(device))
+            }
             NormKind::Rms => Norm::Rms(RmsNormConfig::new(width).with_epsilon(1e-4).init(device)),
             NormKind::None => Norm::Identity(Identity::new()),
         }

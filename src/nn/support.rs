@@ -43,8 +43,15 @@ mod tests {
     fn h_matches_hand_values() {
         // h(3) = sqrt(4) - 1 + 0.003 = 1.003; h(-8) = -(3 - 1) - 0.008 = -2.008; h(0) = 0.
         let device = Device::flex();
-        let y = to_vec(h_transform(tensor_from_vec(vec![3.0, -8.0, 0.0], [3], &device)));
-        assert!((y[0] - 1.003).abs() < 1e-6 && (y[1] + 2.008).abs() < 1e-6 && y[2] == 0.0, "{y:?}");
+        let y = to_vec(h_transform(tensor_from_vec(
+            vec![3.0, -8.0, 0.0],
+            [3],
+            &device,
+        )));
+        assert!(
+            (y[0] - 1.003).abs() < 1e-6 && (y[1] + 2.008).abs() < 1e-6 && y[2] == 0.0,
+            "{y:?}"
+        );
         assert!((h_f32(3.0) - 1.003).abs() < 1e-6);
     }
 
@@ -52,7 +59,11 @@ mod tests {
     fn inverse_is_exact_over_a_wide_range() {
         let device = Device::flex();
         let xs: Vec<f32> = vec![-300.0, -10.0, -0.5, 0.0, 0.25, 1.0, 42.0, 300.0, 5000.0];
-        let back = to_vec(h_inverse(h_transform(tensor_from_vec(xs.clone(), [xs.len()], &device))));
+        let back = to_vec(h_inverse(h_transform(tensor_from_vec(
+            xs.clone(),
+            [xs.len()],
+            &device,
+        ))));
         for (a, b) in back.iter().zip(&xs) {
             assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
         }

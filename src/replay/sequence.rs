@@ -83,7 +83,11 @@ impl SequenceReplay {
         let obs_len = obs_kind.flat_len();
         let bytes = matches!(obs_kind, ObsKind::Image { .. });
         let stream = |_| Stream {
-            obs: if bytes { ObsStore::U8(Vec::new()) } else { ObsStore::F32(Vec::new()) },
+            obs: if bytes {
+                ObsStore::U8(Vec::new())
+            } else {
+                ObsStore::F32(Vec::new())
+            },
             actions: Vec::new(),
             rewards: Vec::new(),
             is_first: Vec::new(),
@@ -91,7 +95,13 @@ impl SequenceReplay {
             head: 0,
             len: 0,
         };
-        SequenceReplay { streams: (0..streams).map(stream).collect(), capacity_per_stream: per, obs_len, action_len, added: 0 }
+        SequenceReplay {
+            streams: (0..streams).map(stream).collect(),
+            capacity_per_stream: per,
+            obs_len,
+            action_len,
+            added: 0,
+        }
     }
 
     /// Steps currently held.
@@ -106,8 +116,20 @@ impl SequenceReplay {
 
     /// Append a step to stream `index`, dropping its oldest step when full.
     pub fn add(&mut self, index: usize, step: &Transition) {
-        assert_eq!(step.obs.len(), self.obs_len, "replay: observation has {} values, expected {}", step.obs.len(), self.obs_len);
-        assert_eq!(step.action.len(), self.action_len, "replay: action has {} values, expected {}", step.action.len(), self.action_len);
+        assert_eq!(
+            step.obs.len(),
+            self.obs_len,
+            "replay: observation has {} values, expected {}",
+            step.obs.len(),
+            self.obs_len
+        );
+        assert_eq!(
+            step.action.len(),
+            self.action_len,
+            "replay: action has {} values, expected {}",
+            step.action.len(),
+            self.action_len
+        );
         let cap = self.capacity_per_stream;
         let (obs_len, action_len) = (self.obs_len, self.action_len);
         let s = &mut self.streams[index];
@@ -124,9 +146,14 @@ impl SequenceReplay {
             s.len += 1;
         } else {
             match &mut s.obs {
-                ObsStore::F32(v) => v[slot * obs_len..(slot + 1) * obs_len].copy_from_slice(step.obs),
+                ObsStore::F32(v) => {
+                    v[slot * obs_len..(slot + 1) * obs_len].copy_from_slice(step.obs)
+                }
                 ObsStore::U8(v) => {
-                    for (d, &x) in v[slot * obs_len..(slot + 1) * obs_len].iter_mut().zip(step.obs) {
+                    for (d, &x) in v[slot * obs_len..(slot + 1) * obs_len]
+                        .iter_mut()
+                        .zip(step.obs)
+                    {
                         *d = x.clamp(0.0, 255.0) as u8;
                     }
                 }
@@ -147,7 +174,11 @@ impl SequenceReplay {
 
     /// Sample `batch` windows of `length` steps, uniformly over all valid windows.
     pub fn sample(&self, batch: usize, length: usize, noise: &mut Noise) -> SequenceBatch {
-        let starts: Vec<usize> = self.streams.iter().map(|s| (s.len + 1).saturating_sub(length)).collect();
+        let starts: Vec<usize> = self
+            .streams
+            .iter()
+            .map(|s| (s.len + 1).saturating_sub(length))
+            .collect();
         let total: usize = starts.iter().sum();
         assert!(total > 0, "replay: no stream holds {length} steps yet");
         let (obs_len, action_len) = (self.obs_len, self.action_len);
@@ -162,20 +193,35 @@ impl SequenceReplay {
         };
         for b in 0..batch {
             let mut pick = noise.below(total);
-            let stream = starts.iter().position(|&n| if pick < n { true } else { pick -= n; false }).expect("pick within total");
+            let stream = starts
+                .iter()
+                .position(|&n| {
+                    if pick < n {
+                        true
+                    } else {
+                        pick -= n;
+                        false
+                    }
+                })
+                .expect("pick within total");
             let s = &self.streams[stream];
             for t in 0..length {
                 let slot = (s.head + pick + t) % s.len.max(1);
                 let row = t * batch + b;
                 match &s.obs {
-                    ObsStore::F32(v) => out.obs[row * obs_len..(row + 1) * obs_len].copy_from_slice(&v[slot * obs_len..(slot + 1) * obs_len]),
+                    ObsStore::F32(v) => out.obs[row * obs_len..(row + 1) * obs_len]
+                        .copy_from_slice(&v[slot * obs_len..(slot + 1) * obs_len]),
                     ObsStore::U8(v) => {
-                        for (d, &x) in out.obs[row * obs_len..(row + 1) * obs_len].iter_mut().zip(&v[slot * obs_len..(slot + 1) * obs_len]) {
+                        for (d, &x) in out.obs[row * obs_len..(row + 1) * obs_len]
+                            .iter_mut()
+                            .zip(&v[slot * obs_len..(slot + 1) * obs_len])
+                        {
                             *d = x as f32;
                         }
                     }
                 }
-                out.actions[row * action_len..(row + 1) * action_len].copy_from_slice(&s.actions[slot * action_len..(slot + 1) * action_len]);
+                out.actions[row * action_len..(row + 1) * action_len]
+                    .copy_from_slice(&s.actions[slot * action_len..(slot + 1) * action_len]);
                 out.rewards[row] = s.rewards[slot];
                 out.is_first[row] = if t == 0 || s.is_first[slot] { 1.0 } else { 0.0 };
                 out.is_terminal[row] = if s.is_terminal[slot] { 1.0 } else { 0.0 };
@@ -188,8 +234,11 @@ impl SequenceReplay {
     pub fn save(&self, path: &Path) -> Result<()> {
         let file = std::fs::File::create(path).map_err(|e| Error::io("writing replay", path, e))?;
         let mut writer = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut writer, self).map_err(|e| Error::checkpoint(path, format!("writing replay failed: {e}")))?;
-        writer.flush().map_err(|e| Error::io("writing replay", path, e))
+        serde_json::to_writer(&mut writer, self)
+            .map_err(|e| Error::checkpoint(path, format!("writing replay failed: {e}")))?;
+        writer
+            .flush()
+            .map_err(|e| Error::io("writing replay", path, e))
     }
 
     /// Read a buffer written by [`Self::save`].
@@ -198,7 +247,8 @@ impl SequenceReplay {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(&mut text))
             .map_err(|e| Error::io("reading replay", path, e))?;
-        serde_json::from_slice(&text).map_err(|e| Error::checkpoint(path, format!("replay file is corrupt: {e}")))
+        serde_json::from_slice(&text)
+            .map_err(|e| Error::checkpoint(path, format!("replay file is corrupt: {e}")))
     }
 }
 
@@ -212,7 +262,16 @@ mod tests {
 
     fn add(replay: &mut SequenceReplay, stream: usize, obs: f32, first: bool) {
         let (o, a, f) = step(obs, first);
-        replay.add(stream, &Transition { obs: &o, action: &a, reward: obs * 10.0, is_first: f, is_terminal: false });
+        replay.add(
+            stream,
+            &Transition {
+                obs: &o,
+                action: &a,
+                reward: obs * 10.0,
+                is_first: f,
+                is_terminal: false,
+            },
+        );
     }
 
     #[test]
@@ -230,7 +289,11 @@ mod tests {
                 assert_eq!(batch.rewards[row], batch.obs[row] * 10.0);
                 assert_eq!(batch.actions[row * 2 + 1], -batch.obs[row]);
                 let stored_first = batch.obs[row] == 0.0 || batch.obs[row] == 5.0;
-                assert_eq!(batch.is_first[row] == 1.0, t == 0 || stored_first, "episode starts kept inside windows");
+                assert_eq!(
+                    batch.is_first[row] == 1.0,
+                    t == 0 || stored_first,
+                    "episode starts kept inside windows"
+                );
             }
         }
     }
@@ -245,14 +308,30 @@ mod tests {
         let mut noise = Noise::new(3);
         for _ in 0..50 {
             let batch = replay.sample(1, 3, &mut noise);
-            assert!(batch.obs[0] >= 7.0, "only the newest five (7..=11) remain: {:?}", batch.obs);
-            assert_eq!(batch.obs[2] - batch.obs[0], 2.0, "no window wraps from newest to oldest");
+            assert!(
+                batch.obs[0] >= 7.0,
+                "only the newest five (7..=11) remain: {:?}",
+                batch.obs
+            );
+            assert_eq!(
+                batch.obs[2] - batch.obs[0],
+                2.0,
+                "no window wraps from newest to oldest"
+            );
         }
     }
 
     #[test]
     fn samples_every_stream_and_round_trips_through_disk() {
-        let mut replay = SequenceReplay::new(100, 2, ObsKind::Image { shape: [1, 1, 1], pixels: true }, 2);
+        let mut replay = SequenceReplay::new(
+            100,
+            2,
+            ObsKind::Image {
+                shape: [1, 1, 1],
+                pixels: true,
+            },
+            2,
+        );
         for i in 0..6 {
             add(&mut replay, 0, i as f32, i == 0);
             add(&mut replay, 1, 100.0 + i as f32, i == 0);

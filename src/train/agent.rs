@@ -18,13 +18,27 @@ pub trait Agent {
     /// episode in environment `i` (its latent state is reset). Each `slot`
     /// (0 for training collection, 1 for evaluation) keeps its own latent
     /// states, so evaluating does not disturb collection.
-    fn act(&mut self, slot: usize, observations: &[Observation], is_first: &[bool], greedy: bool) -> Vec<Action>;
+    fn act(
+        &mut self,
+        slot: usize,
+        observations: &[Observation],
+        is_first: &[bool],
+        greedy: bool,
+    ) -> Vec<Action>;
     /// Forget the latent states of `slot`.
     fn reset_acting(&mut self, slot: usize);
     /// Store one step of environment `env_index`: the observation, the
     /// action that led to it (`None` on a first step), the reward on
     /// arriving, and its flags.
-    fn record(&mut self, env_index: usize, obs: &Observation, action: Option<&Action>, reward: f32, is_first: bool, is_terminal: bool);
+    fn record(
+        &mut self,
+        env_index: usize,
+        obs: &Observation,
+        action: Option<&Action>,
+        reward: f32,
+        is_first: bool,
+        is_terminal: bool,
+    );
     /// Make the updates owed after `env_steps` environment steps (after
     /// `prefill` steps of random collection); returns the last update's metrics.
     fn train(&mut self, env_steps: u64, prefill: u64) -> Result<Vec<Scalar>>;
@@ -57,11 +71,18 @@ impl ActionCodec {
             Space::Discrete { n } => Ok(ActionCodec::Discrete(*n)),
             Space::Box { low, high, .. } => {
                 if low.iter().chain(high).any(|v| !v.is_finite()) {
-                    return Err(Error::Unsupported("continuous action spaces must have finite bounds".into()));
+                    return Err(Error::Unsupported(
+                        "continuous action spaces must have finite bounds".into(),
+                    ));
                 }
-                Ok(ActionCodec::Continuous { low: low.clone(), high: high.clone() })
+                Ok(ActionCodec::Continuous {
+                    low: low.clone(),
+                    high: high.clone(),
+                })
             }
-            Space::Image { .. } => Err(Error::Unsupported("image action spaces are not supported".into())),
+            Space::Image { .. } => Err(Error::Unsupported(
+                "image action spaces are not supported".into(),
+            )),
         }
     }
 
@@ -86,11 +107,18 @@ impl ActionCodec {
             .take(batch)
             .map(|row| match self {
                 ActionCodec::Discrete(_) => {
-                    let best = row.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map_or(0, |(i, _)| i);
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .max_by(|x, y| x.1.total_cmp(y.1))
+                        .map_or(0, |(i, _)| i);
                     Action::Discrete(best)
                 }
                 ActionCodec::Continuous { low, high } => Action::Continuous(
-                    row.iter().zip(low.iter().zip(high)).map(|(&v, (&l, &h))| l + (v.clamp(-1.0, 1.0) + 1.0) * 0.5 * (h - l)).collect(),
+                    row.iter()
+                        .zip(low.iter().zip(high))
+                        .map(|(&v, (&l, &h))| l + (v.clamp(-1.0, 1.0) + 1.0) * 0.5 * (h - l))
+                        .collect(),
                 ),
             })
             .collect()
@@ -99,10 +127,14 @@ impl ActionCodec {
     /// An environment action to a model vector `[A]`.
     pub fn encode(&self, action: &Action) -> Vec<f32> {
         match (self, action) {
-            (ActionCodec::Discrete(n), Action::Discrete(i)) => (0..*n).map(|j| if j == *i { 1.0 } else { 0.0 }).collect(),
-            (ActionCodec::Continuous { low, high }, Action::Continuous(v)) => {
-                v.iter().zip(low.iter().zip(high)).map(|(&x, (&l, &h))| ((x - l) / (h - l) * 2.0 - 1.0).clamp(-1.0, 1.0)).collect()
+            (ActionCodec::Discrete(n), Action::Discrete(i)) => {
+                (0..*n).map(|j| if j == *i { 1.0 } else { 0.0 }).collect()
             }
+            (ActionCodec::Continuous { low, high }, Action::Continuous(v)) => v
+                .iter()
+                .zip(low.iter().zip(high))
+                .map(|(&x, (&l, &h))| ((x - l) / (h - l) * 2.0 - 1.0).clamp(-1.0, 1.0))
+                .collect(),
             _ => panic!("action kind does not match the action space"),
         }
     }
@@ -116,11 +148,18 @@ mod tests {
     fn discrete_and_continuous_round_trip() {
         let codec = ActionCodec::new(&Space::Discrete { n: 3 }).unwrap();
         assert_eq!(codec.encode(&Action::Discrete(2)), vec![0.0, 0.0, 1.0]);
-        assert_eq!(codec.decode(&[0.0, 1.0, 0.0, 1.0, 0.0, 0.0], 2), vec![Action::Discrete(1), Action::Discrete(0)]);
+        assert_eq!(
+            codec.decode(&[0.0, 1.0, 0.0, 1.0, 0.0, 0.0], 2),
+            vec![Action::Discrete(1), Action::Discrete(0)]
+        );
         let codec = ActionCodec::new(&Space::uniform_box(vec![1], -2.0, 2.0)).unwrap();
         assert_eq!(codec.decode(&[0.5], 1), vec![Action::Continuous(vec![1.0])]);
         assert_eq!(codec.encode(&Action::Continuous(vec![1.0])), vec![0.5]);
-        assert_eq!(codec.decode(&[7.0], 1), vec![Action::Continuous(vec![2.0])], "clipped to the bounds");
+        assert_eq!(
+            codec.decode(&[7.0], 1),
+            vec![Action::Continuous(vec![2.0])],
+            "clipped to the bounds"
+        );
         assert!(ActionCodec::new(&Space::uniform_box(vec![1], f32::NEG_INFINITY, 0.0)).is_err());
     }
 }

@@ -69,23 +69,34 @@ impl Checkpoint {
     /// fills a temporary directory, then the manifest is added and the
     /// directory renamed to `<root>/<env_steps>`. Only the newest `keep`
     /// checkpoints are kept.
-    pub fn write(root: &Path, manifest: Manifest, keep: usize, write: impl FnOnce(&Path) -> Result<()>) -> Result<Checkpoint> {
-        std::fs::create_dir_all(root).map_err(|e| Error::io("creating checkpoint directory", root, e))?;
+    pub fn write(
+        root: &Path,
+        manifest: Manifest,
+        keep: usize,
+        write: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Checkpoint> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::io("creating checkpoint directory", root, e))?;
         let name = format!("{:012}", manifest.counters.env_steps);
         let tmp = root.join(format!(".tmp-{name}"));
         if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("removing stale temporary checkpoint", &tmp, e))?;
+            std::fs::remove_dir_all(&tmp)
+                .map_err(|e| Error::io("removing stale temporary checkpoint", &tmp, e))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("creating temporary checkpoint", &tmp, e))?;
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io("creating temporary checkpoint", &tmp, e))?;
         write(&tmp)?;
         let manifest_path = tmp.join(MANIFEST);
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-        std::fs::write(&manifest_path, text).map_err(|e| Error::io("writing checkpoint manifest", &manifest_path, e))?;
+        std::fs::write(&manifest_path, text)
+            .map_err(|e| Error::io("writing checkpoint manifest", &manifest_path, e))?;
         let dir = root.join(&name);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("replacing checkpoint", &dir, e))?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io("replacing checkpoint", &dir, e))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(|e| Error::io("moving checkpoint into place", &dir, e))?;
+        std::fs::rename(&tmp, &dir)
+            .map_err(|e| Error::io("moving checkpoint into place", &dir, e))?;
         prune(root, keep.max(1))?;
         Ok(Checkpoint { dir, manifest })
     }
@@ -101,22 +112,32 @@ impl Checkpoint {
     /// Open the checkpoint in `dir`.
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|_| Error::checkpoint(dir, "no manifest.json: not a complete checkpoint"))?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| Error::checkpoint(dir, format!("manifest.json is corrupt: {e}")))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|_| Error::checkpoint(dir, "no manifest.json: not a complete checkpoint"))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(dir, format!("manifest.json is corrupt: {e}")))?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::checkpoint(
                 dir,
-                format!("format version {} is not the supported version {FORMAT_VERSION}", manifest.format_version),
+                format!(
+                    "format version {} is not the supported version {FORMAT_VERSION}",
+                    manifest.format_version
+                ),
             ));
         }
-        Ok(Checkpoint { dir: dir.to_path_buf(), manifest })
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
     }
 
     /// Fail unless the checkpoint was written for a config with this hash.
     pub fn check_config(&self, config_hash: &str, agent: &str) -> Result<()> {
         if self.manifest.agent != agent {
-            return Err(Error::checkpoint(&self.dir, format!("written by agent `{}`, not `{agent}`", self.manifest.agent)));
+            return Err(Error::checkpoint(
+                &self.dir,
+                format!("written by agent `{}`, not `{agent}`", self.manifest.agent),
+            ));
         }
         if self.manifest.config_hash != config_hash {
             return Err(Error::checkpoint(
@@ -143,7 +164,12 @@ fn complete_dirs(root: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(root).map_err(|e| Error::io("listing checkpoints", root, e))?;
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(MANIFEST).is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.join(MANIFEST).is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     dirs.sort();
     Ok(dirs)
@@ -159,7 +185,10 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
 
 /// Save a module's weights as burnpack.
 pub fn save_module<M: Module + Clone>(module: &M, path: &Path) -> Result<()> {
-    module.clone().save_file(path).map_err(|e| Error::checkpoint(path, format!("saving weights failed: {e}")))
+    module
+        .clone()
+        .save_file(path)
+        .map_err(|e| Error::checkpoint(path, format!("saving weights failed: {e}")))
 }
 
 /// Load weights saved by [`save_module`] into `module`.
@@ -167,12 +196,19 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
     if !path.is_file() {
         return Err(Error::checkpoint(path, "weights file is missing"));
     }
-    module.try_load_file(path).map_err(|e| Error::checkpoint(path, format!("loading weights failed (does the model shape match?): {e}")))
+    module.try_load_file(path).map_err(|e| {
+        Error::checkpoint(
+            path,
+            format!("loading weights failed (does the model shape match?): {e}"),
+        )
+    })
 }
 
 /// Save an optimiser's state as burnpack.
 pub fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
-    optimizer.save(path).map_err(|e| Error::checkpoint(path, format!("saving optimiser state failed: {e}")))
+    optimizer
+        .save(path)
+        .map_err(|e| Error::checkpoint(path, format!("saving optimiser state failed: {e}")))
 }
 
 /// Load optimiser state saved by [`save_optimizer`].
@@ -180,12 +216,15 @@ pub fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleO
     if !path.is_file() {
         return Err(Error::checkpoint(path, "optimiser state file is missing"));
     }
-    optimizer.load(path).map_err(|e| Error::checkpoint(path, format!("loading optimiser state failed: {e}")))
+    optimizer
+        .load(path)
+        .map_err(|e| Error::checkpoint(path, format!("loading optimiser state failed: {e}")))
 }
 
 /// Write a serde value as JSON.
 pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
-    let text = serde_json::to_vec(value).map_err(|e| Error::checkpoint(path, format!("serialising failed: {e}")))?;
+    let text = serde_json::to_vec(value)
+        .map_err(|e| Error::checkpoint(path, format!("serialising failed: {e}")))?;
     std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
 }
 
@@ -204,7 +243,16 @@ mod tests {
     use burn::tensor::Device;
 
     fn manifest(steps: u64) -> Manifest {
-        Manifest { format_version: FORMAT_VERSION, config_hash: "abc".into(), counters: Counters { env_steps: steps, updates: 3, episodes: 1 }, agent: "dreamer".into() }
+        Manifest {
+            format_version: FORMAT_VERSION,
+            config_hash: "abc".into(),
+            counters: Counters {
+                env_steps: steps,
+                updates: 3,
+                episodes: 1,
+            },
+            agent: "dreamer".into(),
+        }
     }
 
     #[test]
@@ -224,9 +272,13 @@ mod tests {
         .unwrap();
         let fresh = Mlp::new(2, 4, 1, NormKind::Layer, &device);
         let loaded = load_module(fresh, &ckpt.file("model.bpk")).unwrap();
-        assert_eq!(to_vec(loaded.forward(x.clone())), to_vec(mlp.forward(x.clone())));
+        assert_eq!(
+            to_vec(loaded.forward(x.clone())),
+            to_vec(mlp.forward(x.clone()))
+        );
         // The restored optimiser continues exactly as the original would.
-        let mut restored = load_optimizer(AdamConfig::new().init(), &ckpt.file("optim.bpk")).unwrap();
+        let mut restored =
+            load_optimizer(AdamConfig::new().init(), &ckpt.file("optim.bpk")).unwrap();
         let g1 = GradientsParams::from_grads(mlp.forward(x.clone()).sum().backward(), &mlp);
         let g2 = GradientsParams::from_grads(loaded.forward(x.clone()).sum().backward(), &loaded);
         let a = optim.step(1e-2, mlp, g1);
@@ -244,7 +296,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".tmp-000000000040")).unwrap();
         let latest = Checkpoint::latest(dir.path()).unwrap().unwrap();
         assert_eq!(latest.manifest.counters.env_steps, 30);
-        assert!(!dir.path().join("000000000010").exists(), "only the newest two are kept");
+        assert!(
+            !dir.path().join("000000000010").exists(),
+            "only the newest two are kept"
+        );
         assert!(dir.path().join("000000000020").exists());
     }
 
@@ -252,12 +307,20 @@ mod tests {
     fn mismatched_config_and_missing_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let ckpt = Checkpoint::write(dir.path(), manifest(5), 1, |_| Ok(())).unwrap();
-        let err = ckpt.check_config("other", "dreamer").unwrap_err().to_string();
+        let err = ckpt
+            .check_config("other", "dreamer")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("different config"), "{err}");
         let err = ckpt.check_config("abc", "muzero").unwrap_err().to_string();
         assert!(err.contains("agent `dreamer`"), "{err}");
         let device = Device::flex();
-        let err = load_module(Mlp::new(2, 4, 1, NormKind::Layer, &device), &ckpt.file("model.bpk")).unwrap_err().to_string();
+        let err = load_module(
+            Mlp::new(2, 4, 1, NormKind::Layer, &device),
+            &ckpt.file("model.bpk"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("missing"), "{err}");
         let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("manifest"), "{err}");

@@ -46,7 +46,13 @@ impl Collector {
             obs.push(env.reset(Some(noise.next_u64()))?);
             envs.push(env);
         }
-        Ok(Collector { envs, obs, is_first: vec![true; copies], returns: vec![0.0; copies], lengths: vec![0; copies] })
+        Ok(Collector {
+            envs,
+            obs,
+            is_first: vec![true; copies],
+            returns: vec![0.0; copies],
+            lengths: vec![0; copies],
+        })
     }
 
     /// Number of copies.
@@ -66,7 +72,10 @@ impl Collector {
 
     /// Random actions from each copy's action space.
     pub fn random_actions(&self, noise: &mut Noise) -> Vec<Action> {
-        self.envs.iter().map(|env| somnium_envs::random_action(env.action_space(), noise.rng())).collect()
+        self.envs
+            .iter()
+            .map(|env| somnium_envs::random_action(env.action_space(), noise.rng()))
+            .collect()
     }
 
     /// Record every copy's current (first) observation in the agent's replay.
@@ -78,17 +87,32 @@ impl Collector {
 
     /// Step every copy; auto-reset finished ones. When `agent` is given,
     /// every transition goes to its replay. Returns the finished episodes.
-    pub fn step(&mut self, actions: &[Action], mut agent: Option<&mut dyn Agent>, noise: &mut Noise) -> Result<Vec<Episode>> {
+    pub fn step(
+        &mut self,
+        actions: &[Action],
+        mut agent: Option<&mut dyn Agent>,
+        noise: &mut Noise,
+    ) -> Result<Vec<Episode>> {
         let mut finished = Vec::new();
         for (i, env) in self.envs.iter_mut().enumerate() {
             let step = env.step(&actions[i])?;
             self.returns[i] += step.reward as f64;
             self.lengths[i] += 1;
             if let Some(agent) = agent.as_deref_mut() {
-                agent.record(i, &step.obs, Some(&actions[i]), step.reward, false, step.terminated);
+                agent.record(
+                    i,
+                    &step.obs,
+                    Some(&actions[i]),
+                    step.reward,
+                    false,
+                    step.terminated,
+                );
             }
             if step.terminated || step.truncated {
-                finished.push(Episode { score: self.returns[i], length: self.lengths[i] });
+                finished.push(Episode {
+                    score: self.returns[i],
+                    length: self.lengths[i],
+                });
                 self.returns[i] = 0.0;
                 self.lengths[i] = 0;
                 self.obs[i] = env.reset(Some(noise.next_u64()))?;

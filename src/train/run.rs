@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoint, Counters, FORMAT_VERSION, Manifest, load_json, save_json, stable_hash};
+use super::checkpoint::{
+    Checkpoint, Counters, FORMAT_VERSION, Manifest, load_json, save_json, stable_hash,
+};
 use super::collect::{Collector, Episode};
 use super::{Agent, RunDir};
 use crate::config::{AgentKind, ExperimentConfig};
@@ -42,12 +44,17 @@ fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<d
             config.run.seed,
             &device,
         )?)),
-        AgentKind::Muzero => Err(Error::Unsupported("agent = \"muzero\" is not available yet in this version of somnium".into())),
+        AgentKind::Muzero => Err(Error::Unsupported(
+            "agent = \"muzero\" is not available yet in this version of somnium".into(),
+        )),
     }
 }
 
 fn experiment_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "run".into());
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
     match path.parent().and_then(|p| p.file_name()) {
         Some(parent) if parent != "experiments" => format!("{}-{stem}", parent.to_string_lossy()),
         _ => stem,
@@ -59,12 +66,19 @@ pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
     let config: ExperimentConfig = crate::config::load(path, overrides)?;
     parse_device(&config.run.device)?; // fail before creating a run directory
     somnium_envs::make(&config.env.id)?;
-    let run = RunDir::create(Path::new(&config.run.logdir), &experiment_name(path), &config)?;
+    let run = RunDir::create(
+        Path::new(&config.run.logdir),
+        &experiment_name(path),
+        &config,
+    )?;
     println!("run directory: {}", run.root.display());
     let mut noise = Noise::new(config.run.seed);
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
     let agent = build_agent(&config, &collector)?;
-    let state = LoopState { counters: Counters::default(), noise };
+    let state = LoopState {
+        counters: Counters::default(),
+        noise,
+    };
     run_loop(&config, &run, agent, collector, state)?;
     Ok(run.root)
 }
@@ -73,16 +87,27 @@ pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
 pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
     let run = RunDir::open(run_dir)?;
     let config = run.load_config(overrides)?;
-    let checkpoint = Checkpoint::latest(&run.checkpoints())?
-        .ok_or_else(|| Error::checkpoint(run.checkpoints(), "no complete checkpoint to resume from"))?;
+    let checkpoint = Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
+        Error::checkpoint(run.checkpoints(), "no complete checkpoint to resume from")
+    })?;
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
     let state: LoopState = load_json(&checkpoint.file("loop_state.json"))?;
     let mut noise = state.noise.clone();
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
     let mut agent = build_agent(&config, &collector)?;
     agent.load(&checkpoint.dir)?;
-    println!("resuming {} from {} env steps", run.root.display(), state.counters.env_steps);
-    run_loop(&config, &run, agent, collector, LoopState { noise, ..state })
+    println!(
+        "resuming {} from {} env steps",
+        run.root.display(),
+        state.counters.env_steps
+    );
+    run_loop(
+        &config,
+        &run,
+        agent,
+        collector,
+        LoopState { noise, ..state },
+    )
 }
 
 fn agent_name(kind: AgentKind) -> &'static str {
@@ -97,7 +122,13 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-fn run_loop(config: &ExperimentConfig, run: &RunDir, mut agent: Box<dyn Agent>, mut collector: Collector, mut state: LoopState) -> Result<()> {
+fn run_loop(
+    config: &ExperimentConfig,
+    run: &RunDir,
+    mut agent: Box<dyn Agent>,
+    mut collector: Collector,
+    mut state: LoopState,
+) -> Result<()> {
     let r = &config.run;
     let mut logger = Logger::new().with(JsonlSink::open(&run.metrics_path())?);
     if r.tensorboard {
@@ -110,7 +141,8 @@ fn run_loop(config: &ExperimentConfig, run: &RunDir, mut agent: Box<dyn Agent>, 
     let hash = config_hash(config);
     let mut episodes: Vec<Episode> = Vec::new();
     let mut last_metrics: Vec<Scalar> = Vec::new();
-    let (mut timer, mut steps_at_timer, mut updates_at_timer) = (Instant::now(), state.counters.env_steps, agent.updates());
+    let (mut timer, mut steps_at_timer, mut updates_at_timer) =
+        (Instant::now(), state.counters.env_steps, agent.updates());
     let mut next_log = next_multiple(state.counters.env_steps, r.log_every);
     let mut next_eval = next_multiple(state.counters.env_steps, r.eval_every);
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
@@ -138,23 +170,42 @@ fn run_loop(config: &ExperimentConfig, run: &RunDir, mut agent: Box<dyn Agent>, 
             let mut scalars = last_metrics.clone();
             if let Some(score) = mean(episodes.iter().map(|e| e.score)) {
                 scalars.push(("episode/return".into(), score));
-                scalars.push(("episode/length".into(), mean(episodes.iter().map(|e| e.length as f64)).unwrap_or(0.0)));
+                scalars.push((
+                    "episode/length".into(),
+                    mean(episodes.iter().map(|e| e.length as f64)).unwrap_or(0.0),
+                ));
             }
             scalars.push(("episode/count".into(), state.counters.episodes as f64));
-            scalars.push(("perf/env_steps_per_s".into(), (state.counters.env_steps - steps_at_timer) as f64 / elapsed));
-            scalars.push(("perf/updates_per_s".into(), (agent.updates() - updates_at_timer) as f64 / elapsed));
+            scalars.push((
+                "perf/env_steps_per_s".into(),
+                (state.counters.env_steps - steps_at_timer) as f64 / elapsed,
+            ));
+            scalars.push((
+                "perf/updates_per_s".into(),
+                (agent.updates() - updates_at_timer) as f64 / elapsed,
+            ));
             scalars.push(("perf/updates".into(), agent.updates() as f64));
             logger.scalars(state.counters.env_steps, &scalars)?;
             logger.flush()?;
             episodes.clear();
-            (timer, steps_at_timer, updates_at_timer) = (Instant::now(), state.counters.env_steps, agent.updates());
+            (timer, steps_at_timer, updates_at_timer) =
+                (Instant::now(), state.counters.env_steps, agent.updates());
         }
         if r.eval_every > 0 && state.counters.env_steps >= next_eval {
             next_eval = next_multiple(state.counters.env_steps, r.eval_every);
-            let summary = evaluate(agent.as_mut(), config, r.eval_episodes, false, &mut state.noise)?;
+            let summary = evaluate(
+                agent.as_mut(),
+                config,
+                r.eval_episodes,
+                false,
+                &mut state.noise,
+            )?;
             logger.scalars(
                 state.counters.env_steps,
-                &[("eval/return".into(), summary.mean_return), ("eval/length".into(), summary.mean_length)],
+                &[
+                    ("eval/return".into(), summary.mean_return),
+                    ("eval/length".into(), summary.mean_length),
+                ],
             )?;
             logger.flush()?;
         }
@@ -168,15 +219,35 @@ fn run_loop(config: &ExperimentConfig, run: &RunDir, mut agent: Box<dyn Agent>, 
 }
 
 fn next_multiple(current: u64, every: u64) -> u64 {
-    if every == 0 { u64::MAX } else { (current / every + 1) * every }
+    if every == 0 {
+        u64::MAX
+    } else {
+        (current / every + 1) * every
+    }
 }
 
-fn write_checkpoint(run: &RunDir, agent: &dyn Agent, state: &LoopState, hash: &str, config: &ExperimentConfig) -> Result<()> {
-    let manifest = Manifest { format_version: FORMAT_VERSION, config_hash: hash.to_string(), counters: state.counters, agent: agent.name().into() };
-    Checkpoint::write(&run.checkpoints(), manifest, config.run.keep_checkpoints, |dir| {
-        agent.save(dir)?;
-        save_json(state, &dir.join("loop_state.json"))
-    })?;
+fn write_checkpoint(
+    run: &RunDir,
+    agent: &dyn Agent,
+    state: &LoopState,
+    hash: &str,
+    config: &ExperimentConfig,
+) -> Result<()> {
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        config_hash: hash.to_string(),
+        counters: state.counters,
+        agent: agent.name().into(),
+    };
+    Checkpoint::write(
+        &run.checkpoints(),
+        manifest,
+        config.run.keep_checkpoints,
+        |dir| {
+            agent.save(dir)?;
+            save_json(state, &dir.join("loop_state.json"))
+        },
+    )?;
     Ok(())
 }
 
@@ -202,7 +273,13 @@ pub struct EvalSummary {
 }
 
 /// Play `episodes` episodes on fresh environment copies (acting slot 1).
-fn evaluate(agent: &mut dyn Agent, config: &ExperimentConfig, episodes: usize, greedy: bool, noise: &mut Noise) -> Result<EvalSummary> {
+fn evaluate(
+    agent: &mut dyn Agent,
+    config: &ExperimentConfig,
+    episodes: usize,
+    greedy: bool,
+    noise: &mut Noise,
+) -> Result<EvalSummary> {
     let copies = episodes.min(config.env.num_envs.max(1)).max(1);
     let mut collector = Collector::new(&config.env, copies, noise)?;
     agent.reset_acting(1);
@@ -230,11 +307,17 @@ fn evaluate(agent: &mut dyn Agent, config: &ExperimentConfig, episodes: usize, g
 }
 
 /// Evaluate the newest checkpoint of a run.
-pub fn evaluate_run(run_dir: &Path, episodes: usize, greedy: bool, overrides: &[String]) -> Result<EvalSummary> {
+pub fn evaluate_run(
+    run_dir: &Path,
+    episodes: usize,
+    greedy: bool,
+    overrides: &[String],
+) -> Result<EvalSummary> {
     let run = RunDir::open(run_dir)?;
     let config = run.load_config(overrides)?;
-    let checkpoint = Checkpoint::latest(&run.checkpoints())?
-        .ok_or_else(|| Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate"))?;
+    let checkpoint = Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
+        Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate")
+    })?;
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
     let mut noise = Noise::new(config.run.seed ^ 0xe7a1);
     let collector = Collector::new(&config.env, 1, &mut noise)?;
@@ -246,7 +329,15 @@ pub fn evaluate_run(run_dir: &Path, episodes: usize, greedy: bool, overrides: &[
 }
 
 /// Render real frames beside the world model's open-loop predictions.
-pub fn dream(run_dir: &Path, _context: usize, _horizon: usize, _output: Option<&Path>, _overrides: &[String]) -> Result<PathBuf> {
+pub fn dream(
+    run_dir: &Path,
+    _context: usize,
+    _horizon: usize,
+    _output: Option<&Path>,
+    _overrides: &[String],
+) -> Result<PathBuf> {
     RunDir::open(run_dir)?;
-    Err(Error::Unsupported("`somnium dream` is not available yet in this version of somnium".into()))
+    Err(Error::Unsupported(
+        "`somnium dream` is not available yet in this version of somnium".into(),
+    ))
 }

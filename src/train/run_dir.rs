@@ -17,14 +17,18 @@ pub struct RunDir {
 impl RunDir {
     /// Create a fresh directory `<logdir>/<name>-<timestamp>` and write the resolved config into it.
     pub fn create(logdir: &Path, name: &str, config: &ExperimentConfig) -> Result<RunDir> {
-        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut root = logdir.join(format!("{name}-{stamp}"));
         let mut n = 1;
         while root.exists() {
             root = logdir.join(format!("{name}-{stamp}-{n}"));
             n += 1;
         }
-        std::fs::create_dir_all(&root).map_err(|e| Error::io("creating run directory", &root, e))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io("creating run directory", &root, e))?;
         let run = RunDir { root };
         save_resolved(config, &run.config_path())?;
         Ok(run)
@@ -32,9 +36,14 @@ impl RunDir {
 
     /// An existing run directory (for resume, eval, dream).
     pub fn open(root: &Path) -> Result<RunDir> {
-        let run = RunDir { root: root.to_path_buf() };
+        let run = RunDir {
+            root: root.to_path_buf(),
+        };
         if !run.config_path().is_file() {
-            return Err(Error::checkpoint(root, "not a run directory: config.toml is missing"));
+            return Err(Error::checkpoint(
+                root,
+                "not a run directory: config.toml is missing",
+            ));
         }
         Ok(run)
     }

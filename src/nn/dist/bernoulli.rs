@@ -30,7 +30,8 @@ impl Bernoulli {
     /// `log p(target)` for targets in {0, 1} (or soft targets in [0, 1]) `[B]`.
     pub fn log_prob(&self, target: Tensor<1>) -> Tensor<1> {
         let target = target.detach();
-        target.clone() * log_sigmoid(self.logits.clone()) + (target.neg() + 1.0) * log_sigmoid(self.logits.clone().neg())
+        target.clone() * log_sigmoid(self.logits.clone())
+            + (target.neg() + 1.0) * log_sigmoid(self.logits.clone().neg())
     }
 }
 
@@ -48,7 +49,10 @@ mod tests {
         let mean = to_vec(dist.mean());
         assert!((mean[0] - 0.75).abs() < 1e-6);
         let lp = to_vec(dist.log_prob(tensor_from_vec(vec![1.0, 0.0], [2], &device)));
-        assert!((lp[0] - 0.75f32.ln()).abs() < 1e-6 && (lp[1] - 0.25f32.ln()).abs() < 1e-6, "{lp:?}");
+        assert!(
+            (lp[0] - 0.75f32.ln()).abs() < 1e-6 && (lp[1] - 0.25f32.ln()).abs() < 1e-6,
+            "{lp:?}"
+        );
         assert_eq!(to_vec(dist.mode()), vec![1.0, 1.0]);
     }
 }

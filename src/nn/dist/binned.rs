@@ -55,13 +55,23 @@ pub struct BinSpace {
 impl BinSpace {
     /// DreamerV3: 255 bins on [-20, 20] in symlog space.
     pub fn dreamer() -> Self {
-        BinSpace { low: -20.0, high: 20.0, bins: 255, transform: ScalarTransform::Symlog }
+        BinSpace {
+            low: -20.0,
+            high: 20.0,
+            bins: 255,
+            transform: ScalarTransform::Symlog,
+        }
     }
 
     /// MuZero: integer support `[-support, support]` over `h(x)` (601 bins for 300).
     pub fn muzero(support: usize) -> Self {
         let s = support as f32;
-        BinSpace { low: -s, high: s, bins: 2 * support + 1, transform: ScalarTransform::Muzero }
+        BinSpace {
+            low: -s,
+            high: s,
+            bins: 2 * support + 1,
+            transform: ScalarTransform::Muzero,
+        }
     }
 
     fn step(&self) -> f32 {
@@ -91,11 +101,24 @@ impl BinSpace {
         let below = position.clone().floor();
         let weight_above = (position - below.clone()).unsqueeze_dim::<2>(1); // [B, 1]
         let below_index = below.clone().int().unsqueeze_dim::<2>(1);
-        let above_index = (below + 1.0).clamp_max((k - 1) as f32).int().unsqueeze_dim::<2>(1);
+        let above_index = (below + 1.0)
+            .clamp_max((k - 1) as f32)
+            .int()
+            .unsqueeze_dim::<2>(1);
         let batch = below_index.dims()[0];
         let zeros = Tensor::<2>::zeros([batch, k], &device);
-        let below_part = zeros.clone().scatter(1, below_index, weight_above.clone().neg() + 1.0, burn::tensor::IndexingUpdateOp::Add);
-        below_part.scatter(1, above_index, weight_above, burn::tensor::IndexingUpdateOp::Add)
+        let below_part = zeros.clone().scatter(
+            1,
+            below_index,
+            weight_above.clone().neg() + 1.0,
+            burn::tensor::IndexingUpdateOp::Add,
+        );
+        below_part.scatter(
+            1,
+            above_index,
+            weight_above,
+            burn::tensor::IndexingUpdateOp::Add,
+        )
     }
 }
 
@@ -112,7 +135,11 @@ impl BinnedScalar {
     /// Wrap logits `[B, K]`; `K` must equal the space's bin count.
     pub fn new(logits: Tensor<2>, space: BinSpace) -> Self {
         let [_, k] = logits.dims();
-        assert_eq!(k, space.bins, "BinnedScalar: logits have {k} bins, space has {}", space.bins);
+        assert_eq!(
+            k, space.bins,
+            "BinnedScalar: logits have {k} bins, space has {}",
+            space.bins
+        );
         BinnedScalar { logits, space }
     }
 
@@ -123,7 +150,10 @@ impl BinnedScalar {
 
     /// The prediction in real units, the inverse transform of the expected bin `[B]`.
     pub fn mean(&self) -> Tensor<1> {
-        let positions = self.space.positions(&self.logits.device()).unsqueeze_dim::<2>(0);
+        let positions = self
+            .space
+            .positions(&self.logits.device())
+            .unsqueeze_dim::<2>(0);
         let expected = (self.probs() * positions).sum_dim(1).squeeze_dim::<1>(1);
         self.space.transform.inverse(expected)
     }
@@ -131,13 +161,19 @@ impl BinnedScalar {
     /// Cross-entropy against the twohot encoding of `target [B]`, per element `[B]`.
     pub fn loss(&self, target: Tensor<1>) -> Tensor<1> {
         let target = self.space.twohot(target.detach());
-        (target * log_softmax(self.logits.clone(), 1)).sum_dim(1).squeeze_dim::<1>(1).neg()
+        (target * log_softmax(self.logits.clone(), 1))
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            .neg()
     }
 
     /// Cross-entropy against a given target distribution `[B, K]` (for example
     /// a slow critic's probabilities), per element `[B]`.
     pub fn loss_against_probs(&self, target_probs: Tensor<2>) -> Tensor<1> {
-        (target_probs.detach() * log_softmax(self.logits.clone(), 1)).sum_dim(1).squeeze_dim::<1>(1).neg()
+        (target_probs.detach() * log_softmax(self.logits.clone(), 1))
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            .neg()
     }
 }
 
@@ -147,7 +183,12 @@ mod tests {
     use crate::nn::tensor_util::to_vec;
 
     fn small(transform: ScalarTransform) -> BinSpace {
-        BinSpace { low: -2.0, high: 2.0, bins: 5, transform }
+        BinSpace {
+            low: -2.0,
+            high: 2.0,
+            bins: 5,
+            transform,
+        }
     }
 
     #[test]
@@ -156,7 +197,8 @@ mod tests {
         let space = small(ScalarTransform::Identity);
         // 0.25 lies a quarter of the way from bin 2 (0.0) to bin 3 (1.0);
         // -5 is clipped to bin 0; 2.0 sits exactly on the last bin; 1.0 exactly on bin 3.
-        let encoded = to_vec(space.twohot(tensor_from_vec(vec![0.25, -5.0, 2.0, 1.0], [4], &device)));
+        let encoded =
+            to_vec(space.twohot(tensor_from_vec(vec![0.25, -5.0, 2.0, 1.0], [4], &device)));
         let expected = [
             0.0, 0.0, 0.75, 0.25, 0.0, //
             1.0, 0.0, 0.0, 0.0, 0.0, //
@@ -172,7 +214,11 @@ mod tests {
     fn twohot_in_symlog_space() {
         // symlog(e - 1) = 1.0 exactly -> all mass on the bin at 1.0.
         let device = Device::flex();
-        let encoded = to_vec(small(ScalarTransform::Symlog).twohot(tensor_from_vec(vec![std::f32::consts::E - 1.0], [1], &device)));
+        let encoded = to_vec(small(ScalarTransform::Symlog).twohot(tensor_from_vec(
+            vec![std::f32::consts::E - 1.0],
+            [1],
+            &device,
+        )));
         assert!((encoded[3] - 1.0).abs() < 1e-5, "{encoded:?}");
     }
 
@@ -180,10 +226,16 @@ mod tests {
     fn mean_inverts_the_transform_of_the_expected_bin() {
         let device = Device::flex();
         // Logits equal -> uniform over {-2..2} -> expected bin 0 -> mean 0.
-        let uniform = BinnedScalar::new(Tensor::zeros([1, 5], &device), small(ScalarTransform::Symlog));
+        let uniform = BinnedScalar::new(
+            Tensor::zeros([1, 5], &device),
+            small(ScalarTransform::Symlog),
+        );
         assert!(to_vec(uniform.mean())[0].abs() < 1e-6);
         // Nearly all mass on bin 1.0 in symlog space -> mean symexp(1) = e - 1.
-        let peaked = BinnedScalar::new(tensor_from_vec(vec![-30.0, -30.0, -30.0, 30.0, -30.0], [1, 5], &device), small(ScalarTransform::Symlog));
+        let peaked = BinnedScalar::new(
+            tensor_from_vec(vec![-30.0, -30.0, -30.0, 30.0, -30.0], [1, 5], &device),
+            small(ScalarTransform::Symlog),
+        );
         assert!((to_vec(peaked.mean())[0] - (std::f32::consts::E - 1.0)).abs() < 1e-4);
     }
 
@@ -191,16 +243,25 @@ mod tests {
     fn loss_is_cross_entropy_with_the_twohot_target() {
         let device = Device::flex();
         // Uniform logits over 5 bins: CE = ln 5 whatever the target.
-        let dist = BinnedScalar::new(Tensor::zeros([2, 5], &device), small(ScalarTransform::Identity));
+        let dist = BinnedScalar::new(
+            Tensor::zeros([2, 5], &device),
+            small(ScalarTransform::Identity),
+        );
         let loss = to_vec(dist.loss(tensor_from_vec(vec![0.3, -1.7], [2], &device)));
         for l in loss {
             assert!((l - 5f32.ln()).abs() < 1e-5);
         }
         // Logits [0, ln 3, 0, 0, 0] (probs 1/7, 3/7, 1/7, 1/7, 1/7), target -1.5 = halfway
         // between bins 0 and 1: CE = -(0.5 ln(1/7) + 0.5 ln(3/7)) = ln 7 - 0.5 ln 3.
-        let dist = BinnedScalar::new(tensor_from_vec(vec![0.0, 3f32.ln(), 0.0, 0.0, 0.0], [1, 5], &device), small(ScalarTransform::Identity));
+        let dist = BinnedScalar::new(
+            tensor_from_vec(vec![0.0, 3f32.ln(), 0.0, 0.0, 0.0], [1, 5], &device),
+            small(ScalarTransform::Identity),
+        );
         let loss = to_vec(dist.loss(tensor_from_vec(vec![-1.5], [1], &device)))[0];
-        assert!((loss - (7f32.ln() - 0.5 * 3f32.ln())).abs() < 1e-5, "{loss}");
+        assert!(
+            (loss - (7f32.ln() - 0.5 * 3f32.ln())).abs() < 1e-5,
+            "{loss}"
+        );
     }
 
     #[test]

@@ -89,11 +89,18 @@ mod tests {
     fn unimix_mixes_one_percent_uniform() {
         let device = Device::flex();
         // softmax([0, ln 3]) = [0.25, 0.75]; with 1% unimix: 0.99 * p + 0.005.
-        let dist = OneHotCategorical::new(tensor_from_vec(vec![0.0, 3f32.ln()], [1, 2], &device), 0.01);
+        let dist =
+            OneHotCategorical::new(tensor_from_vec(vec![0.0, 3f32.ln()], [1, 2], &device), 0.01);
         let p = to_vec(dist.probs());
-        assert!((p[0] - 0.2525).abs() < 1e-6 && (p[1] - 0.7475).abs() < 1e-6, "{p:?}");
+        assert!(
+            (p[0] - 0.2525).abs() < 1e-6 && (p[1] - 0.7475).abs() < 1e-6,
+            "{p:?}"
+        );
         // A near-deterministic softmax keeps at least 0.01 / K on every class.
-        let dist = OneHotCategorical::new(tensor_from_vec(vec![100.0, 0.0, 0.0, 0.0], [1, 4], &device), 0.01);
+        let dist = OneHotCategorical::new(
+            tensor_from_vec(vec![100.0, 0.0, 0.0, 0.0], [1, 4], &device),
+            0.01,
+        );
         let p = to_vec(dist.probs());
         assert!((p[1] - 0.0025).abs() < 1e-7, "{p:?}");
     }
@@ -101,7 +108,8 @@ mod tests {
     #[test]
     fn entropy_and_log_prob_match_hand_values() {
         let device = Device::flex();
-        let dist = OneHotCategorical::new(tensor_from_vec(vec![0.0, 3f32.ln()], [1, 2], &device), 0.0);
+        let dist =
+            OneHotCategorical::new(tensor_from_vec(vec![0.0, 3f32.ln()], [1, 2], &device), 0.0);
         let h = to_vec(dist.entropy())[0];
         let expected = -(0.25f32 * 0.25f32.ln() + 0.75 * 0.75f32.ln());
         assert!((h - expected).abs() < 1e-6);
@@ -122,7 +130,10 @@ mod tests {
         let ones: f32 = samples.chunks(2).map(|s| s[1]).sum();
         assert!(samples.chunks(2).all(|s| s[0] + s[1] == 1.0));
         let freq = ones / n as f32;
-        assert!((freq - 0.75).abs() < 0.03, "class 1 drawn with frequency {freq}, expected 0.75");
+        assert!(
+            (freq - 0.75).abs() < 0.03,
+            "class 1 drawn with frequency {freq}, expected 0.75"
+        );
     }
 
     #[test]
@@ -136,10 +147,16 @@ mod tests {
         let sample = dist.sample_straight_through(noise);
         // The value is the one-hot sample (up to the rounding of `p - p`).
         let value = to_vec(sample.clone().detach());
-        assert!((value[0] - 0.0).abs() < 1e-6 && (value[1] - 1.0).abs() < 1e-6, "{value:?}");
+        assert!(
+            (value[0] - 0.0).abs() < 1e-6 && (value[1] - 1.0).abs() < 1e-6,
+            "{value:?}"
+        );
         let grads = (sample * w).sum().backward();
         let g = to_vec(logits.grad(&grads).expect("gradient reaches the logits"));
         // p = [0.25, 0.75]; J^T w = p * (w - p.w) = [0.25 * (1 - 1.75), 0.75 * (2 - 1.75)].
-        assert!((g[0] + 0.1875).abs() < 1e-6 && (g[1] - 0.1875).abs() < 1e-6, "{g:?}");
+        assert!(
+            (g[0] + 0.1875).abs() < 1e-6 && (g[1] - 0.1875).abs() < 1e-6,
+            "{g:?}"
+        );
     }
 }

@@ -16,7 +16,10 @@ use burn::tensor::Tensor;
 /// `[B, S, K]`, `[B, S, K]` -> `[B]`
 pub fn categorical_kl(log_p: Tensor<3>, log_q: Tensor<3>) -> Tensor<1> {
     let p = log_p.clone().exp();
-    (p * (log_p - log_q)).sum_dim(2).sum_dim(1).flatten::<1>(0, 2)
+    (p * (log_p - log_q))
+        .sum_dim(2)
+        .sum_dim(1)
+        .flatten::<1>(0, 2)
 }
 
 /// The two balanced KL terms of one batch of posterior/prior pairs.
@@ -34,7 +37,11 @@ pub struct BalancedKl {
 ///
 /// # Shapes
 /// posterior and prior log-probabilities `[B, S, K]`
-pub fn balanced_kl(post_log_probs: Tensor<3>, prior_log_probs: Tensor<3>, free_nats: f32) -> BalancedKl {
+pub fn balanced_kl(
+    post_log_probs: Tensor<3>,
+    prior_log_probs: Tensor<3>,
+    free_nats: f32,
+) -> BalancedKl {
     let dynamics = categorical_kl(post_log_probs.clone().detach(), prior_log_probs.clone());
     let representation = categorical_kl(post_log_probs, prior_log_probs.detach());
     BalancedKl {
@@ -59,7 +66,10 @@ mod tests {
     fn kl_matches_hand_value_and_sums_latents() {
         let device = Device::flex();
         // KL([0.5, 0.5] || [0.25, 0.75]) = 0.5 ln 2 + 0.5 ln(2/3) = 0.143841.
-        let kl = to_vec(categorical_kl(log_probs(vec![0.5, 0.5], &device), log_probs(vec![0.25, 0.75], &device)))[0];
+        let kl = to_vec(categorical_kl(
+            log_probs(vec![0.5, 0.5], &device),
+            log_probs(vec![0.25, 0.75], &device),
+        ))[0];
         assert!((kl - 0.143841).abs() < 1e-5, "{kl}");
         // Two identical latents: twice the KL.
         let p = tensor_from_vec(vec![0.5, 0.5, 0.5, 0.5], [1, 2, 2], &device).log();
@@ -90,12 +100,30 @@ mod tests {
         let post = log_probs(vec![0.99, 0.01], &device).require_grad();
         let kl = balanced_kl(post.clone(), prior.clone(), 1.0);
         let grads = kl.dynamics.sum().backward();
-        assert!(prior.grad(&grads).is_some(), "dynamics loss trains the prior");
-        assert!(post.grad(&grads).is_none_or(|g| to_vec(g).iter().all(|v| *v == 0.0)), "and not the posterior");
+        assert!(
+            prior.grad(&grads).is_some(),
+            "dynamics loss trains the prior"
+        );
+        assert!(
+            post.grad(&grads)
+                .is_none_or(|g| to_vec(g).iter().all(|v| *v == 0.0)),
+            "and not the posterior"
+        );
         let prior = log_probs(vec![0.01, 0.99], &device).require_grad();
         let post = log_probs(vec![0.99, 0.01], &device).require_grad();
-        let grads = balanced_kl(post.clone(), prior.clone(), 1.0).representation.sum().backward();
-        assert!(post.grad(&grads).is_some(), "representation loss trains the posterior");
-        assert!(prior.grad(&grads).is_none_or(|g| to_vec(g).iter().all(|v| *v == 0.0)), "and not the prior");
+        let grads = balanced_kl(post.clone(), prior.clone(), 1.0)
+            .representation
+            .sum()
+            .backward();
+        assert!(
+            post.grad(&grads).is_some(),
+            "representation loss trains the posterior"
+        );
+        assert!(
+            prior
+                .grad(&grads)
+                .is_none_or(|g| to_vec(g).iter().all(|v| *v == 0.0)),
+            "and not the prior"
+        );
     }
 }

@@ -39,13 +39,16 @@ impl BoundedNormal {
     /// Log-density summed over action dimensions `[B]`.
     pub fn log_prob(&self, value: Tensor<2>) -> Tensor<1> {
         let z = (value - self.mean.clone()) / self.std.clone();
-        let per_dim = z.powi_scalar(2) * -0.5 - self.std.clone().log() - 0.5 * (2.0 * std::f32::consts::PI).ln();
+        let per_dim = z.powi_scalar(2) * -0.5
+            - self.std.clone().log()
+            - 0.5 * (2.0 * std::f32::consts::PI).ln();
         per_dim.sum_dim(1).squeeze_dim::<1>(1)
     }
 
     /// Entropy summed over action dimensions `[B]`.
     pub fn entropy(&self) -> Tensor<1> {
-        let per_dim = self.std.clone().log() + 0.5 * (2.0 * std::f32::consts::PI * std::f32::consts::E).ln();
+        let per_dim =
+            self.std.clone().log() + 0.5 * (2.0 * std::f32::consts::PI * std::f32::consts::E).ln();
         per_dim.sum_dim(1).squeeze_dim::<1>(1)
     }
 }
@@ -60,17 +63,36 @@ mod tests {
     fn parameterisation_and_density_match_hand_values() {
         let device = Device::flex();
         // raw_std = -2 -> sigmoid(0) = 0.5 -> std = 0.9 * 0.5 + 0.1 = 0.55; raw_mean 0 -> mean 0.
-        let dist = BoundedNormal::new(Tensor::zeros([1, 2], &device), tensor_from_vec(vec![-2.0, -2.0], [1, 2], &device), 0.1, 1.0);
-        assert!(to_vec(dist.std.clone()).iter().all(|s| (s - 0.55).abs() < 1e-6));
+        let dist = BoundedNormal::new(
+            Tensor::zeros([1, 2], &device),
+            tensor_from_vec(vec![-2.0, -2.0], [1, 2], &device),
+            0.1,
+            1.0,
+        );
+        assert!(
+            to_vec(dist.std.clone())
+                .iter()
+                .all(|s| (s - 0.55).abs() < 1e-6)
+        );
         // log N(0.55; 0, 0.55) = -0.5 - ln 0.55 - 0.5 ln 2pi, per dim; two dims.
         let x = tensor_from_vec(vec![0.55, -0.55], [1, 2], &device);
         let lp = to_vec(dist.log_prob(x))[0];
         let per_dim = -0.5 - 0.55f32.ln() - 0.5 * (2.0 * std::f32::consts::PI).ln();
         assert!((lp - 2.0 * per_dim).abs() < 1e-5, "{lp}");
         let h = to_vec(dist.entropy())[0];
-        assert!((h - 2.0 * (0.55f32.ln() + 0.5 * (2.0 * std::f32::consts::PI * std::f32::consts::E).ln())).abs() < 1e-5);
+        assert!(
+            (h - 2.0
+                * (0.55f32.ln() + 0.5 * (2.0 * std::f32::consts::PI * std::f32::consts::E).ln()))
+            .abs()
+                < 1e-5
+        );
         // Means stay inside [-1, 1] however large the raw output.
-        let wide = BoundedNormal::new(tensor_from_vec(vec![50.0, -50.0], [1, 2], &device), Tensor::zeros([1, 2], &device), 0.1, 1.0);
+        let wide = BoundedNormal::new(
+            tensor_from_vec(vec![50.0, -50.0], [1, 2], &device),
+            Tensor::zeros([1, 2], &device),
+            0.1,
+            1.0,
+        );
         assert!(to_vec(wide.mean).iter().all(|m| m.abs() <= 1.0));
     }
 }

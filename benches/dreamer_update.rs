@@ -1,0 +1,73 @@
+//! Time of one full DreamerV3 update (world model, imagination, actor and
+//! critic) at batch 16 x length 64 on CartPole vector observations.
+//!
+//! Run with `cargo bench --bench dreamer_update` (flex CPU backend);
+//! `SOMNIUM_BENCH_PRESETS=xs,s` chooses presets (default `xs,s`).
+//! Figures are recorded in docs/performance.md.
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use somnium::config::{ExperimentConfig, load_str};
+use somnium::core::Noise;
+use somnium::dreamer::DreamerAgent;
+use somnium::envs::{Env, random_action};
+use somnium::train::Agent;
+
+fn agent_for(preset: &str) -> DreamerAgent {
+    let path = format!(
+        "{}/experiments/presets/dreamer/{preset}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config: ExperimentConfig =
+        load_str(&format!("include = [{path:?}]\n"), "bench", &[]).unwrap();
+    let mut env = somnium::envs::make("CartPole-v1").unwrap();
+    let device = burn::tensor::Device::flex();
+    let mut agent = DreamerAgent::new(
+        &config.dreamer,
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        &device,
+    )
+    .unwrap();
+    let mut noise = Noise::new(0);
+    let mut obs = env.reset(Some(0)).unwrap();
+    agent.record(0, &obs, None, 0.0, true, false);
+    for _ in 0..2000 {
+        let action = random_action(env.action_space(), noise.rng());
+        let step = env.step(&action).unwrap();
+        agent.record(
+            0,
+            &step.obs,
+            Some(&action),
+            step.reward,
+            false,
+            step.terminated,
+        );
+        obs = step.obs;
+        if step.terminated || step.truncated {
+            obs = env.reset(None).unwrap();
+            agent.record(0, &obs, None, 0.0, true, false);
+        }
+    }
+    agent
+}
+
+fn bench_updates(c: &mut Criterion) {
+    let presets = std::env::var("SOMNIUM_BENCH_PRESETS").unwrap_or_else(|_| "xs,s".into());
+    let mut group = c.benchmark_group("dreamer_update_16x64");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .warm_up_time(Duration::from_secs(5));
+    for preset in presets.split(',') {
+        let mut agent = agent_for(preset);
+        group.bench_function(preset, |b| b.iter(|| agent.train_step().unwrap()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_updates);
+criterion_main!(benches);

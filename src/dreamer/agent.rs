@@ -207,7 +207,11 @@ impl DreamerAgent {
         );
 
         self.state.updates += 1;
-        if self.state.updates % c.behaviour.slow_critic_every as u64 == 0 {
+        if self
+            .state
+            .updates
+            .is_multiple_of(c.behaviour.slow_critic_every as u64)
+        {
             self.slow_critic = ema_update(
                 self.slow_critic.clone(),
                 &self.critic,

@@ -323,7 +323,7 @@ impl Validate for DreamerConfig {
             v.in_range("unimix", r.unimix, 0.0, 1.0);
             v.positive("blocks", r.blocks);
             v.check(
-                r.core != CoreKind::BlockGru || r.deter % r.blocks == 0,
+                r.core != CoreKind::BlockGru || r.deter.is_multiple_of(r.blocks),
                 "blocks",
                 format!(
                     "deter ({}) must be divisible by blocks ({})",

@@ -70,7 +70,7 @@ impl BlockLinear {
     /// `input` and `output` must be divisible by `groups`.
     pub fn new(input: usize, output: usize, groups: usize, device: &Device) -> Self {
         assert!(
-            input % groups == 0 && output % groups == 0,
+            input.is_multiple_of(groups) && output.is_multiple_of(groups),
             "BlockLinear: {input} -> {output} not divisible into {groups} groups"
         );
         let (i, o) = (input / groups, output / groups);
@@ -118,7 +118,7 @@ impl BlockGru {
         device: &Device,
     ) -> Self {
         assert!(
-            hidden % blocks == 0,
+            hidden.is_multiple_of(blocks),
             "BlockGru: state width {hidden} not divisible into {blocks} blocks"
         );
         let per_block = hidden / blocks;

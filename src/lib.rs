@@ -20,6 +20,7 @@ pub mod dreamer;
 pub mod error;
 pub mod logging;
 pub mod nn;
+pub mod planners;
 pub mod replay;
 pub mod train;
 

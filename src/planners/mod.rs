@@ -1,0 +1,22 @@
+//! Planners: choosing actions by searching a model.
+//!
+//! The search itself ([`Search`]: pUCT and Gumbel MuZero over a flat
+//! [`Tree`]) runs on plain numbers and asks a [`SearchModel`] for one
+//! batched evaluation per simulation, so the same search serves MuZero's
+//! networks, a DreamerV3 world model, or a toy function in a test. The
+//! adapter from burn models lives in [`latent`].
+
+pub mod latent;
+pub mod qtransform;
+mod search;
+pub mod seq_halving;
+mod tree;
+
+pub use search::{
+    Evaluation, QNormalisation, Roots, Search, SearchConfig, SearchKind, SearchModel, SearchOutput,
+    masked_argmax, sample_with_temperature,
+};
+pub use tree::{NodeId, Tree};
+
+#[cfg(test)]
+mod known_answers;

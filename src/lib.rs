@@ -19,6 +19,7 @@ pub mod device;
 pub mod dreamer;
 pub mod error;
 pub mod logging;
+pub mod muzero;
 pub mod nn;
 pub mod planners;
 pub mod replay;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Validate, Validator};
 use crate::dreamer::DreamerConfig;
+use crate::muzero::MuzeroConfig;
 
 /// The agent family an experiment trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -29,6 +30,8 @@ pub struct ExperimentConfig {
     pub run: RunConfig,
     /// DreamerV3 hyperparameters (used when `agent = "dreamer"`).
     pub dreamer: DreamerConfig,
+    /// MuZero hyperparameters (used when `agent = "muzero"`).
+    pub muzero: MuzeroConfig,
 }
 
 /// Which environment and how it is wrapped.
@@ -146,6 +149,7 @@ impl Validate for ExperimentConfig {
             );
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
+        v.section("muzero", |v| self.muzero.validate(v));
     }
 }
 

@@ -12,6 +12,7 @@ mod search;
 pub mod seq_halving;
 mod tree;
 
+pub use latent::MctsPlanner;
 pub use search::{
     Evaluation, QNormalisation, Roots, Search, SearchConfig, SearchKind, SearchModel, SearchOutput,
     masked_argmax, sample_with_temperature,

@@ -6,6 +6,13 @@
 //! travel with the data and reset the model's state there, so boundaries
 //! stay correct wherever a window starts.
 
+//!
+//! [`TrajectoryReplay`] is MuZero's: whole trajectories with their search
+//! statistics, sampled by priority, with the n-step targets of unrolled
+//! positions.
+
 mod sequence;
+mod trajectory;
 
 pub use sequence::{SequenceBatch, SequenceReplay, Transition};
+pub use trajectory::{Position, SearchStats, Trajectory, TrajectoryReplay, UnrollTargets};

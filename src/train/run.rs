@@ -17,6 +17,7 @@ use crate::core::Noise;
 use crate::device::parse_device;
 use crate::dreamer::DreamerAgent;
 use crate::logging::{JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink};
+use crate::muzero::MuzeroAgent;
 use crate::{Error, Result};
 
 /// Loop state saved beside the agent's.
@@ -28,7 +29,7 @@ struct LoopState {
 
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
-    let shaping = (config.agent, &config.env, &config.dreamer);
+    let shaping = (config.agent, &config.env, &config.dreamer, &config.muzero);
     stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
 }
 
@@ -44,9 +45,14 @@ fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<d
             config.run.seed,
             &device,
         )?)),
-        AgentKind::Muzero => Err(Error::Unsupported(
-            "agent = \"muzero\" is not available yet in this version of somnium".into(),
-        )),
+        AgentKind::Muzero => Ok(Box::new(MuzeroAgent::new(
+            &config.muzero,
+            env.observation_space(),
+            env.action_space(),
+            collector.len(),
+            config.run.seed,
+            &device,
+        )?)),
     }
 }
 

@@ -1,0 +1,306 @@
+//! The MuZero agent: acting by search, prioritised trajectory replay,
+//! unrolled updates, a target network, and checkpoints.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::config::MuzeroConfig;
+use super::consistency::ConsistencyHeads;
+use super::learner::{reanalyse_policies, unroll_loss, value_targets};
+use super::networks::MuzeroNet;
+use crate::core::{Noise, ObsBatch, ObsKind};
+use crate::logging::Scalar;
+use crate::nn::grad::clip_global_norm;
+use crate::planners::{MctsPlanner, SearchConfig};
+use crate::replay::{SearchStats, TrajectoryReplay};
+use crate::train::checkpoint::{
+    load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
+};
+use crate::train::{ActionCodec, Agent};
+use crate::{Error, Result};
+use somnium_envs::{Action, Observation, Space};
+
+/// Counters and random state saved beside the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AgentState {
+    updates: u64,
+    env_steps: u64,
+    noise: Noise,
+}
+
+/// The networks that are trained together.
+#[derive(Module, Debug)]
+pub struct MuzeroModules {
+    /// Representation, dynamics and prediction.
+    pub net: MuzeroNet,
+    /// EfficientZero's consistency heads (unused unless its weight is positive).
+    pub consistency: ConsistencyHeads,
+}
+
+/// MuZero (with Gumbel search and EfficientZero's extras as options).
+pub struct MuzeroAgent {
+    config: MuzeroConfig,
+    obs_kind: ObsKind,
+    actions: usize,
+    device: Device,
+    modules: MuzeroModules,
+    target: MuzeroNet,
+    optim: ModuleOptimizer,
+    state: AgentState,
+    replay: TrajectoryReplay,
+    planner: MctsPlanner,
+    greedy_planner: MctsPlanner,
+}
+
+fn optimizer(config: &MuzeroConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_weight_decay(config.training.weight_decay)
+        .with_epsilon(1e-8)
+        .init()
+}
+
+impl MuzeroAgent {
+    /// A fresh agent for the given spaces (discrete actions only), on `device`.
+    pub fn new(
+        config: &MuzeroConfig,
+        observation_space: &Space,
+        action_space: &Space,
+        num_envs: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let ActionCodec::Discrete(actions) = ActionCodec::new(action_space)? else {
+            return Err(Error::Unsupported(
+                "MuZero needs a discrete action space (use DreamerV3 for continuous control)"
+                    .into(),
+            ));
+        };
+        if config.efficient_zero.value_prefix {
+            return Err(Error::Unsupported(
+                "muzero.efficient_zero.value_prefix is not implemented yet; set it to false".into(),
+            ));
+        }
+        let device = device.clone().autodiff();
+        let obs_kind = ObsKind::of(observation_space);
+        let net = MuzeroNet::new(&config.network, obs_kind, actions, &device);
+        let consistency = ConsistencyHeads::new(
+            config.network.state,
+            config.efficient_zero.projection,
+            &config.network,
+            &device,
+        );
+        let discount = config.training.discount;
+        let greedy = SearchConfig {
+            dirichlet_fraction: 0.0,
+            gumbel_scale: 0.0,
+            ..config.search.clone()
+        };
+        let mut greedy_planner = MctsPlanner::new(greedy, actions, discount);
+        greedy_planner.temperature = 0.0;
+        Ok(MuzeroAgent {
+            target: net.valid(),
+            modules: MuzeroModules { net, consistency },
+            optim: optimizer(config),
+            state: AgentState {
+                updates: 0,
+                env_steps: 0,
+                noise: Noise::new(seed ^ 0x6d75_7a65),
+            },
+            replay: TrajectoryReplay::new(config.replay.capacity, num_envs, obs_kind, actions),
+            planner: MctsPlanner::new(config.search.clone(), actions, discount),
+            greedy_planner,
+            obs_kind,
+            actions,
+            device,
+            config: config.clone(),
+        })
+    }
+
+    /// The networks.
+    pub fn net(&self) -> &MuzeroNet {
+        &self.modules.net
+    }
+
+    /// The replay buffer.
+    pub fn replay(&self) -> &TrajectoryReplay {
+        &self.replay
+    }
+
+    /// One update on a prioritised batch.
+    pub fn train_step(&mut self) -> Result<Vec<Scalar>> {
+        let c = &self.config;
+        let t = &c.training;
+        let noise = &mut self.state.noise;
+        let positions = self
+            .replay
+            .sample(t.batch, c.replay.alpha, c.replay.beta, noise);
+        let (capacity, td) = (c.replay.capacity as f64, t.td_steps);
+        let correct = c.efficient_zero.off_policy_correction;
+        let horizon = move |age: u64| {
+            if correct {
+                // EfficientZero: one step shorter per 30% of the buffer the data has aged.
+                let shorter = (age as f64 / (0.3 * capacity)).floor() as usize;
+                td.saturating_sub(shorter).max(1)
+            } else {
+                td
+            }
+        };
+        let mut targets = self
+            .replay
+            .targets(&positions, t.unroll, t.discount, horizon, noise);
+        let plain = self.device.clone().inner();
+        let reanalysed = (t.batch as f64 * c.reanalyze.policy_ratio).round() as usize;
+        if reanalysed > 0 {
+            let net = self.modules.net.valid();
+            reanalyse_policies(
+                &mut targets,
+                reanalysed,
+                &net,
+                &mut self.planner,
+                self.obs_kind,
+                &plain,
+                noise,
+            );
+        }
+        let target_net = c.reanalyze.target_values.then_some(&self.target);
+        let values = value_targets(&targets, target_net, self.obs_kind, &plain);
+        let heads = (c.efficient_zero.consistency > 0.0).then_some(&self.modules.consistency);
+        let loss = unroll_loss(
+            &self.modules.net,
+            heads,
+            &targets,
+            &values,
+            c,
+            self.obs_kind,
+            &self.device,
+        );
+        let mut metrics = loss.metrics;
+        for (name, value) in &metrics {
+            if !value.is_finite() {
+                return Err(Error::NonFinite {
+                    name: name.clone(),
+                    update: self.state.updates,
+                    value: *value,
+                });
+            }
+        }
+        let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.modules);
+        if t.grad_clip > 0.0 {
+            let norm = clip_global_norm(&self.modules, &mut grads, t.grad_clip);
+            metrics.push(("model/grad_norm".into(), norm as f64));
+        }
+        self.modules = self.optim.step(t.lr, self.modules.clone(), grads);
+        self.replay
+            .update_priorities(&positions, &loss.priorities, c.replay.min_priority);
+        self.state.updates += 1;
+        if self.state.updates.is_multiple_of(t.target_update_every) {
+            self.target = self.modules.net.valid();
+        }
+        let mean_priority = loss.priorities.iter().sum::<f32>() / loss.priorities.len() as f32;
+        metrics.push(("replay/priority".into(), mean_priority as f64));
+        metrics.push(("replay/steps".into(), self.replay.len() as f64));
+        Ok(metrics)
+    }
+}
+
+impl Agent for MuzeroAgent {
+    fn name(&self) -> &'static str {
+        "muzero"
+    }
+
+    fn updates(&self) -> u64 {
+        self.state.updates
+    }
+
+    fn act(
+        &mut self,
+        slot: usize,
+        observations: &[Observation],
+        _is_first: &[bool],
+        greedy: bool,
+    ) -> Vec<Action> {
+        let n = observations.len();
+        let plain = self.device.clone().inner();
+        let net = self.modules.net.valid();
+        let obs = ObsBatch::from_observations(observations, self.obs_kind, &plain);
+        let states = net.represent(&obs);
+        let noise = &mut self.state.noise;
+        let out = if greedy {
+            self.greedy_planner.search(&net, &net, &net, &states, noise)
+        } else {
+            self.planner.temperature = self.config.training.temperature_at(self.state.env_steps);
+            self.planner.search(&net, &net, &net, &states, noise)
+        };
+        if slot == 0 {
+            for env in 0..n {
+                let a = self.actions;
+                let policy = out.policy[env * a..(env + 1) * a].to_vec();
+                self.replay.set_search(
+                    env,
+                    SearchStats {
+                        policy,
+                        value: out.value[env],
+                    },
+                );
+            }
+        }
+        out.actions.into_iter().map(Action::Discrete).collect()
+    }
+
+    fn reset_acting(&mut self, _slot: usize) {}
+
+    fn record(
+        &mut self,
+        env_index: usize,
+        obs: &Observation,
+        action: Option<&Action>,
+        reward: f32,
+        is_first: bool,
+        is_terminal: bool,
+    ) {
+        let action = action.map(|a| match a {
+            Action::Discrete(i) => *i,
+            Action::Continuous(_) => unreachable!("MuZero checks for a discrete action space"),
+        });
+        self.replay.add(
+            env_index,
+            &obs.to_f32(),
+            action,
+            reward,
+            is_first,
+            is_terminal,
+        );
+    }
+
+    fn train(&mut self, env_steps: u64, prefill: u64) -> Result<Vec<Scalar>> {
+        self.state.env_steps = env_steps;
+        let owed = (env_steps.saturating_sub(prefill) as f64 * self.config.updates_per_step).floor()
+            as u64;
+        let mut last = Vec::new();
+        while env_steps >= prefill && self.state.updates < owed && !self.replay.is_empty() {
+            last = self.train_step()?;
+        }
+        Ok(last)
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        save_module(&self.modules, &dir.join("model.bpk"))?;
+        save_module(&self.target, &dir.join("target.bpk"))?;
+        save_optimizer(&self.optim, &dir.join("optim.bpk"))?;
+        save_json(&self.state, &dir.join("agent_state.json"))?;
+        save_json(&self.replay, &dir.join("replay.json"))
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        self.modules = load_module(self.modules.clone(), &dir.join("model.bpk"))?;
+        self.target = load_module(self.modules.net.valid(), &dir.join("target.bpk"))?;
+        self.optim = load_optimizer(optimizer(&self.config), &dir.join("optim.bpk"))?;
+        self.state = load_json(&dir.join("agent_state.json"))?;
+        self.replay = load_json(&dir.join("replay.json"))?;
+        Ok(())
+    }
+}

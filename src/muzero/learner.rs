@@ -1,0 +1,220 @@
+//! One MuZero update: unroll the model `K` steps from replayed positions
+//! and fit value, reward and policy to their targets (MuZero appendix G).
+//!
+//! - Value targets are n-step returns bootstrapped with the target network
+//!   (MuZero Reanalyze) or with the stored search values.
+//! - A share of the batch gets fresh policy targets from a search with the
+//!   latest network (reanalyse).
+//! - The gradient entering each dynamics step is halved, and the losses of
+//!   the unrolled steps are scaled by `1 / K`, so the total gradient does
+//!   not grow with the unroll length.
+//! - Each position's loss is weighted by its importance weight, and its new
+//!   priority is `|v_0 - z_0|`.
+
+use burn::tensor::{Device, Tensor};
+
+use super::config::MuzeroConfig;
+use super::consistency::ConsistencyHeads;
+use super::networks::{MuzeroNet, MuzeroState};
+use crate::core::{LatentState, Noise, ObsBatch, ObsKind, ValueModel};
+use crate::nn::tensor_util::{int_tensor_from_vec, tensor_from_vec, to_vec};
+use crate::planners::MctsPlanner;
+use crate::planners::latent::one_hot;
+use crate::replay::UnrollTargets;
+
+/// The loss of a batch and what the update reports.
+pub struct UnrollLoss {
+    /// The weighted total, to differentiate.
+    pub total: Tensor<1>,
+    /// New priorities `|v_0 - z_0|` `[B]`.
+    pub priorities: Vec<f32>,
+    /// Named loss terms (batch means).
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Keep `scale` of the gradient flowing into `x` (the value is unchanged).
+pub fn scale_gradient(x: Tensor<2>, scale: f32) -> Tensor<2> {
+    x.clone() * scale + x.detach() * (1.0 - scale)
+}
+
+/// Value targets `z [B * (K + 1)]`: the reward part plus the discounted
+/// bootstrap value, recomputed by `target` or taken from the stored search values.
+pub fn value_targets(
+    targets: &UnrollTargets,
+    target: Option<&MuzeroNet>,
+    obs_kind: ObsKind,
+    device: &Device,
+) -> Vec<f32> {
+    let bootstrap: Vec<f32> = match target {
+        Some(net) if !targets.extra_obs.is_empty() => {
+            let rows = targets.extra_obs.len() / obs_kind.flat_len();
+            let obs = ObsBatch::from_flat(targets.extra_obs.clone(), rows, obs_kind, device);
+            let state = net.represent(&obs);
+            let values = to_vec(net.value(state.hidden).mean().detach());
+            targets.bootstrap_row.iter().map(|&r| values[r]).collect()
+        }
+        Some(_) => vec![0.0; targets.bootstrap_row.len()],
+        None => targets.stored_bootstrap.clone(),
+    };
+    targets
+        .value_rewards
+        .iter()
+        .zip(&targets.bootstrap_discount)
+        .zip(bootstrap)
+        .map(|((r, d), v)| r + d * v)
+        .collect()
+}
+
+/// Replace the policy targets of the first `count` positions by a fresh
+/// search with `net` at every unrolled step inside the trajectory.
+pub fn reanalyse_policies(
+    targets: &mut UnrollTargets,
+    count: usize,
+    net: &MuzeroNet,
+    planner: &mut MctsPlanner,
+    obs_kind: ObsKind,
+    device: &Device,
+    noise: &mut Noise,
+) {
+    let k1 = targets.unroll + 1;
+    let len = obs_kind.flat_len();
+    let rows: Vec<usize> = (0..count * k1)
+        .filter(|&i| targets.acted[i] > 0.0)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let mut obs = Vec::with_capacity(rows.len() * len);
+    for &i in &rows {
+        let r = targets.unroll_row[i];
+        obs.extend_from_slice(&targets.extra_obs[r * len..(r + 1) * len]);
+    }
+    let batch = ObsBatch::from_flat(obs, rows.len(), obs_kind, device);
+    let states = net.represent(&batch).detach();
+    let out = planner.search(net, net, net, &states, noise);
+    let a = net.actions();
+    for (j, &i) in rows.iter().enumerate() {
+        targets.policies[i * a..(i + 1) * a].copy_from_slice(&out.policy[j * a..(j + 1) * a]);
+        targets.policy_mask[i] = 1.0;
+    }
+}
+
+/// The unrolled loss of a batch.
+pub fn unroll_loss(
+    net: &MuzeroNet,
+    heads: Option<&ConsistencyHeads>,
+    targets: &UnrollTargets,
+    values: &[f32],
+    config: &MuzeroConfig,
+    obs_kind: ObsKind,
+    device: &Device,
+) -> UnrollLoss {
+    let t = &config.training;
+    let (b, k) = (targets.batch, targets.unroll);
+    let a = net.actions();
+    let k1 = k + 1;
+    let column = |values: &[f32], step: usize, every: usize| -> Vec<f32> {
+        (0..b).map(|i| values[i * every + step]).collect()
+    };
+    let weights = tensor_from_vec(
+        targets.positions.iter().map(|p| p.weight).collect(),
+        [b],
+        device,
+    );
+    let root_obs = ObsBatch::from_flat(targets.root_obs.clone(), b, obs_kind, device);
+    let mut state = net.represent(&root_obs);
+    let extra = (heads.is_some() && config.efficient_zero.consistency > 0.0).then(|| {
+        let rows = targets.extra_obs.len() / obs_kind.flat_len();
+        net.represent(&ObsBatch::from_flat(
+            targets.extra_obs.clone(),
+            rows,
+            obs_kind,
+            device,
+        ))
+        .hidden
+        .detach()
+    });
+    let mut total = Tensor::<1>::zeros([b], device);
+    let (mut value_sum, mut policy_sum, mut reward_sum, mut consistency_sum) = (0.0, 0.0, 0.0, 0.0);
+    let mut priorities = vec![0.0; b];
+    for step in 0..k1 {
+        let scale = if step == 0 { 1.0 } else { 1.0 / k as f32 };
+        let features = state.hidden.clone();
+        let value = net.value(features.clone());
+        let z = column(values, step, k1);
+        if step == 0 {
+            let predicted = to_vec(value.mean().detach());
+            for i in 0..b {
+                priorities[i] = (predicted[i] - z[i]).abs();
+            }
+        }
+        let value_loss = value.loss(tensor_from_vec(z, [b], device));
+        let policy_target = tensor_from_vec(
+            (0..b)
+                .flat_map(|i| {
+                    targets.policies[(i * k1 + step) * a..(i * k1 + step + 1) * a].to_vec()
+                })
+                .collect(),
+            [b, a],
+            device,
+        );
+        let mask = tensor_from_vec(column(&targets.policy_mask, step, k1), [b], device);
+        let log_probs = burn::tensor::activation::log_softmax(net.policy_logits(features), 1);
+        let policy_loss = (policy_target * log_probs)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            .neg()
+            * mask;
+        value_sum += mean(&value_loss);
+        policy_sum += mean(&policy_loss);
+        let mut step_loss = value_loss * t.value_loss_scale + policy_loss;
+        if step > 0 {
+            // Consistency of the predicted state with the real observation's.
+            if let (Some(heads), Some(extra)) = (heads, &extra) {
+                let rows: Vec<i64> = (0..b)
+                    .map(|i| targets.unroll_row[i * k1 + step] as i64)
+                    .collect();
+                let observed = extra
+                    .clone()
+                    .select(0, int_tensor_from_vec(rows, [b], device));
+                let inside = tensor_from_vec(column(&targets.unroll_mask, step, k1), [b], device);
+                let loss = heads.loss(state.hidden.clone(), observed) * inside;
+                consistency_sum += mean(&loss);
+                step_loss = step_loss + loss * config.efficient_zero.consistency;
+            }
+        }
+        total = total + step_loss * scale;
+        if step < k {
+            let actions: Vec<usize> = (0..b).map(|i| targets.actions[i * k + step]).collect();
+            let hidden = scale_gradient(state.hidden, t.dynamics_grad_scale);
+            state = net.step(&MuzeroState { hidden }, one_hot(&actions, a, device));
+            let reward = crate::core::RewardModel::reward(net, state.hidden.clone());
+            let reward_target = tensor_from_vec(column(&targets.rewards, step, k), [b], device);
+            let reward_loss = reward.loss(reward_target);
+            reward_sum += mean(&reward_loss);
+            total = total + reward_loss * (1.0 / k as f32);
+        }
+    }
+    let total = (total * weights).mean();
+    let mut metrics = vec![
+        ("loss/value".to_string(), value_sum / k1 as f64),
+        ("loss/policy".to_string(), policy_sum / k1 as f64),
+        ("loss/reward".to_string(), reward_sum / k as f64),
+        (
+            "loss/total".to_string(),
+            to_vec(total.clone().detach())[0] as f64,
+        ),
+    ];
+    if extra.is_some() {
+        metrics.push(("loss/consistency".to_string(), consistency_sum / k as f64));
+    }
+    UnrollLoss {
+        total,
+        priorities,
+        metrics,
+    }
+}
+
+fn mean(x: &Tensor<1>) -> f64 {
+    to_vec(x.clone().detach().mean())[0] as f64
+}

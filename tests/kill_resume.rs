@@ -37,6 +37,35 @@ batch = 4
 length = 16
 "#;
 
+const TINY_MUZERO: &str = r#"
+agent = "muzero"
+[env]
+id = "CartPole-v1"
+num_envs = 2
+[run]
+env_steps = 600
+prefill = 100
+log_every = 50
+checkpoint_every = 200
+keep_checkpoints = 5
+eval_every = 0
+progress = false
+tensorboard = false
+[muzero]
+updates_per_step = 0.25
+[muzero.network]
+state = 16
+units = 32
+layers = 1
+support = 10
+[muzero.search]
+simulations = 4
+[muzero.training]
+batch = 8
+unroll = 3
+td_steps = 5
+"#;
+
 fn somnium() -> Command {
     Command::new(env!("CARGO_BIN_EXE_somnium"))
 }
@@ -59,10 +88,24 @@ fn manifest(dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn sigkill_then_resume_continues_from_the_last_checkpoint() {
+fn dreamer_resumes_after_sigkill() {
+    // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
+    sigkill_then_resume(TINY, 250);
+}
+
+#[test]
+fn muzero_resumes_after_sigkill() {
+    // 0.25 updates per step after the prefill: (600 - 100) / 4 = 125 updates in all.
+    sigkill_then_resume(TINY_MUZERO, 125);
+}
+
+/// Train `config`, kill the run after its first checkpoint, resume it, and
+/// check that it ends where an uninterrupted run would, having made
+/// `expected_updates` updates in all.
+fn sigkill_then_resume(config: &str, expected_updates: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let exp = tmp.path().join("tiny.toml");
-    std::fs::write(&exp, TINY).unwrap();
+    std::fs::write(&exp, config).unwrap();
     let logdir = tmp.path().join("runs");
     let mut child = somnium()
         .args([
@@ -116,9 +159,8 @@ fn sigkill_then_resume_continues_from_the_last_checkpoint() {
     let after = manifest(&fin);
     assert_eq!(after["counters"]["env_steps"], 600);
     let updates_after = after["counters"]["updates"].as_u64().unwrap();
-    // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
     assert_eq!(
-        updates_after, 250,
+        updates_after, expected_updates,
         "the resumed run makes exactly the updates still owed"
     );
     assert!(updates_after > updates_before);

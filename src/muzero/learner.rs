@@ -218,3 +218,21 @@ pub fn unroll_loss(
 fn mean(x: &Tensor<1>) -> f64 {
     to_vec(x.clone().detach().mean())[0] as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::tensor_util::to_vec;
+    use burn::module::Param;
+
+    #[test]
+    fn scale_gradient_keeps_the_value_and_scales_the_gradient() {
+        let device = Device::flex().autodiff();
+        let x = Param::from_tensor(tensor_from_vec(vec![1.0, -2.0], [1, 2], &device));
+        let y = scale_gradient(x.val(), 0.5);
+        assert_eq!(to_vec(y.clone().detach()), vec![1.0, -2.0]);
+        let grads = (y * 3.0).sum().backward();
+        let g = to_vec(x.val().grad(&grads).expect("x has a gradient"));
+        assert_eq!(g, vec![1.5, 1.5], "d(3 y)/dx = 3 * 0.5");
+    }
+}

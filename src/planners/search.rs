@@ -86,6 +86,9 @@ pub struct SearchConfig {
     pub pb_c_base: f32,
     /// Q normalisation of pUCT: `tree` or `parent_and_siblings`.
     pub q_normalisation: QNormalisation,
+    /// pUCT with `tree` normalisation: score unvisited actions with the
+    /// parent's mean Q (EfficientZero) instead of 0 (MuZero).
+    pub unvisited_parent_mean: bool,
     /// Dirichlet concentration of the root noise (pUCT).
     pub dirichlet_alpha: f32,
     /// Share of the root prior replaced by Dirichlet noise (pUCT); 0 disables it.
@@ -109,6 +112,7 @@ impl Default for SearchConfig {
             pb_c_init: 1.25,
             pb_c_base: 19652.0,
             q_normalisation: QNormalisation::Tree,
+            unvisited_parent_mean: false,
             dirichlet_alpha: 0.25,
             dirichlet_fraction: 0.25,
             max_considered_actions: 16,
@@ -334,7 +338,9 @@ impl Search {
     fn select_puct(&mut self, b: usize, node: NodeId, depth: usize, noise: &mut Noise) -> usize {
         let tree = &self.tree;
         let transform = match self.config.q_normalisation {
-            QNormalisation::Tree => QTransform::TreeMinMax,
+            QNormalisation::Tree => QTransform::TreeMinMax {
+                parent_mean: self.config.unvisited_parent_mean,
+            },
             QNormalisation::ParentAndSiblings => QTransform::ParentAndSiblings,
         };
         transform.apply(tree, b, node, &mut self.scores);

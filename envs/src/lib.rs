@@ -17,9 +17,16 @@ pub use space::Space;
 mod registry;
 
 pub mod classic;
+pub mod minatar;
 mod sample;
 mod vec_env;
 pub mod wrappers;
+
+#[cfg(feature = "python")]
+pub mod python;
+
+#[cfg(feature = "gymnasium-rs")]
+pub mod gymrs;
 
 pub use sample::random_action;
 pub use vec_env::{EpisodeStats, VecEnv, VecStep};

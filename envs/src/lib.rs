@@ -31,4 +31,4 @@ pub mod gymrs;
 pub use sample::random_action;
 pub use vec_env::{EpisodeStats, VecEnv, VecStep};
 
-pub use registry::{EnvSpec, make, registry};
+pub use registry::{EnvSpec, make, register, registry};

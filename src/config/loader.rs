@@ -69,7 +69,8 @@ fn load_layers<T: DeserializeOwned + Validate>(
     Ok(config)
 }
 
-fn validate<T: Validate>(config: &T, origin: &str) -> Result<()> {
+/// Check the ranges of a config built in code; `origin` names it in errors.
+pub fn validate<T: Validate>(config: &T, origin: &str) -> Result<()> {
     let mut v = Validator::default();
     config.validate(&mut v);
     v.finish(origin)

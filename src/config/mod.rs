@@ -18,5 +18,5 @@ mod loader;
 mod validate;
 
 pub use experiment::{AgentKind, EnvConfig, ExperimentConfig, RunConfig};
-pub use loader::{load, load_str, parse_override, save_resolved};
+pub use loader::{load, load_str, parse_override, save_resolved, validate};
 pub use validate::{Validate, Validator};

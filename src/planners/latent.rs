@@ -1,5 +1,5 @@
 //! Tree search over any burn world model: the bridge from the plain-number
-//! [`Search`] to latent states that live on a device.
+//! [`super::ParallelSearch`] to latent states that live on a device.
 //!
 //! [`StateStore`] keeps the latent state of every node of a batch of trees
 //! where the model computed it, and gathers the states a simulation
@@ -12,7 +12,7 @@
 
 use burn::tensor::{Device, Tensor};
 
-use super::{Evaluation, NodeId, Roots, Search, SearchConfig, SearchModel, SearchOutput};
+use super::{Evaluation, NodeId, ParallelSearch, Roots, SearchConfig, SearchModel, SearchOutput};
 use crate::core::{
     Dynamics, LatentState, Noise, PlanOutput, Planner, PolicyModel, ValueModel, WorldModel,
 };
@@ -209,7 +209,7 @@ pub fn one_hot(actions: &[usize], width: usize, device: &Device) -> Tensor<2> {
 /// MCTS or Gumbel search as a [`Planner`] over any world model with
 /// discrete actions.
 pub struct MctsPlanner {
-    search: Search,
+    search: ParallelSearch,
     /// Discount per step.
     pub discount: f32,
     /// Action-selection temperature (pUCT).
@@ -222,7 +222,7 @@ impl MctsPlanner {
     /// A planner over `actions` discrete actions.
     pub fn new(config: SearchConfig, actions: usize, discount: f32) -> Self {
         MctsPlanner {
-            search: Search::new(config),
+            search: ParallelSearch::new(config),
             discount,
             temperature: 1.0,
             actions,

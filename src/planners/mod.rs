@@ -7,12 +7,14 @@
 //! adapter from burn models lives in [`latent`].
 
 pub mod latent;
+mod parallel;
 pub mod qtransform;
 mod search;
 pub mod seq_halving;
 mod tree;
 
 pub use latent::MctsPlanner;
+pub use parallel::ParallelSearch;
 pub use search::{
     Evaluation, QNormalisation, Roots, Search, SearchConfig, SearchKind, SearchModel, SearchOutput,
     masked_argmax, sample_with_temperature,

@@ -89,8 +89,8 @@ impl QTransform {
                 maxvisit_init,
             } => {
                 let raw_value = tree.raw_values[tree.at(b, node)];
-                let probs = softmax(&tree.children_logits[edges]);
-                let mixed = mixed_value(raw_value, out, visits, &probs);
+                let probs = &tree.children_priors[edges];
+                let mixed = mixed_value(raw_value, out, visits, probs);
                 for (q, &n) in out.iter_mut().zip(visits) {
                     if n == 0 {
                         *q = mixed;
@@ -131,10 +131,33 @@ pub fn mixed_value(raw_value: f32, qvalues: &[f32], visits: &[u32], probs: &[f32
 
 /// Softmax of a row of logits.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; logits.len()];
+    softmax_into(logits, &mut out);
+    out
+}
+
+/// [`softmax`] into `out` (of the same length), without allocating.
+pub fn softmax_into(logits: &[f32], out: &mut [f32]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
+    for (o, &l) in out.iter_mut().zip(logits) {
+        *o = (l - max).exp();
+    }
+    let sum: f32 = out.iter().sum();
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+/// [`softmax`] of `values`, in place.
+pub fn softmax_in_place(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+    }
+    let sum: f32 = values.iter().sum();
+    for v in values.iter_mut() {
+        *v /= sum;
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
-use super::qtransform::{QTransform, softmax};
+use super::qtransform::{QTransform, softmax, softmax_in_place};
 use super::seq_halving::{considered_visits_table, score_considered};
 use super::tree::{NodeId, Tree};
 use crate::config::{Validate, Validator};
@@ -101,6 +101,11 @@ pub struct SearchConfig {
     pub value_scale: f32,
     /// `c_visit` of the completed-Q transform (Gumbel).
     pub maxvisit_init: f32,
+    /// Threads the batch of trees is split over (1: the calling thread
+    /// only). The model is still called once per simulation; see
+    /// [`super::ParallelSearch`]. Worth it for large batches (hundreds of
+    /// environments), not for a handful.
+    pub threads: usize,
 }
 
 impl Default for SearchConfig {
@@ -119,6 +124,7 @@ impl Default for SearchConfig {
             gumbel_scale: 1.0,
             value_scale: 0.1,
             maxvisit_init: 50.0,
+            threads: 1,
         }
     }
 }
@@ -134,6 +140,7 @@ impl Validate for SearchConfig {
         v.in_range("gumbel_scale", self.gumbel_scale, 0.0, 100.0);
         v.positive("value_scale", self.value_scale);
         v.in_range("maxvisit_init", self.maxvisit_init, 0.0, 1e6);
+        v.in_range("threads", self.threads, 1, 256);
     }
 }
 
@@ -175,6 +182,27 @@ pub struct Search {
     scores: Vec<f32>,
 }
 
+/// The leaves one simulation expands, one per tree: `[B]` each.
+#[derive(Debug, Clone)]
+pub(super) struct Leaves {
+    /// The node each simulation expands from.
+    pub parents: Vec<NodeId>,
+    /// The action taken from it.
+    pub actions: Vec<usize>,
+    /// The id of the node reached (new, or existing at the depth limit).
+    pub children: Vec<NodeId>,
+}
+
+impl Leaves {
+    pub(super) fn new(batch: usize) -> Self {
+        Leaves {
+            parents: vec![NodeId::ROOT; batch],
+            actions: vec![0; batch],
+            children: vec![NodeId::ROOT; batch],
+        }
+    }
+}
+
 /// The logit given to invalid actions (finite, so a softmax never divides by zero).
 const MIN_LOGIT: f32 = f32::MIN;
 
@@ -212,9 +240,22 @@ impl Search {
         noise: &mut Noise,
     ) -> SearchOutput {
         let batch = roots.value.len();
+        let root_logits = self.begin(roots, noise);
+        let mut leaves = Leaves::new(batch);
+        for sim in 0..self.config.simulations {
+            self.select_leaves(sim, noise, &mut leaves);
+            let eval = model.recurrent(&leaves.parents, &leaves.actions, &leaves.children);
+            self.expand_leaves(&leaves, &eval, 0);
+        }
+        self.finish(&root_logits, temperature, noise)
+    }
+
+    /// Reset the tree for `roots` and set up its root nodes; returns the
+    /// root logits the search starts from (for [`Search::finish`]).
+    pub(super) fn begin(&mut self, roots: &Roots, noise: &mut Noise) -> Vec<f32> {
+        let batch = roots.value.len();
         let actions = roots.logits.len() / batch.max(1);
-        let simulations = self.config.simulations;
-        self.tree.reset(batch, simulations + 1, actions);
+        self.tree.reset(batch, self.config.simulations + 1, actions);
         self.scratch.resize(actions, 0.0);
         self.scores.resize(actions, 0.0);
         if !roots.invalid.is_empty() {
@@ -225,41 +266,48 @@ impl Search {
             let row = &root_logits[b * actions..(b + 1) * actions];
             self.tree.set_node(b, NodeId::ROOT, row, roots.value[b]);
         }
+        root_logits
+    }
+
+    /// Simulation `sim`: walk every tree to the edge to expand, writing
+    /// into `leaves` the node, the action and the id the new node gets.
+    pub(super) fn select_leaves(&mut self, sim: usize, noise: &mut Noise, leaves: &mut Leaves) {
         let max_depth = match self.config.max_depth {
-            0 => simulations,
+            0 => self.config.simulations,
             depth => depth,
         };
-        let mut parents = vec![NodeId::ROOT; batch];
-        let mut chosen = vec![0usize; batch];
-        let mut children = vec![NodeId::ROOT; batch];
-        for sim in 0..simulations {
-            for b in 0..batch {
-                let (parent, action) = self.simulate(b, max_depth, noise);
-                parents[b] = parent;
-                chosen[b] = action;
-                let existing = self.tree.children[self.tree.edges(b, parent).start + action];
-                children[b] = if existing == NodeId::NONE {
-                    NodeId(sim as u32 + 1)
-                } else {
-                    existing
-                };
-            }
-            let eval = model.recurrent(&parents, &chosen, &children);
-            for b in 0..batch {
-                let row = &eval.logits[b * actions..(b + 1) * actions];
-                self.tree.set_node(b, children[b], row, eval.value[b]);
-                self.tree.link(
-                    b,
-                    parents[b],
-                    chosen[b],
-                    children[b],
-                    eval.reward[b],
-                    eval.discount[b],
-                );
-                self.tree.backward(b, children[b]);
-            }
+        for b in 0..self.tree.batch() {
+            let (parent, action) = self.simulate(b, max_depth, noise);
+            leaves.parents[b] = parent;
+            leaves.actions[b] = action;
+            let existing = self.tree.children[self.tree.edges(b, parent).start + action];
+            leaves.children[b] = if existing == NodeId::NONE {
+                NodeId(sim as u32 + 1)
+            } else {
+                existing
+            };
         }
-        self.finish(&root_logits, temperature, noise)
+    }
+
+    /// Store the model's evaluation of `leaves` (rows `offset..` of `eval`)
+    /// and back the new values up every tree.
+    pub(super) fn expand_leaves(&mut self, leaves: &Leaves, eval: &Evaluation, offset: usize) {
+        let actions = self.tree.actions();
+        for b in 0..self.tree.batch() {
+            let r = offset + b;
+            let row = &eval.logits[r * actions..(r + 1) * actions];
+            let child = leaves.children[b];
+            self.tree.set_node(b, child, row, eval.value[r]);
+            self.tree.link(
+                b,
+                leaves.parents[b],
+                leaves.actions[b],
+                child,
+                eval.reward[r],
+                eval.discount[r],
+            );
+            self.tree.backward(b, child);
+        }
     }
 
     /// The root logits the tree starts from: masked, and for pUCT mixed with
@@ -348,8 +396,8 @@ impl Search {
         let node_visits = tree.node_visits[tree.at(b, node)] as f32;
         let pb_c = self.config.pb_c_init
             + ((node_visits + self.config.pb_c_base + 1.0) / self.config.pb_c_base).ln();
-        let probs = softmax(&tree.children_logits[edges.clone()]);
-        for ((score, p), &n) in self
+        let probs = &tree.children_priors[edges.clone()];
+        for ((score, &p), &n) in self
             .scores
             .iter_mut()
             .zip(probs)
@@ -402,10 +450,10 @@ impl Search {
         {
             *s += l;
         }
-        let probs = softmax(&self.scratch);
+        softmax_in_place(&mut self.scratch);
         let visits = &tree.children_visits[edges];
         let total: u32 = visits.iter().sum();
-        for ((score, p), &n) in self.scores.iter_mut().zip(probs).zip(visits) {
+        for ((score, &p), &n) in self.scores.iter_mut().zip(&self.scratch).zip(visits) {
             *score = p - n as f32 / (1.0 + total as f32);
         }
         masked_argmax(&self.scores, None)
@@ -417,7 +465,12 @@ impl Search {
     }
 
     /// Actions, policy targets and values from the finished trees.
-    fn finish(&mut self, root_logits: &[f32], temperature: f32, noise: &mut Noise) -> SearchOutput {
+    pub(super) fn finish(
+        &mut self,
+        root_logits: &[f32],
+        temperature: f32,
+        noise: &mut Noise,
+    ) -> SearchOutput {
         let batch = self.tree.batch();
         let actions = self.tree.actions();
         let mut out = SearchOutput {

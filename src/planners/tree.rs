@@ -43,6 +43,9 @@ pub struct Tree {
     pub children: Vec<NodeId>,
     /// The prior logits of each edge `[B, N, A]`.
     pub children_logits: Vec<f32>,
+    /// The prior probabilities of each edge, `softmax` of its node's
+    /// logits, computed once on expansion rather than on every visit `[B, N, A]`.
+    pub children_priors: Vec<f32>,
     /// The value of the child of each edge `[B, N, A]`.
     pub children_values: Vec<f32>,
     /// Visits of each edge `[B, N, A]`.
@@ -76,6 +79,7 @@ impl Tree {
         fill(&mut self.action_from_parent, bn, u32::MAX);
         fill(&mut self.children, bna, NodeId::NONE);
         fill(&mut self.children_logits, bna, 0.0);
+        fill(&mut self.children_priors, bna, 0.0);
         fill(&mut self.children_values, bna, 0.0);
         fill(&mut self.children_visits, bna, 0);
         fill(&mut self.children_rewards, bna, 0.0);
@@ -137,7 +141,8 @@ impl Tree {
     pub fn set_node(&mut self, b: usize, node: NodeId, logits: &[f32], value: f32) {
         let at = self.at(b, node);
         let edges = self.edges(b, node);
-        self.children_logits[edges].copy_from_slice(logits);
+        self.children_logits[edges.clone()].copy_from_slice(logits);
+        super::qtransform::softmax_into(logits, &mut self.children_priors[edges]);
         self.raw_values[at] = value;
         self.node_values[at] = value;
         self.node_visits[at] += 1;

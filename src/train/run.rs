@@ -70,22 +70,27 @@ fn experiment_name(path: &Path) -> String {
 /// Train the experiment in `path` with `overrides`; returns the run directory.
 pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
     let config: ExperimentConfig = crate::config::load(path, overrides)?;
+    train_config(&config, &experiment_name(path))
+}
+
+/// Train a config built in code (for example in an example program or a
+/// notebook-free script) under `run.logdir/<name>-<timestamp>`; returns the
+/// run directory, which `somnium resume`, `eval` and `dream` accept like any
+/// other. Checks the config's ranges first, as loading a file does.
+pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
+    crate::config::validate(config, "<config built in code>")?;
     parse_device(&config.run.device)?; // fail before creating a run directory
     somnium_envs::make(&config.env.id)?;
-    let run = RunDir::create(
-        Path::new(&config.run.logdir),
-        &experiment_name(path),
-        &config,
-    )?;
+    let run = RunDir::create(Path::new(&config.run.logdir), name, config)?;
     println!("run directory: {}", run.root.display());
     let mut noise = Noise::new(config.run.seed);
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
-    let agent = build_agent(&config, &collector)?;
+    let agent = build_agent(config, &collector)?;
     let state = LoopState {
         counters: Counters::default(),
         noise,
     };
-    run_loop(&config, &run, agent, collector, state)?;
+    run_loop(config, &run, agent, collector, state)?;
     Ok(run.root)
 }
 

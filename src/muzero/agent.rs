@@ -86,9 +86,16 @@ impl MuzeroAgent {
         }
         let device = device.clone().autodiff();
         let obs_kind = ObsKind::of(observation_space);
+        if !MuzeroNet::supports(&config.network, obs_kind) {
+            return Err(Error::Unsupported(format!(
+                "muzero.network.kind = \"residual\" needs image observations, and this \
+                 environment's are {}; use kind = \"mlp\"",
+                observation_space.describe()
+            )));
+        }
         let net = MuzeroNet::new(&config.network, obs_kind, actions, &device);
         let consistency = ConsistencyHeads::new(
-            config.network.state,
+            crate::core::Dynamics::feature_width(&net),
             config.efficient_zero.projection,
             &config.network,
             &device,

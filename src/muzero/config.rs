@@ -46,6 +46,26 @@ pub struct NetworkConfig {
     pub support: usize,
     /// Channels of the first convolution for image observations (doubling per stage).
     pub cnn_depth: usize,
+    /// `mlp`: a flat state of width `state`, MLP dynamics (a CNN
+    /// representation for images); `residual`: MuZero's residual conv
+    /// towers for representation and dynamics on a spatial state of
+    /// `res_channels` x H x W (image observations only).
+    pub kind: NetworkKind,
+    /// Residual blocks per tower (`residual`).
+    pub res_blocks: usize,
+    /// Channels of the spatial state (`residual`).
+    pub res_channels: usize,
+}
+
+/// The shape of MuZero's representation and dynamics networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// MLPs on a flat state.
+    #[default]
+    Mlp,
+    /// Residual convolution towers on a spatial state.
+    Residual,
 }
 
 /// Unrolled training on replayed positions.
@@ -141,6 +161,9 @@ impl Default for NetworkConfig {
             norm: NormKind::Layer,
             support: 300,
             cnn_depth: 16,
+            kind: NetworkKind::Mlp,
+            res_blocks: 2,
+            res_channels: 32,
         }
     }
 }
@@ -214,6 +237,8 @@ impl Validate for MuzeroConfig {
             v.positive("units", n.units);
             v.in_range("support", n.support, 1, 10_000);
             v.positive("cnn_depth", n.cnn_depth);
+            v.in_range("res_blocks", n.res_blocks, 0, 64);
+            v.positive("res_channels", n.res_channels);
         });
         v.section("search", |v| self.search.validate(v));
         v.section("training", |v| {

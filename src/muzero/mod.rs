@@ -14,5 +14,6 @@ pub mod networks;
 
 pub use agent::MuzeroAgent;
 pub use config::{
-    EfficientZeroConfig, MuzeroConfig, NetworkConfig, ReanalyzeConfig, ReplayConfig, TrainingConfig,
+    EfficientZeroConfig, MuzeroConfig, NetworkConfig, NetworkKind, ReanalyzeConfig, ReplayConfig,
+    TrainingConfig,
 };

@@ -14,6 +14,7 @@ pub mod grad;
 pub mod gru;
 pub mod mlp;
 pub mod norm;
+pub mod resnet;
 pub mod support;
 pub mod symlog;
 pub mod tensor_util;

@@ -19,7 +19,8 @@ STEPS = 50_000
 
 
 def rate(game):
-    env = Environment(game, random_seed=0)
+    env = Environment(game)
+    env.seed(0)
     actions = np.random.default_rng(0).integers(0, 6, size=STEPS)
     env.reset()
     start = time.perf_counter()

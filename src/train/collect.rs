@@ -3,7 +3,7 @@
 //! DreamerV3's layout (a finished episode's last observation is recorded
 //! before the next episode's first).
 
-use somnium_envs::{Action, Env, Observation};
+use somnium_envs::{Action, Env, Observation, Step};
 
 use super::Agent;
 use crate::Result;
@@ -28,6 +28,7 @@ pub struct Collector {
     pub is_first: Vec<bool>,
     returns: Vec<f64>,
     lengths: Vec<u64>,
+    threads: usize,
 }
 
 /// Build one environment copy from the config.
@@ -52,6 +53,7 @@ impl Collector {
             is_first: vec![true; copies],
             returns: vec![0.0; copies],
             lengths: vec![0; copies],
+            threads: config.threads.max(1),
         })
     }
 
@@ -94,8 +96,8 @@ impl Collector {
         noise: &mut Noise,
     ) -> Result<Vec<Episode>> {
         let mut finished = Vec::new();
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            let step = env.step(&actions[i])?;
+        let steps = self.step_all(actions)?;
+        for ((i, env), step) in self.envs.iter_mut().enumerate().zip(steps) {
             self.returns[i] += step.reward as f64;
             self.lengths[i] += 1;
             if let Some(agent) = agent.as_deref_mut() {
@@ -126,5 +128,41 @@ impl Collector {
             }
         }
         Ok(finished)
+    }
+
+    /// Step every copy once, over `env.threads` threads when there are
+    /// several (resets and replay writes stay on the calling thread, in
+    /// copy order, so a run does not depend on the thread count).
+    fn step_all(&mut self, actions: &[Action]) -> Result<Vec<Step>> {
+        let threads = self.threads.min(self.envs.len());
+        if threads <= 1 {
+            let steps = self
+                .envs
+                .iter_mut()
+                .zip(actions)
+                .map(|(env, a)| env.step(a));
+            return Ok(steps.collect::<std::result::Result<_, _>>()?);
+        }
+        let chunk = self.envs.len().div_ceil(threads);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .envs
+                .chunks_mut(chunk)
+                .zip(actions.chunks(chunk))
+                .map(|(envs, actions)| {
+                    scope.spawn(move || {
+                        envs.iter_mut()
+                            .zip(actions)
+                            .map(|(env, a)| env.step(a))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("an environment thread panicked"))
+                .collect()
+        });
+        Ok(results.into_iter().collect::<std::result::Result<_, _>>()?)
     }
 }

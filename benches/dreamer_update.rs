@@ -33,8 +33,8 @@ fn agent_for(preset: &str) -> DreamerAgent {
     )
     .unwrap();
     let mut noise = Noise::new(0);
-    let mut obs = env.reset(Some(0)).unwrap();
-    agent.record(0, &obs, None, 0.0, true, false);
+    let first = env.reset(Some(0)).unwrap();
+    agent.record(0, &first, None, 0.0, true, false);
     for _ in 0..2000 {
         let action = random_action(env.action_space(), noise.rng());
         let step = env.step(&action).unwrap();
@@ -46,10 +46,9 @@ fn agent_for(preset: &str) -> DreamerAgent {
             false,
             step.terminated,
         );
-        obs = step.obs;
         if step.terminated || step.truncated {
-            obs = env.reset(None).unwrap();
-            agent.record(0, &obs, None, 0.0, true, false);
+            let first = env.reset(None).unwrap();
+            agent.record(0, &first, None, 0.0, true, false);
         }
     }
     agent

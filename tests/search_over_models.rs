@@ -63,8 +63,10 @@ fn check<M: somnium::core::WorldModel>(
 #[test]
 fn search_plans_over_muzero_networks() {
     let device = Device::flex();
-    let mut config = NetworkConfig::default();
-    config.support = 20;
+    let config = NetworkConfig {
+        support: 20,
+        ..NetworkConfig::default()
+    };
     let net = MuzeroNet::new(&config, ObsKind::Vector { width: 5 }, ACTIONS, &device);
     let obs = somnium::core::ObsBatch::from_flat(
         vec![0.5; BATCH * 5],

@@ -129,6 +129,9 @@ pub trait ValueModel {
 }
 
 /// A policy's action distribution.
+// The variants hold tensors of different sizes; distributions are made once
+// per call and moved, never stored in bulk, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PolicyDistribution {
     /// Discrete actions, one-hot `[B, A]`.

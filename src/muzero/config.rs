@@ -222,8 +222,7 @@ impl TrainingConfig {
     pub fn temperature_at(&self, env_steps: u64) -> f32 {
         self.temperature
             .iter()
-            .filter(|(from, _)| *from <= env_steps)
-            .next_back()
+            .rfind(|(from, _)| *from <= env_steps)
             .map_or(1.0, |(_, t)| *t)
     }
 }

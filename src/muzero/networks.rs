@@ -127,6 +127,9 @@ pub struct ResidualTrunk {
 }
 
 /// The representation and dynamics networks, by `network.kind`.
+// One trunk per network, never stored in bulk: the size difference of the
+// variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Trunk {
     /// MLP dynamics on a flat state.

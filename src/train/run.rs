@@ -230,11 +230,9 @@ fn run_loop(
 }
 
 fn next_multiple(current: u64, every: u64) -> u64 {
-    if every == 0 {
-        u64::MAX
-    } else {
-        (current / every + 1) * every
-    }
+    current
+        .checked_div(every)
+        .map_or(u64::MAX, |multiples| (multiples + 1) * every)
 }
 
 fn write_checkpoint(

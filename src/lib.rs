@@ -13,6 +13,7 @@
 //! [`burn::tensor::Device`] chosen at run time ([`device`]) picks the backend.
 #![warn(missing_docs)]
 
+pub mod burn_rl;
 pub mod config;
 pub mod core;
 pub mod device;

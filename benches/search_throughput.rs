@@ -24,7 +24,6 @@ const SIMULATIONS: usize = 50;
 struct HashModel {
     nodes: usize,
     states: Vec<u64>,
-    eval: Evaluation,
 }
 
 fn mix(x: u64) -> u64 {
@@ -41,7 +40,6 @@ impl HashModel {
         HashModel {
             nodes: SIMULATIONS + 1,
             states: (0..BATCH * (SIMULATIONS + 1)).map(|i| i as u64).collect(),
-            eval: Evaluation::default(),
         }
     }
 
@@ -62,11 +60,13 @@ impl SearchModel for HashModel {
         actions: &[usize],
         children: &[NodeId],
     ) -> Evaluation {
-        let eval = &mut self.eval;
-        eval.logits.clear();
-        eval.value.clear();
-        eval.reward.clear();
-        eval.discount.clear();
+        let b = parents.len();
+        let mut eval = Evaluation {
+            logits: Vec::with_capacity(b * ACTIONS),
+            value: Vec::with_capacity(b),
+            reward: Vec::with_capacity(b),
+            discount: Vec::with_capacity(b),
+        };
         for b in 0..parents.len() {
             let parent = self.states[b * self.nodes + parents[b].index()];
             let next = mix(parent.wrapping_mul(31).wrapping_add(actions[b] as u64 + 1));
@@ -77,7 +77,7 @@ impl SearchModel for HashModel {
             eval.reward.push(unit(mix(next + 1)) - 0.5);
             eval.discount.push(0.997);
         }
-        eval.clone()
+        eval
     }
 }
 

@@ -191,22 +191,20 @@ fn split(batch: usize, parts: usize) -> Vec<Range<usize>> {
 /// Rows `range` of a batch of roots.
 fn rows(roots: &Roots, range: Range<usize>) -> Roots {
     let actions = roots.logits.len() / roots.value.len().max(1);
-    let by_action = |v: &[f32]| -> Vec<f32> {
-        if v.is_empty() {
-            Vec::new()
-        } else {
-            v[range.start * actions..range.end * actions].to_vec()
-        }
-    };
     Roots {
-        logits: by_action(&roots.logits),
+        logits: per_action(&roots.logits, &range, actions),
         value: roots.value[range.clone()].to_vec(),
-        invalid: if roots.invalid.is_empty() {
-            Vec::new()
-        } else {
-            roots.invalid[range.start * actions..range.end * actions].to_vec()
-        },
-        gumbel: by_action(&roots.gumbel),
+        invalid: per_action(&roots.invalid, &range, actions),
+        gumbel: per_action(&roots.gumbel, &range, actions),
+    }
+}
+
+/// Rows `range` of a `[B * A]` array; an empty array (an absent option) stays empty.
+fn per_action<T: Clone>(values: &[T], range: &Range<usize>, actions: usize) -> Vec<T> {
+    if values.is_empty() {
+        Vec::new()
+    } else {
+        values[range.start * actions..range.end * actions].to_vec()
     }
 }
 

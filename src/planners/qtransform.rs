@@ -138,14 +138,8 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
 
 /// [`softmax`] into `out` (of the same length), without allocating.
 pub fn softmax_into(logits: &[f32], out: &mut [f32]) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for (o, &l) in out.iter_mut().zip(logits) {
-        *o = (l - max).exp();
-    }
-    let sum: f32 = out.iter().sum();
-    for o in out.iter_mut() {
-        *o /= sum;
-    }
+    out.copy_from_slice(logits);
+    softmax_in_place(out);
 }
 
 /// [`softmax`] of `values`, in place.

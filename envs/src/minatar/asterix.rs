@@ -139,11 +139,7 @@ impl Game for Asterix {
     fn act(&mut self, action: Act, rng: &mut dyn MinAtarRng) -> Outcome {
         let mut reward = 0;
         if self.terminal {
-            return Outcome {
-                reward,
-                terminated: true,
-                truncated: false,
-            };
+            return Outcome::TERMINATED;
         }
         if self.spawn_timer == 0 {
             self.spawn_entity(rng);
@@ -219,10 +215,7 @@ mod tests {
     use crate::minatar::StdMinAtarRng;
 
     fn game() -> (Asterix, StdMinAtarRng) {
-        let mut rng = StdMinAtarRng::new(0);
-        let mut game = Asterix::new(true);
-        game.reset(&mut rng);
-        (game, rng)
+        crate::minatar::started()
     }
 
     #[test]

@@ -109,11 +109,7 @@ impl Game for Breakout {
     fn act(&mut self, action: Act, _rng: &mut dyn MinAtarRng) -> Outcome {
         let mut reward = 0;
         if self.terminal {
-            return Outcome {
-                reward,
-                terminated: true,
-                truncated: false,
-            };
+            return Outcome::TERMINATED;
         }
         match action {
             Act::Left => self.pos = (self.pos - 1).max(0),
@@ -190,10 +186,7 @@ mod tests {
     use crate::minatar::StdMinAtarRng;
 
     fn game() -> (Breakout, StdMinAtarRng) {
-        let mut rng = StdMinAtarRng::new(0);
-        let mut game = Breakout::new(true);
-        game.reset(&mut rng);
-        (game, rng)
+        crate::minatar::started()
     }
 
     #[test]

@@ -200,9 +200,7 @@ mod tests {
     use crate::minatar::StdMinAtarRng;
 
     fn game() -> (Freeway, StdMinAtarRng) {
-        let mut rng = StdMinAtarRng::new(0);
-        let mut game = Freeway::new(true);
-        game.reset(&mut rng);
+        let (mut game, rng) = crate::minatar::started::<Freeway>();
         // Park every car far from the chicken's column, slowly.
         for i in 0..8 {
             game.set_car(i, [0, i as i32 + 1, 5, 5]);

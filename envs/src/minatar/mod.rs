@@ -95,6 +95,15 @@ pub struct Outcome {
     pub truncated: bool,
 }
 
+impl Outcome {
+    /// What acting in an ended game returns: no reward, ended again.
+    pub const TERMINATED: Outcome = Outcome {
+        reward: 0,
+        terminated: true,
+        truncated: false,
+    };
+}
+
 /// A 10x10xC boolean grid stored as HWC `u8`, the layout of observations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grid {
@@ -369,6 +378,16 @@ impl<G: Game> Env for MinAtar<G> {
             rgb,
         })
     }
+}
+
+/// A game of type `G` with ramping on, reset with a seeded generator (for
+/// the games' unit tests).
+#[cfg(test)]
+pub(crate) fn started<G: Game>() -> (G, StdMinAtarRng) {
+    let mut rng = StdMinAtarRng::new(0);
+    let mut game = G::new(true);
+    game.reset(&mut rng);
+    (game, rng)
 }
 
 /// One colour per channel (up to ten), distinct on black.

@@ -343,11 +343,7 @@ impl Game for Seaquest {
     fn act(&mut self, action: Act, rng: &mut dyn MinAtarRng) -> Outcome {
         let mut reward = 0;
         if self.terminal {
-            return Outcome {
-                reward,
-                terminated: true,
-                truncated: false,
-            };
+            return Outcome::TERMINATED;
         }
         if self.e_spawn_timer == 0 {
             self.spawn_enemy(rng);
@@ -534,9 +530,7 @@ mod tests {
     use crate::minatar::StdMinAtarRng;
 
     fn game() -> (Seaquest, StdMinAtarRng) {
-        let mut rng = StdMinAtarRng::new(0);
-        let mut game = Seaquest::new(true);
-        game.reset(&mut rng);
+        let (mut game, rng) = crate::minatar::started::<Seaquest>();
         game.set_spawn_timers(1000, 1000);
         (game, rng)
     }

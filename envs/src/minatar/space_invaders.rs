@@ -133,11 +133,7 @@ impl Game for SpaceInvaders {
     fn act(&mut self, action: Act, _rng: &mut dyn MinAtarRng) -> Outcome {
         let mut reward = 0;
         if self.terminal {
-            return Outcome {
-                reward,
-                terminated: true,
-                truncated: false,
-            };
+            return Outcome::TERMINATED;
         }
         let pos = |s: &Self| s.pos as usize;
         if action == Act::Fire && self.shot_timer == 0 {
@@ -257,10 +253,7 @@ mod tests {
     use crate::minatar::StdMinAtarRng;
 
     fn game() -> (SpaceInvaders, StdMinAtarRng) {
-        let mut rng = StdMinAtarRng::new(0);
-        let mut game = SpaceInvaders::new(true);
-        game.reset(&mut rng);
-        (game, rng)
+        crate::minatar::started()
     }
 
     #[test]

@@ -6,11 +6,21 @@ import re, subprocess, tomllib
 printed = subprocess.run(["cargo", "run", "--quiet", "--release", "--", "config"],
                          check=True, capture_output=True, text=True).stdout
 defaults = tomllib.loads(printed)
-sections = {'ExperimentConfig':'', 'EnvConfig':'env','RunConfig':'run','DreamerConfig':'dreamer','RssmConfig':'dreamer.rssm','EncoderConfig':'dreamer.encoder','HeadsConfig':'dreamer.heads','LossScales':'dreamer.loss_scales','BehaviourConfig':'dreamer.behaviour','OptimizerConfig':'dreamer.optimizer','ReplayConfig':'dreamer.replay',
-'MuzeroConfig':'muzero','NetworkConfig':'muzero.network','SearchConfig':'muzero.search','TrainingConfig':'muzero.training','mz:ReplayConfig':'muzero.replay','ReanalyzeConfig':'muzero.reanalyze','EfficientZeroConfig':'muzero.efficient_zero'}
-order = list(sections)
+# (struct, section) in document order; a struct may serve several sections.
+sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
+    ('DreamerConfig','dreamer'), ('RssmConfig','dreamer.rssm'), ('EncoderConfig','dreamer.encoder'),
+    ('HeadsConfig','dreamer.heads'), ('LossScales','dreamer.loss_scales'),
+    ('BehaviourConfig','dreamer.behaviour'), ('OptimizerConfig','dreamer.optimizer'),
+    ('ReplayConfig','dreamer.replay'), ('PlannerConfig','dreamer.planner'),
+    ('SearchConfig','dreamer.planner.search'), ('SamplingConfig','dreamer.planner.sampling'),
+    ('MuzeroConfig','muzero'), ('NetworkConfig','muzero.network'), ('SearchConfig','muzero.search'),
+    ('TrainingConfig','muzero.training'), ('mz:ReplayConfig','muzero.replay'),
+    ('ReanalyzeConfig','muzero.reanalyze'), ('EfficientZeroConfig','muzero.efficient_zero'),
+    ('ActorCriticSettings','muzero.actor_critic'), ('BehaviourConfig','muzero.actor_critic.behaviour'),
+    ('HeadsConfig','muzero.actor_critic.heads')]
+section_paths = [sec for _, sec in sections]
 structs = {}
-for f, prefix in [('src/config/experiment.rs',''),('src/dreamer/config.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs','')]:
+for f, prefix in [('src/config/experiment.rs',''),('src/dreamer/config.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
     src = open(f).read()
     for m in re.finditer(r'((?:///[^\n]*\n)*)(?:#\[[^\n]*\]\n)*pub struct (\w+) \{\n(.*?)\n\}', src, re.S):
         name = m.group(2); body = m.group(3)
@@ -21,7 +31,7 @@ for f, prefix in [('src/config/experiment.rs',''),('src/dreamer/config.rs',''),(
             elif line.startswith('pub '):
                 fm = re.match(r'pub (\w+): (.+),', line)
                 fields.append((fm.group(1), fm.group(2), ' '.join(doc))); doc=[]
-        key = name if (prefix + name) not in sections else prefix + name
+        key = name if (prefix + name) not in dict(sections) else prefix + name
         structs[key]=(m.group(1), fields)
 def get(path):
     d = defaults
@@ -32,8 +42,7 @@ out = ["# Config reference", "", "Every key of an experiment file, with its defa
 "model sizes come from the presets in `experiments/presets/`). Generated from",
 "the `///` docs of the config structs; `somnium config [experiment.toml] [--set k=v]`",
 "prints a fully resolved config. A test checks that every key is listed here.", ""]
-for name in order:
-    sec = sections[name]
+for name, sec in sections:
     sdoc, fields = structs[name]
     out.append(f"## `[{sec}]`" if sec else "## Top level")
     out.append("")
@@ -42,7 +51,7 @@ for name in order:
     out += ["| key | default | meaning |", "|---|---|---|"]
     table = get(sec)
     for fname, ftype, doc in fields:
-        if fname in sections.values() or (sec and f"{sec}.{fname}" in sections.values()) or fname in ('env','run','dreamer','muzero'):
+        if fname in section_paths or (sec and f"{sec}.{fname}" in section_paths) or fname in ('env','run','dreamer','muzero'):
             if isinstance(table.get(fname), dict): continue
         v = table.get(fname)
         if isinstance(v, dict): continue

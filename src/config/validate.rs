@@ -44,6 +44,16 @@ impl Validator {
         self.check(ok, key, format!("must lie in [{low}, {high}], got {value}"));
     }
 
+    /// Take over the problems another validator found, under this one's
+    /// current section.
+    pub fn absorb(&mut self, other: Validator) {
+        for (key, problem) in other.problems {
+            let mut path = self.prefix.clone();
+            path.push(key);
+            self.problems.push((path.join("."), problem));
+        }
+    }
+
     /// The first problem found, as an error naming `origin`.
     pub fn finish(self, origin: &str) -> Result<()> {
         match self.problems.into_iter().next() {

@@ -21,6 +21,7 @@
 mod noise;
 mod obs;
 mod traits;
+mod vector_state;
 
 pub use noise::Noise;
 pub use obs::{ObsBatch, ObsKind};
@@ -29,3 +30,4 @@ pub use traits::{
     Observed, PlanOutput, Planner, PolicyDistribution, PolicyModel, RewardModel, ValueModel,
     WorldModel,
 };
+pub use vector_state::VectorState;

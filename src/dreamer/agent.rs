@@ -2,21 +2,20 @@
 
 use std::path::Path;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::behaviour::{behaviour_losses, imagine};
+use super::actor_critic::{ActorCritic, adam};
 use super::config::{DreamerConfig, OptimizerKind};
-use super::networks::{Actor, Critic};
-use super::returns::ReturnNormalizer;
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
-use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, PolicyModel};
+use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
 use crate::logging::Scalar;
-use crate::nn::ema::ema_update;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+use crate::planners::AnyPlanner;
 use crate::replay::{SequenceReplay, Transition};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
@@ -29,7 +28,6 @@ use somnium_envs::{Action, Observation, Space};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AgentState {
     updates: u64,
-    normalizer: ReturnNormalizer,
     noise: Noise,
 }
 
@@ -46,19 +44,12 @@ pub struct DreamerAgent {
     codec: ActionCodec,
     device: Device,
     model: DreamerWorldModel,
-    actor: Actor,
-    critic: Critic,
-    slow_critic: Critic,
+    behaviour: ActorCritic,
     model_optim: ModuleOptimizer,
-    actor_optim: ModuleOptimizer,
-    critic_optim: ModuleOptimizer,
+    planner: AnyPlanner,
     state: AgentState,
     replay: SequenceReplay,
     acting: [Option<ActingState>; 2],
-}
-
-fn adam(eps: f32) -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(eps).init()
 }
 
 impl DreamerAgent {
@@ -82,29 +73,19 @@ impl DreamerAgent {
         let width = codec.width();
         let model = DreamerWorldModel::new(config, obs_kind, width, &device);
         let features = model.rssm.feature_width();
-        let actor = Actor::new(features, width, codec.is_discrete(), config, &device);
-        let critic = Critic::new(features, &config.heads, config.norm, &device);
-        let slow_critic = critic.clone();
-        let o = &config.optimizer;
-        let b = &config.behaviour;
+        let discrete = codec.is_discrete();
+        let behaviour = ActorCritic::new(features, width, discrete, config, &device);
+        let discount = config.behaviour.discount;
+        let planner = AnyPlanner::new(&config.planner, width, discrete, discount)?;
         Ok(DreamerAgent {
             obs_kind,
             device,
             model,
-            actor,
-            critic,
-            slow_critic,
-            model_optim: adam(o.model_eps),
-            actor_optim: adam(o.actor_critic_eps),
-            critic_optim: adam(o.actor_critic_eps),
+            behaviour,
+            model_optim: adam(config.optimizer.model_eps),
+            planner,
             state: AgentState {
                 updates: 0,
-                normalizer: ReturnNormalizer::new(
-                    b.return_norm_rate,
-                    b.return_norm_limit,
-                    b.return_norm_low,
-                    b.return_norm_high,
-                ),
                 noise: Noise::new(seed ^ 0x5eed_d4ea),
             },
             replay: SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
@@ -117,6 +98,11 @@ impl DreamerAgent {
     /// The world model (for `somnium dream` and custom analysis).
     pub fn world_model(&self) -> &DreamerWorldModel {
         &self.model
+    }
+
+    /// The actor and critic.
+    pub fn actor_critic(&self) -> &ActorCritic {
+        &self.behaviour
     }
 
     /// The replay buffer.
@@ -153,71 +139,16 @@ impl DreamerAgent {
             .step(c.optimizer.model_lr, self.model.clone(), grads);
 
         // Actor and critic in imagination, from every posterior state.
-        let backprop = !self.codec.is_discrete();
-        let imagined = imagine(
-            &self.model,
-            &self.actor,
+        // A copy whose parameters need no gradient: the world model is not
+        // trained by these losses, and burn would otherwise keep growing
+        // graphs on its parameters.
+        metrics.extend(self.behaviour.update(
+            &self.model.clone().no_grad(),
             observed.posteriors,
-            c.behaviour.horizon,
-            backprop,
-            &mut self.state.noise,
-        );
-        let losses = behaviour_losses(
-            &self.model,
-            &self.actor,
-            &self.critic,
-            &self.slow_critic,
-            &imagined,
             observed.continues,
-            &mut self.state.normalizer,
-            &c.behaviour,
-            &c.loss_scales,
-            backprop,
-        );
-        metrics.push((
-            "loss/actor".into(),
-            to_vec(losses.actor.clone().detach())[0] as f64,
+            &mut self.state.noise,
         ));
-        metrics.push((
-            "loss/critic".into(),
-            to_vec(losses.critic.clone().detach())[0] as f64,
-        ));
-        metrics.push(("actor/entropy".into(), losses.entropy as f64));
-        metrics.push(("actor/return_mean".into(), losses.return_mean as f64));
-        metrics.push(("actor/return_scale".into(), losses.return_scale as f64));
-        let mut grads = (losses.actor + losses.critic).backward();
-        let mut actor_grads = GradientsParams::from_module(&mut grads, &self.actor);
-        let mut critic_grads = GradientsParams::from_module(&mut grads, &self.critic);
-        let actor_norm =
-            clip_global_norm(&self.actor, &mut actor_grads, c.optimizer.actor_critic_clip);
-        let critic_norm = clip_global_norm(
-            &self.critic,
-            &mut critic_grads,
-            c.optimizer.actor_critic_clip,
-        );
-        metrics.push(("actor/grad_norm".into(), actor_norm as f64));
-        metrics.push(("critic/grad_norm".into(), critic_norm as f64));
-        self.actor =
-            self.actor_optim
-                .step(c.optimizer.actor_critic_lr, self.actor.clone(), actor_grads);
-        self.critic = self.critic_optim.step(
-            c.optimizer.actor_critic_lr,
-            self.critic.clone(),
-            critic_grads,
-        );
-
         self.state.updates += 1;
-        if self
-            .state
-            .updates
-            .is_multiple_of(c.behaviour.slow_critic_every as u64)
-        {
-            self.slow_critic = ema_update(
-                self.slow_critic.clone(),
-                &self.critic,
-                c.behaviour.slow_critic_rate,
-            );
-        }
         for (name, value) in &metrics {
             if !value.is_finite() {
                 return Err(Error::NonFinite {
@@ -248,9 +179,13 @@ impl Agent for DreamerAgent {
         greedy: bool,
     ) -> Vec<Action> {
         let n = observations.len();
-        let device = self.device.clone();
+        // Act with inference copies on the plain device: no graph is built
+        // for steps that are never differentiated.
+        let device = self.device.clone().inner();
+        let model = self.model.valid();
+        let (actor, critic) = (self.behaviour.actor.valid(), self.behaviour.critic.valid());
         let acting = self.acting[slot].get_or_insert_with(|| ActingState {
-            state: self.model.rssm.initial(n, &device),
+            state: model.rssm.initial(n, &device),
             prev_action: Tensor::zeros([n, self.codec.width()], &device),
         });
         let first: Vec<f32> = is_first
@@ -258,9 +193,9 @@ impl Agent for DreamerAgent {
             .map(|&f| if f { 1.0 } else { 0.0 })
             .collect();
         let obs = ObsBatch::from_observations(observations, self.obs_kind, &device);
-        let embed = self.model.encoder.encode(&obs);
+        let embed = model.encoder.encode(&obs);
         let is_first = tensor_from_vec(first, [n], &device);
-        let observed = self.model.rssm.observe(
+        let observed = model.rssm.observe(
             &acting.state,
             acting.prev_action.clone(),
             embed,
@@ -268,13 +203,12 @@ impl Agent for DreamerAgent {
             &mut self.state.noise,
         );
         let state = observed.posterior.detach();
-        let policy = self.actor.policy(state.features().detach());
-        let action = if greedy {
-            policy.mode()
-        } else {
-            policy.sample(&mut self.state.noise)
-        }
-        .detach();
+        self.planner.set_explore(!greedy);
+        let action = self
+            .planner
+            .plan(&model, &critic, &actor, &state, &mut self.state.noise)
+            .actions
+            .detach();
         acting.state = state;
         acting.prev_action = action.clone();
         self.codec.decode(&to_vec(action), n)
@@ -323,26 +257,17 @@ impl Agent for DreamerAgent {
 
     fn save(&self, dir: &Path) -> Result<()> {
         save_module(&self.model, &dir.join("model.bpk"))?;
-        save_module(&self.actor, &dir.join("actor.bpk"))?;
-        save_module(&self.critic, &dir.join("critic.bpk"))?;
-        save_module(&self.slow_critic, &dir.join("slow_critic.bpk"))?;
         save_optimizer(&self.model_optim, &dir.join("model_optim.bpk"))?;
-        save_optimizer(&self.actor_optim, &dir.join("actor_optim.bpk"))?;
-        save_optimizer(&self.critic_optim, &dir.join("critic_optim.bpk"))?;
+        self.behaviour.save(dir)?;
         save_json(&self.state, &dir.join("agent_state.json"))?;
         self.replay.save(&dir.join("replay.json"))
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         self.model = load_module(self.model.clone(), &dir.join("model.bpk"))?;
-        self.actor = load_module(self.actor.clone(), &dir.join("actor.bpk"))?;
-        self.critic = load_module(self.critic.clone(), &dir.join("critic.bpk"))?;
-        self.slow_critic = load_module(self.slow_critic.clone(), &dir.join("slow_critic.bpk"))?;
-        let o = &self.config.optimizer;
-        self.model_optim = load_optimizer(adam(o.model_eps), &dir.join("model_optim.bpk"))?;
-        self.actor_optim = load_optimizer(adam(o.actor_critic_eps), &dir.join("actor_optim.bpk"))?;
-        self.critic_optim =
-            load_optimizer(adam(o.actor_critic_eps), &dir.join("critic_optim.bpk"))?;
+        let eps = self.config.optimizer.model_eps;
+        self.model_optim = load_optimizer(adam(eps), &dir.join("model_optim.bpk"))?;
+        self.behaviour.load(dir)?;
         self.state = load_json(&dir.join("agent_state.json"))?;
         let replay_path = dir.join("replay.json");
         if replay_path.exists() {

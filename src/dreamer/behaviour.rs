@@ -9,17 +9,18 @@
 //! backpropagating through the dynamics for continuous ones; an entropy
 //! bonus keeps it exploring. Every term at step `t` is weighted by the
 //! predicted probability of still being in the episode, `gamma^t prod c`.
+//!
+//! Nothing here is specific to the RSSM: the rollout uses `Dynamics::imagine`
+//! and the scores `WorldModel::reward`/`continuation`, so the same behaviour
+//! learning runs inside MuZero's model or a user's (a model without a
+//! continue head is taken never to end an episode).
 
 use burn::tensor::Tensor;
 
 use super::config::{BehaviourConfig, LossScales};
 use super::networks::{Actor, Critic};
 use super::returns::{ReturnNormalizer, lambda_returns};
-use super::rssm::RssmState;
-use super::world_model::DreamerWorldModel;
-use crate::core::{
-    ContinueModel, Dynamics, LatentState, Noise, PolicyModel, RewardModel, ValueModel,
-};
+use crate::core::{Dynamics, LatentState, Noise, PolicyModel, ValueModel, WorldModel};
 use crate::nn::tensor_util::to_vec;
 
 /// An imagined trajectory.
@@ -38,10 +39,10 @@ pub struct Imagination {
 /// Roll the actor forward in the model from `starts` (detached posterior states).
 /// With `backprop`, actions keep their reparameterised gradients and states
 /// stay attached, so returns can be differentiated through the dynamics.
-pub fn imagine(
-    model: &DreamerWorldModel,
+pub fn imagine<M: WorldModel>(
+    model: &M,
     actor: &Actor,
-    starts: RssmState,
+    starts: <M::Dynamics as Dynamics>::State,
     horizon: usize,
     backprop: bool,
     noise: &mut Noise,
@@ -53,7 +54,7 @@ pub fn imagine(
     for _ in 0..horizon {
         let policy = actor.policy(state.features().detach());
         let action = policy.sample(noise);
-        state = model.rssm.imagine(&state, action.clone(), noise);
+        state = model.dynamics().imagine(&state, action.clone(), noise);
         if !backprop {
             state = state.detach();
         }
@@ -92,8 +93,8 @@ fn by_start(x: Tensor<1>, steps: usize, n: usize) -> Tensor<2> {
 ///
 /// `first_continues [N]` is `1 - is_terminal` of each start state.
 #[allow(clippy::too_many_arguments)]
-pub fn behaviour_losses(
-    model: &DreamerWorldModel,
+pub fn behaviour_losses<M: WorldModel>(
+    model: &M,
     actor: &Actor,
     critic: &Critic,
     slow_critic: &Critic,
@@ -108,12 +109,11 @@ pub fn behaviour_losses(
     let steps = h + 1;
     let features = imagined.features.clone();
     let device = features.device();
-    let rewards = by_start(model.reward_head.reward(features.clone()).mean(), steps, n); // [N, H+1]
-    let predicted_continues = by_start(
-        model.continue_head.continuation(features.clone()).mean(),
-        steps,
-        n,
-    );
+    let rewards = by_start(model.reward(features.clone()).mean(), steps, n); // [N, H+1]
+    let predicted_continues = match model.continuation(features.clone()) {
+        Some(cont) => by_start(cont.mean(), steps, n),
+        None => Tensor::ones([n, steps], &device),
+    };
     let continues = Tensor::cat(
         vec![
             first_continues.unsqueeze_dim::<2>(1),
@@ -166,7 +166,6 @@ pub fn behaviour_losses(
     let critic_terms =
         critic_dist.loss(target) * scales.critic + critic_dist.loss(slow_mean) * scales.slow_critic;
     let critic_loss = (by_start(critic_terms, h, n) * weights).mean();
-    let _ = device;
     BehaviourLosses {
         actor: actor_loss,
         critic: critic_loss,

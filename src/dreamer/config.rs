@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
 use crate::nn::norm::NormKind;
+use crate::planners::PlannerConfig;
 
 /// All DreamerV3 hyperparameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,75 @@ pub struct DreamerConfig {
     pub optimizer: OptimizerConfig,
     /// Sequence replay.
     pub replay: ReplayConfig,
+    /// How the agent acts: by the actor (`policy`, DreamerV3's way) or by
+    /// planning in the world model with the actor as prior and the critic
+    /// as value (`puct`, `gumbel`, `cem`, `mppi`).
+    pub planner: PlannerConfig,
+}
+
+/// DreamerV3's actor-critic alone, for training it inside another world
+/// model (MuZero's `muzero.actor_critic`). Defaults are DreamerV3's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorCriticSettings {
+    /// Imagination horizon, returns, entropy and the slow critic.
+    pub behaviour: BehaviourConfig,
+    /// Sizes of the actor and critic MLPs.
+    pub heads: HeadsConfig,
+    /// Normalisation in the MLPs: `layer` or `rms`.
+    pub norm: NormKind,
+    /// Learning rate of actor and critic.
+    pub lr: f64,
+    /// Adam epsilon.
+    pub eps: f32,
+    /// Global-norm gradient clip.
+    pub clip: f32,
+}
+
+impl Default for ActorCriticSettings {
+    fn default() -> Self {
+        let dreamer = DreamerConfig::default();
+        ActorCriticSettings {
+            behaviour: dreamer.behaviour,
+            heads: dreamer.heads,
+            norm: dreamer.norm,
+            lr: dreamer.optimizer.actor_critic_lr,
+            eps: dreamer.optimizer.actor_critic_eps,
+            clip: dreamer.optimizer.actor_critic_clip,
+        }
+    }
+}
+
+impl ActorCriticSettings {
+    /// A DreamerV3 config carrying these settings (what
+    /// [`super::ActorCritic::new`] reads).
+    pub fn dreamer(&self) -> DreamerConfig {
+        let defaults = DreamerConfig::default();
+        DreamerConfig {
+            behaviour: self.behaviour.clone(),
+            heads: self.heads.clone(),
+            norm: self.norm,
+            optimizer: OptimizerConfig {
+                actor_critic_lr: self.lr,
+                actor_critic_eps: self.eps,
+                actor_critic_clip: self.clip,
+                ..defaults.optimizer
+            },
+            ..defaults
+        }
+    }
+}
+
+impl Validate for ActorCriticSettings {
+    fn validate(&self, v: &mut Validator) {
+        // The behaviour and heads checks are DreamerV3's, under the same keys.
+        let mut inner = Validator::default();
+        self.dreamer().validate(&mut inner);
+        v.absorb(inner);
+        v.positive("lr", self.lr);
+        v.positive("eps", self.eps);
+        v.positive("clip", self.clip);
+    }
 }
 
 /// The RSSM: a deterministic recurrent core and categorical stochastic latents.
@@ -208,6 +278,7 @@ impl Default for DreamerConfig {
             behaviour: BehaviourConfig::default(),
             optimizer: OptimizerConfig::default(),
             replay: ReplayConfig::default(),
+            planner: PlannerConfig::default(),
         }
     }
 }
@@ -385,6 +456,7 @@ impl Validate for DreamerConfig {
             v.positive("model_clip", o.model_clip);
             v.positive("actor_critic_clip", o.actor_critic_clip);
         });
+        v.section("planner", |v| self.planner.validate(v));
         v.section("replay", |v| {
             v.positive("batch", self.replay.batch);
             v.in_range("length", self.replay.length, 2, 100_000);

@@ -7,8 +7,11 @@
 //! - [`world_model`]: the world model and its losses (KL balancing, free bits);
 //! - [`returns`]: lambda-returns and percentile return normalisation;
 //! - [`behaviour`]: imagination rollouts and the actor and critic losses;
+//! - [`actor_critic`]: the actor and critic with their optimisers, a part
+//!   that learns in imagination inside any world model;
 //! - [`agent`]: the agent, its update step and checkpoints.
 
+pub mod actor_critic;
 pub mod agent;
 pub mod behaviour;
 mod config;
@@ -17,8 +20,9 @@ pub mod returns;
 pub mod rssm;
 pub mod world_model;
 
+pub use actor_critic::ActorCritic;
 pub use agent::DreamerAgent;
 pub use config::{
-    BehaviourConfig, CoreKind, DreamerConfig, EncoderConfig, HeadsConfig, LossScales,
-    OptimizerConfig, OptimizerKind, ReplayConfig, RssmConfig,
+    ActorCriticSettings, BehaviourConfig, CoreKind, DreamerConfig, EncoderConfig, HeadsConfig,
+    LossScales, OptimizerConfig, OptimizerKind, ReplayConfig, RssmConfig,
 };

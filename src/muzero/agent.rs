@@ -1,5 +1,7 @@
 //! The MuZero agent: acting by search, prioritised trajectory replay,
-//! unrolled updates, a target network, and checkpoints.
+//! unrolled updates, a target network, and checkpoints. With
+//! `acting = "actor_critic"` it acts instead with DreamerV3's actor, trained
+//! in imagination inside the MuZero model after every update.
 
 use std::path::Path;
 
@@ -8,13 +10,15 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::config::MuzeroConfig;
+use super::config::{MuzeroActing, MuzeroConfig};
 use super::consistency::ConsistencyHeads;
 use super::learner::{reanalyse_policies, unroll_loss, value_targets};
 use super::networks::MuzeroNet;
-use crate::core::{Noise, ObsBatch, ObsKind};
+use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel};
+use crate::dreamer::ActorCritic;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
+use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::{MctsPlanner, SearchConfig};
 use crate::replay::{SearchStats, TrajectoryReplay};
 use crate::train::checkpoint::{
@@ -54,6 +58,8 @@ pub struct MuzeroAgent {
     replay: TrajectoryReplay,
     planner: MctsPlanner,
     greedy_planner: MctsPlanner,
+    /// The actor and critic of `acting = "actor_critic"`.
+    actor_critic: Option<ActorCritic>,
 }
 
 fn optimizer(config: &MuzeroConfig) -> ModuleOptimizer {
@@ -94,6 +100,16 @@ impl MuzeroAgent {
             )));
         }
         let net = MuzeroNet::new(&config.network, obs_kind, actions, &device);
+        let features = crate::core::Dynamics::feature_width(&net);
+        let actor_critic = (config.acting == MuzeroActing::ActorCritic).then(|| {
+            ActorCritic::new(
+                features,
+                actions,
+                true,
+                &config.actor_critic.dreamer(),
+                &device,
+            )
+        });
         let consistency = ConsistencyHeads::new(
             crate::core::Dynamics::feature_width(&net),
             config.efficient_zero.projection,
@@ -120,6 +136,7 @@ impl MuzeroAgent {
             replay: TrajectoryReplay::new(config.replay.capacity, num_envs, obs_kind, actions),
             planner: MctsPlanner::new(config.search.clone(), actions, discount),
             greedy_planner,
+            actor_critic,
             obs_kind,
             actions,
             device,
@@ -130,6 +147,11 @@ impl MuzeroAgent {
     /// The networks.
     pub fn net(&self) -> &MuzeroNet {
         &self.modules.net
+    }
+
+    /// The actor and critic, when the agent acts by them.
+    pub fn actor_critic(&self) -> Option<&ActorCritic> {
+        self.actor_critic.as_ref()
     }
 
     /// The replay buffer.
@@ -207,10 +229,64 @@ impl MuzeroAgent {
         if self.state.updates.is_multiple_of(t.target_update_every) {
             self.target = self.modules.net.valid();
         }
+        if let Some(ac) = &mut self.actor_critic {
+            // Imagine from the represented roots; a root that is a
+            // trajectory's last observation (no action taken) does not continue.
+            let roots = ObsBatch::from_flat(
+                targets.root_obs.clone(),
+                t.batch,
+                self.obs_kind,
+                &self.device,
+            );
+            let starts = self.modules.net.represent(&roots).detach();
+            let k1 = t.unroll + 1;
+            let continues = (0..t.batch).map(|i| targets.acted[i * k1]).collect();
+            let continues = tensor_from_vec(continues, [t.batch], &self.device);
+            let frozen = self.modules.net.clone().no_grad();
+            metrics.extend(ac.update(&frozen, starts, continues, noise));
+        }
         let mean_priority = loss.priorities.iter().sum::<f32>() / loss.priorities.len() as f32;
         metrics.push(("replay/priority".into(), mean_priority as f64));
         metrics.push(("replay/steps".into(), self.replay.len() as f64));
         Ok(metrics)
+    }
+}
+
+impl MuzeroAgent {
+    /// Act with the actor-critic's actor on the represented observations;
+    /// its probabilities and the critic's value stand in for search results.
+    fn act_by_actor(
+        &mut self,
+        slot: usize,
+        observations: &[Observation],
+        greedy: bool,
+    ) -> Vec<Action> {
+        let ac = self.actor_critic.as_ref().expect("acting by actor");
+        let n = observations.len();
+        let plain = self.device.clone().inner();
+        let obs = ObsBatch::from_observations(observations, self.obs_kind, &plain);
+        let features = self.modules.net.valid().represent(&obs).features();
+        let policy = ac.actor.valid().policy(features.clone());
+        let chosen = if greedy {
+            policy.mode()
+        } else {
+            policy.sample(&mut self.state.noise)
+        };
+        let a = self.actions;
+        if slot == 0 {
+            let probs = to_vec(policy.probs().expect("discrete actor").detach());
+            let values = to_vec(ac.critic.valid().value(features).mean());
+            for env in 0..n {
+                let policy = probs[env * a..(env + 1) * a].to_vec();
+                let value = values[env];
+                self.replay.set_search(env, SearchStats { policy, value });
+            }
+        }
+        let one_hot = to_vec(chosen.detach());
+        one_hot
+            .chunks(a)
+            .map(|row| Action::Discrete(row.iter().position(|&x| x > 0.5).unwrap_or(0)))
+            .collect()
     }
 }
 
@@ -231,6 +307,9 @@ impl Agent for MuzeroAgent {
         greedy: bool,
     ) -> Vec<Action> {
         let n = observations.len();
+        if self.actor_critic.is_some() {
+            return self.act_by_actor(slot, observations, greedy);
+        }
         let plain = self.device.clone().inner();
         let net = self.modules.net.valid();
         let obs = ObsBatch::from_observations(observations, self.obs_kind, &plain);
@@ -299,6 +378,9 @@ impl Agent for MuzeroAgent {
         save_module(&self.target, &dir.join("target.bpk"))?;
         save_optimizer(&self.optim, &dir.join("optim.bpk"))?;
         save_json(&self.state, &dir.join("agent_state.json"))?;
+        if let Some(ac) = &self.actor_critic {
+            ac.save(dir)?;
+        }
         save_json(&self.replay, &dir.join("replay.json"))
     }
 
@@ -308,6 +390,9 @@ impl Agent for MuzeroAgent {
         self.optim = load_optimizer(optimizer(&self.config), &dir.join("optim.bpk"))?;
         self.state = load_json(&dir.join("agent_state.json"))?;
         self.replay = load_json(&dir.join("replay.json"))?;
+        if let Some(ac) = &mut self.actor_critic {
+            ac.load(dir)?;
+        }
         Ok(())
     }
 }

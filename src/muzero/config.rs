@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
+use crate::dreamer::ActorCriticSettings;
 use crate::nn::norm::NormKind;
 use crate::planners::SearchConfig;
 
@@ -27,6 +28,22 @@ pub struct MuzeroConfig {
     pub reanalyze: ReanalyzeConfig,
     /// EfficientZero's additions.
     pub efficient_zero: EfficientZeroConfig,
+    /// How the agent acts: `search` (MuZero) or `actor_critic` (DreamerV3's
+    /// actor and critic, trained in imagination inside this model after
+    /// every update; the search then only reanalyses, if asked to).
+    pub acting: MuzeroActing,
+    /// The actor-critic of `acting = "actor_critic"`.
+    pub actor_critic: ActorCriticSettings,
+}
+
+/// How a MuZero agent chooses actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MuzeroActing {
+    /// Tree search with the prediction network (MuZero).
+    Search,
+    /// An actor trained in imagination inside the MuZero model.
+    ActorCritic,
 }
 
 /// Network sizes.
@@ -148,6 +165,8 @@ impl Default for MuzeroConfig {
             replay: ReplayConfig::default(),
             reanalyze: ReanalyzeConfig::default(),
             efficient_zero: EfficientZeroConfig::default(),
+            acting: MuzeroActing::Search,
+            actor_critic: ActorCriticSettings::default(),
         }
     }
 }
@@ -240,6 +259,7 @@ impl Validate for MuzeroConfig {
             v.positive("res_channels", n.res_channels);
         });
         v.section("search", |v| self.search.validate(v));
+        v.section("actor_critic", |v| self.actor_critic.validate(v));
         v.section("training", |v| {
             let t = &self.training;
             v.positive("batch", t.batch);

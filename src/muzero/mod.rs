@@ -14,6 +14,6 @@ pub mod networks;
 
 pub use agent::MuzeroAgent;
 pub use config::{
-    EfficientZeroConfig, MuzeroConfig, NetworkConfig, NetworkKind, ReanalyzeConfig, ReplayConfig,
-    TrainingConfig,
+    EfficientZeroConfig, MuzeroActing, MuzeroConfig, NetworkConfig, NetworkKind, ReanalyzeConfig,
+    ReplayConfig, TrainingConfig,
 };

@@ -19,12 +19,12 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::config::{NetworkConfig, NetworkKind};
 use crate::core::{
     Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Observed, PolicyDistribution,
-    PolicyModel, RewardModel, ValueModel, WorldModel,
+    PolicyModel, RewardModel, ValueModel, VectorState, WorldModel,
 };
 use crate::dreamer::EncoderConfig;
 use crate::dreamer::networks::ObsEncoder;
@@ -33,39 +33,7 @@ use crate::nn::mlp::{Mlp, linear, zero_linear};
 use crate::nn::resnet::ResTower;
 
 /// A batch of MuZero hidden states `[B, S]`, each scaled to [0, 1].
-#[derive(Debug, Clone)]
-pub struct MuzeroState {
-    /// The hidden state.
-    pub hidden: Tensor<2>,
-}
-
-impl LatentState for MuzeroState {
-    fn features(&self) -> Tensor<2> {
-        self.hidden.clone()
-    }
-
-    fn batch(&self) -> usize {
-        self.hidden.dims()[0]
-    }
-
-    fn select(&self, indices: Tensor<1, Int>) -> Self {
-        MuzeroState {
-            hidden: self.hidden.clone().select(0, indices),
-        }
-    }
-
-    fn cat(states: Vec<Self>) -> Self {
-        MuzeroState {
-            hidden: Tensor::cat(states.into_iter().map(|s| s.hidden).collect(), 0),
-        }
-    }
-
-    fn detach(self) -> Self {
-        MuzeroState {
-            hidden: self.hidden.detach(),
-        }
-    }
-}
+pub type MuzeroState = VectorState;
 
 /// Scale each row of `x [B, S]` to [0, 1] by its own minimum and maximum.
 pub fn min_max_scale(x: Tensor<2>) -> Tensor<2> {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Bumped whenever the layout of a checkpoint changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest.json";
 

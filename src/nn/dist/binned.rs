@@ -143,6 +143,14 @@ impl BinnedScalar {
         BinnedScalar { logits, space }
     }
 
+    /// A scalar known exactly: logits of the twohot encoding of
+    /// `values [B]`, so that [`Self::mean`] returns `values` (clipped to the
+    /// bins' range). Lets a model with plain scalar outputs serve as a
+    /// `RewardModel` or `ValueModel`.
+    pub fn point(values: Tensor<1>, space: BinSpace) -> Self {
+        BinnedScalar::new(space.twohot(values).clamp_min(1e-30).log(), space)
+    }
+
     /// Bin probabilities `[B, K]`.
     pub fn probs(&self) -> Tensor<2> {
         softmax(self.logits.clone(), 1)
@@ -207,6 +215,28 @@ mod tests {
         ];
         for (a, b) in encoded.iter().zip(expected) {
             assert!((a - b).abs() < 1e-6, "{encoded:?}");
+        }
+    }
+
+    #[test]
+    fn a_point_scalar_has_its_value_as_mean() {
+        let device = Device::flex();
+        for transform in [
+            ScalarTransform::Identity,
+            ScalarTransform::Symlog,
+            ScalarTransform::Muzero,
+        ] {
+            let values = vec![0.3, -1.7, 1.0, 9.0];
+            let point = BinnedScalar::point(
+                tensor_from_vec(values.clone(), [4], &device),
+                small(transform),
+            );
+            let mean = to_vec(point.mean());
+            // 9.0 lies beyond every space's last bin and is clipped to it.
+            let last = to_vec(transform.inverse(tensor_from_vec(vec![2.0], [1], &device)))[0];
+            for (m, v) in mean.iter().zip([0.3, -1.7, 1.0, last]) {
+                assert!((m - v).abs() < 1e-4, "{transform:?}: {mean:?}");
+            }
         }
     }
 

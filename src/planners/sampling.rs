@@ -1,0 +1,755 @@
+//! Sampling-based planning over any world model: the cross-entropy method
+//! (CEM, as in PlaNet, Hafner et al. 2019) and model-predictive path
+//! integral control (MPPI, as in TD-MPC, Hansen et al. 2022).
+//!
+//! Both keep a distribution over action *sequences* of `horizon` steps for
+//! every root state: a Gaussian per step and action dimension for
+//! continuous actions, a categorical per step for discrete ones. Each
+//! iteration samples `samples` sequences from it (plus `policy_samples`
+//! sequences drawn once from the policy prior, as TD-MPC does), rolls them
+//! out with `Dynamics::imagine`, scores them by their discounted predicted
+//! rewards plus the discounted value of the last state (both weighted by
+//! the predicted probability of the episode still running), and refits the
+//! distribution to the best `elites`: uniformly (CEM) or with weights
+//! `exp((G - max G) / temperature)` (MPPI). A `momentum` share of the old
+//! mean is kept. The first step's distribution is the plan.
+//!
+//! Only `Dynamics`, `WorldModel::reward`/`continuation`, `ValueModel` and
+//! (for the prior samples) `PolicyModel` are used, so this planner runs on
+//! DreamerV3's RSSM, MuZero's networks or a user's model alike. Everything
+//! stays on the device except one read of the `[B * N]` returns per
+//! iteration, which the elite selection needs.
+
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::latent::one_hot;
+use crate::config::{Validate, Validator};
+use crate::core::{
+    Dynamics, LatentState, Noise, PlanOutput, Planner, PolicyModel, ValueModel, WorldModel,
+};
+use crate::nn::dist::OneHotCategorical;
+use crate::nn::tensor_util::{int_tensor_from_vec, tensor_from_vec, to_vec};
+
+/// How the sequence distribution is refitted to the elites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingKind {
+    /// The elites' mean and spread, each elite counting equally (PlaNet).
+    Cem,
+    /// Elites weighted by their exponentiated returns (TD-MPC).
+    Mppi,
+}
+
+/// Hyperparameters of the sampling planner. Defaults are TD-MPC's
+/// (horizon 5, 512 samples, 24 from the policy, 64 elites, 6 iterations,
+/// temperature 0.5 on the returns, momentum 0.1, minimum std 0.05).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// `cem` or `mppi`.
+    pub kind: SamplingKind,
+    /// Steps of each action sequence.
+    pub horizon: usize,
+    /// Sequences sampled from the fitted distribution per iteration.
+    pub samples: usize,
+    /// Sequences sampled once from the policy prior and kept as candidates.
+    pub policy_samples: usize,
+    /// Best sequences the distribution is refitted to.
+    pub elites: usize,
+    /// Refitting rounds.
+    pub iterations: usize,
+    /// MPPI: the returns are divided by this before exponentiating.
+    pub temperature: f32,
+    /// Share of the previous mean (or probabilities) kept at each refit.
+    pub momentum: f32,
+    /// Smallest standard deviation of the Gaussian (continuous actions).
+    pub min_std: f32,
+    /// Standard deviation of the first iteration (continuous actions).
+    pub init_std: f32,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            kind: SamplingKind::Mppi,
+            horizon: 5,
+            samples: 512,
+            policy_samples: 24,
+            elites: 64,
+            iterations: 6,
+            temperature: 0.5,
+            momentum: 0.1,
+            min_std: 0.05,
+            init_std: 2.0,
+        }
+    }
+}
+
+impl Validate for SamplingConfig {
+    fn validate(&self, v: &mut Validator) {
+        v.in_range("horizon", self.horizon, 1, 1000);
+        v.in_range("samples", self.samples, 1, 1_000_000);
+        v.in_range("policy_samples", self.policy_samples, 0, 1_000_000);
+        v.check(
+            self.elites >= 1 && self.elites <= self.samples + self.policy_samples,
+            "elites",
+            format!(
+                "must lie in [1, samples + policy_samples = {}], got {}",
+                self.samples + self.policy_samples,
+                self.elites
+            ),
+        );
+        v.in_range("iterations", self.iterations, 1, 1000);
+        v.positive("temperature", self.temperature);
+        v.in_range("momentum", self.momentum, 0.0, 0.999);
+        v.positive("min_std", self.min_std);
+        v.check(
+            self.init_std >= self.min_std,
+            "init_std",
+            format!("must be at least min_std = {}", self.min_std),
+        );
+    }
+}
+
+/// The distribution over action sequences of `B` roots.
+// One exists per `plan` call and is moved, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
+enum SequenceDistribution {
+    /// Means and standard deviations `[B, H, A]` of actions in [-1, 1].
+    Gaussian { mean: Tensor<3>, std: Tensor<3> },
+    /// Probabilities `[B, H, A]` of each discrete action per step.
+    Categorical { probs: Tensor<3> },
+}
+
+/// CEM or MPPI as a [`Planner`] over any world model.
+pub struct SamplingPlanner {
+    config: SamplingConfig,
+    /// The number of actions (discrete) or action dimensions (continuous) `A`.
+    actions: usize,
+    discrete: bool,
+    /// Discount per step.
+    pub discount: f32,
+    /// Whether the chosen action is sampled from the fitted first-step
+    /// distribution (collecting) or is its mode (evaluating).
+    pub explore: bool,
+}
+
+impl SamplingPlanner {
+    /// A planner over `actions` discrete actions or continuous dimensions.
+    pub fn new(config: SamplingConfig, actions: usize, discrete: bool, discount: f32) -> Self {
+        SamplingPlanner {
+            config,
+            actions,
+            discrete,
+            discount,
+            explore: true,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SamplingConfig {
+        &self.config
+    }
+
+    fn initial_distribution(
+        &self,
+        batch: usize,
+        device: &burn::tensor::Device,
+    ) -> SequenceDistribution {
+        let shape = [batch, self.config.horizon, self.actions];
+        if self.discrete {
+            SequenceDistribution::Categorical {
+                probs: Tensor::ones(shape, device) / self.actions as f32,
+            }
+        } else {
+            SequenceDistribution::Gaussian {
+                mean: Tensor::zeros(shape, device),
+                std: Tensor::ones(shape, device) * self.config.init_std,
+            }
+        }
+    }
+
+    /// `n` sequences per root from `dist`, `[B, n, H, A]`.
+    fn sample(&self, dist: &SequenceDistribution, n: usize, noise: &mut Noise) -> Tensor<4> {
+        let [b, h, a] = match dist {
+            SequenceDistribution::Gaussian { mean, .. } => mean.dims(),
+            SequenceDistribution::Categorical { probs } => probs.dims(),
+        };
+        match dist {
+            SequenceDistribution::Gaussian { mean, std } => {
+                let eps = noise.normal_tensor([b, n, h, a], &mean.device());
+                (mean.clone().unsqueeze_dim::<4>(1) + std.clone().unsqueeze_dim::<4>(1) * eps)
+                    .clamp(-1.0, 1.0)
+            }
+            SequenceDistribution::Categorical { probs } => {
+                let logits = probs
+                    .clone()
+                    .clamp_min(1e-12)
+                    .log()
+                    .unsqueeze_dim::<4>(1)
+                    .repeat_dim(1, n)
+                    .reshape([b * n * h, a]);
+                let uniform = noise.uniform_tensor([b * n * h, a], &probs.device());
+                OneHotCategorical { log_probs: logits }
+                    .sample(uniform)
+                    .reshape([b, n, h, a])
+            }
+        }
+    }
+
+    /// Refit `dist` to `elites [B, K, H, A]` weighted by `weights [B, K]`
+    /// (rows summing to one).
+    fn refit(
+        &self,
+        dist: SequenceDistribution,
+        elites: Tensor<4>,
+        weights: Tensor<2>,
+    ) -> SequenceDistribution {
+        let w = weights.unsqueeze_dim::<3>(2).unsqueeze_dim::<4>(3); // [B, K, 1, 1]
+        let new_mean: Tensor<3> = (elites.clone() * w.clone()).sum_dim(1).squeeze_dim(1);
+        let keep = self.config.momentum;
+        match dist {
+            SequenceDistribution::Gaussian { mean, .. } => {
+                let spread = (elites - new_mean.clone().unsqueeze_dim::<4>(1)).powi_scalar(2);
+                let std = (spread * w)
+                    .sum_dim(1)
+                    .squeeze_dim::<3>(1)
+                    .sqrt()
+                    .clamp_min(self.config.min_std);
+                SequenceDistribution::Gaussian {
+                    mean: mean * keep + new_mean * (1.0 - keep),
+                    std,
+                }
+            }
+            SequenceDistribution::Categorical { probs } => SequenceDistribution::Categorical {
+                probs: probs * keep + new_mean * (1.0 - keep),
+            },
+        }
+    }
+
+    /// Weights of the `K` elites of each root, from their returns `[B][K]`.
+    fn elite_weights(&self, returns: &[Vec<f32>]) -> Vec<f32> {
+        let mut weights = Vec::with_capacity(returns.len() * self.config.elites);
+        for row in returns {
+            match self.config.kind {
+                SamplingKind::Cem => {
+                    weights.extend(std::iter::repeat_n(1.0 / row.len() as f32, row.len()))
+                }
+                SamplingKind::Mppi => {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let exp: Vec<f32> = row
+                        .iter()
+                        .map(|g| ((g - max) / self.config.temperature).exp())
+                        .collect();
+                    let total: f32 = exp.iter().sum();
+                    weights.extend(exp.iter().map(|e| e / total));
+                }
+            }
+        }
+        weights
+    }
+}
+
+/// Rows `b * n + j` for every root `b` and copy `j`: root indices repeated `n` times.
+fn repeat_rows(batch: usize, n: usize, device: &burn::tensor::Device) -> Tensor<1, Int> {
+    let rows: Vec<i64> = (0..batch as i64)
+        .flat_map(|b| std::iter::repeat_n(b, n))
+        .collect();
+    int_tensor_from_vec(rows, [batch * n], device)
+}
+
+/// Scores action sequences in a world model: discounted predicted rewards,
+/// then the discounted value of the last state, each weighted by the
+/// predicted probability that the episode is still running.
+struct Scorer<'a, M: WorldModel> {
+    model: &'a M,
+    value: &'a dyn ValueModel,
+    discount: f32,
+}
+
+impl<M: WorldModel> Scorer<'_, M> {
+    /// One imagined step from `state [M]`: the next state, its reward `[M]`
+    /// and its continuation probability `[M]`.
+    fn step(
+        &self,
+        state: &<M::Dynamics as Dynamics>::State,
+        action: Tensor<2>,
+        noise: &mut Noise,
+    ) -> (<M::Dynamics as Dynamics>::State, Tensor<1>, Tensor<1>) {
+        let next = self.model.dynamics().imagine(state, action, noise).detach();
+        let features = next.features();
+        let reward = self.model.reward(features.clone()).mean();
+        let cont = match self.model.continuation(features) {
+            Some(cont) => cont.mean(),
+            None => reward.ones_like(),
+        };
+        (next, reward.detach(), cont.detach())
+    }
+
+    /// The return so far after a step: adds `weight * reward` and updates
+    /// `weight` (the running product of discount and continuation).
+    fn accumulate(
+        &self,
+        total: Tensor<1>,
+        weight: Tensor<1>,
+        reward: Tensor<1>,
+        cont: Tensor<1>,
+    ) -> (Tensor<1>, Tensor<1>) {
+        let total = total + weight.clone() * reward;
+        (total, weight * cont * self.discount)
+    }
+
+    /// Returns `[M]` of `actions [M, H, A]` from `states [M]`.
+    fn score(
+        &self,
+        states: &<M::Dynamics as Dynamics>::State,
+        actions: Tensor<3>,
+        noise: &mut Noise,
+    ) -> Tensor<1> {
+        let [m, h, a] = actions.dims();
+        let mut state = states.clone();
+        let mut total = Tensor::<1>::zeros([m], &actions.device());
+        let mut weight = total.ones_like();
+        for t in 0..h {
+            let action = actions
+                .clone()
+                .slice([0..m, t..t + 1, 0..a])
+                .reshape([m, a]);
+            let (next, reward, cont) = self.step(&state, action, noise);
+            (total, weight) = self.accumulate(total, weight, reward, cont);
+            state = next;
+        }
+        self.bootstrap(total, weight, &state)
+    }
+
+    /// Sequences `[M, H, A]` sampled from `policy` from `states [M]`, and their returns `[M]`.
+    fn policy_rollouts(
+        &self,
+        policy: &dyn PolicyModel,
+        states: &<M::Dynamics as Dynamics>::State,
+        horizon: usize,
+        noise: &mut Noise,
+    ) -> (Tensor<3>, Tensor<1>) {
+        let mut state = states.clone();
+        let m = state.batch();
+        let mut total = Tensor::<1>::zeros([m], &state.features().device());
+        let mut weight = total.ones_like();
+        let mut actions = Vec::with_capacity(horizon);
+        for _ in 0..horizon {
+            let action = policy.policy(state.features()).sample(noise).detach();
+            let (next, reward, cont) = self.step(&state, action.clone(), noise);
+            (total, weight) = self.accumulate(total, weight, reward, cont);
+            actions.push(action.unsqueeze_dim::<3>(1));
+            state = next;
+        }
+        let returns = self.bootstrap(total, weight, &state);
+        (Tensor::cat(actions, 1), returns)
+    }
+
+    fn bootstrap(
+        &self,
+        total: Tensor<1>,
+        weight: Tensor<1>,
+        last: &<M::Dynamics as Dynamics>::State,
+    ) -> Tensor<1> {
+        let value = self.value.value(last.features()).mean().detach();
+        total + weight * value
+    }
+}
+
+impl<M: WorldModel> Planner<M> for SamplingPlanner {
+    fn plan(
+        &mut self,
+        model: &M,
+        value: &dyn ValueModel,
+        policy: &dyn PolicyModel,
+        states: &<M::Dynamics as Dynamics>::State,
+        noise: &mut Noise,
+    ) -> PlanOutput {
+        let c = &self.config;
+        let (batch, h, a) = (states.batch(), c.horizon, self.actions);
+        let device = states.features().device();
+        let states = states.clone().detach();
+        let scorer = Scorer {
+            model,
+            value,
+            discount: self.discount,
+        };
+        let (n, p) = (c.samples, c.policy_samples);
+        let sampled_starts = states.select(repeat_rows(batch, n, &device));
+        let prior = (p > 0).then(|| {
+            let starts = states.select(repeat_rows(batch, p, &device));
+            let (actions, returns) = scorer.policy_rollouts(policy, &starts, h, noise);
+            (actions.reshape([batch, p, h, a]), to_vec(returns))
+        });
+
+        let mut dist = self.initial_distribution(batch, &device);
+        let mut value_target = vec![0.0; batch];
+        for _ in 0..c.iterations {
+            let sampled = self.sample(&dist, n, noise); // [B, N, H, A]
+            let sampled_returns = to_vec(scorer.score(
+                &sampled_starts,
+                sampled.clone().reshape([batch * n, h, a]),
+                noise,
+            ));
+            let (candidates, per_root) = match &prior {
+                Some((actions, _)) => (Tensor::cat(vec![sampled, actions.clone()], 1), n + p),
+                None => (sampled, n),
+            };
+            // Elites of each root, chosen on the host from the returns.
+            let mut elite_rows = Vec::with_capacity(batch * c.elites);
+            let mut elite_returns = Vec::with_capacity(batch);
+            for b in 0..batch {
+                let mut scored: Vec<(f32, usize)> = (0..per_root)
+                    .map(|j| {
+                        let g = if j < n {
+                            sampled_returns[b * n + j]
+                        } else {
+                            prior.as_ref().expect("policy samples").1[b * p + j - n]
+                        };
+                        (g, j)
+                    })
+                    .collect();
+                scored.sort_by(|x, y| y.0.total_cmp(&x.0));
+                scored.truncate(c.elites);
+                elite_rows.extend(scored.iter().map(|&(_, j)| (b * per_root + j) as i64));
+                elite_returns.push(scored.iter().map(|&(g, _)| g).collect::<Vec<f32>>());
+            }
+            let weights = self.elite_weights(&elite_returns);
+            for (b, row) in elite_returns.iter().enumerate() {
+                let w = &weights[b * c.elites..(b + 1) * c.elites];
+                value_target[b] = row.iter().zip(w).map(|(g, w)| g * w).sum();
+            }
+            let k = c.elites;
+            let elites = candidates
+                .reshape([batch * per_root, h, a])
+                .select(0, int_tensor_from_vec(elite_rows, [batch * k], &device))
+                .reshape([batch, k, h, a]);
+            dist = self.refit(dist, elites, tensor_from_vec(weights, [batch, k], &device));
+        }
+        let (actions, policy_target) = self.first_action(&dist, noise);
+        PlanOutput {
+            actions,
+            policy_target,
+            value_target: Some(tensor_from_vec(value_target, [batch], &device)),
+        }
+    }
+}
+
+impl SamplingPlanner {
+    /// The action to take `[B, A]` from the fitted distribution, and for
+    /// discrete actions the first step's probabilities as a policy target.
+    fn first_action(
+        &self,
+        dist: &SequenceDistribution,
+        noise: &mut Noise,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
+        let first_step = |x: &Tensor<3>| {
+            let [b, _, a] = x.dims();
+            x.clone().slice([0..b, 0..1, 0..a]).reshape([b, a])
+        };
+        match dist {
+            SequenceDistribution::Gaussian { mean, std } => {
+                let (mean, std) = (first_step(mean), first_step(std));
+                let action = if self.explore {
+                    let eps = noise.normal_tensor(mean.dims(), &mean.device());
+                    (mean + std * eps).clamp(-1.0, 1.0)
+                } else {
+                    mean
+                };
+                (action, None)
+            }
+            SequenceDistribution::Categorical { probs } => {
+                let first = first_step(probs);
+                let [b, a] = first.dims();
+                let device = first.device();
+                let chosen: Vec<usize> = if self.explore {
+                    let dist = OneHotCategorical {
+                        log_probs: first.clone().clamp_min(1e-12).log(),
+                    };
+                    let sample = dist.sample(noise.uniform_tensor([b, a], &device));
+                    first_max_per_row(&to_vec(sample), a)
+                } else {
+                    first_max_per_row(&to_vec(first.clone()), a)
+                };
+                (one_hot(&chosen, a, &device), Some(first))
+            }
+        }
+    }
+}
+
+/// The index of the first largest entry of each row of width `a`.
+fn first_max_per_row(values: &[f32], a: usize) -> Vec<usize> {
+    values
+        .chunks(a)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 { (i, v) } else { best }
+                })
+                .0
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::core::{Observed, PolicyDistribution, VectorState};
+    use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, ScalarTransform};
+
+    /// A point on a line. Discrete actions (left, stay, right) move it by
+    /// -1, 0, +1; a continuous action in [-1, 1] moves it by that much. The
+    /// reward of arriving at `x` is `-|x|`, so the best plan heads for 0.
+    struct Line {
+        /// How far each action component moves the point `[A]`.
+        moves: Vec<f32>,
+        /// Probability that the episode continues after a step; `None` for always.
+        continues: Option<f32>,
+    }
+
+    const SPACE: BinSpace = BinSpace {
+        low: -20.0,
+        high: 20.0,
+        bins: 401,
+        transform: ScalarTransform::Identity,
+    };
+
+    fn positions(x: &[f32]) -> VectorState {
+        VectorState::new(tensor_from_vec(x.to_vec(), [x.len(), 1], &Device::flex()))
+    }
+
+    impl Dynamics for Line {
+        type State = VectorState;
+        fn feature_width(&self) -> usize {
+            1
+        }
+        fn initial(&self, batch: usize, device: &burn::tensor::Device) -> VectorState {
+            VectorState::new(Tensor::zeros([batch, 1], device))
+        }
+        fn observe(
+            &self,
+            _: &VectorState,
+            _: Tensor<2>,
+            embed: Tensor<2>,
+            _: Tensor<1>,
+            _: &mut Noise,
+        ) -> Observed<VectorState> {
+            let state = VectorState::new(embed);
+            Observed {
+                posterior: state.clone(),
+                prior: state,
+            }
+        }
+        fn imagine(&self, state: &VectorState, action: Tensor<2>, _: &mut Noise) -> VectorState {
+            let a = self.moves.len();
+            let moves = tensor_from_vec(self.moves.clone(), [a, 1], &action.device());
+            VectorState::new(state.hidden.clone() + action.matmul(moves))
+        }
+    }
+
+    impl WorldModel for Line {
+        type Dynamics = Line;
+        fn dynamics(&self) -> &Line {
+            self
+        }
+        fn reward(&self, features: Tensor<2>) -> BinnedScalar {
+            BinnedScalar::point(features.abs().neg().squeeze_dim(1), SPACE)
+        }
+        fn continuation(&self, features: Tensor<2>) -> Option<Bernoulli> {
+            let logit = self.continues.map(|p| (p / (1.0 - p)).ln())?;
+            Some(Bernoulli::new(
+                features.squeeze_dim::<1>(1).zeros_like() + logit,
+            ))
+        }
+    }
+
+    /// The same value everywhere.
+    struct Constant(f32);
+
+    impl ValueModel for Constant {
+        fn value(&self, features: Tensor<2>) -> BinnedScalar {
+            BinnedScalar::point(features.squeeze_dim::<1>(1).zeros_like() + self.0, SPACE)
+        }
+    }
+
+    /// A policy prior: fixed discrete logits, or a continuous mean.
+    struct Prior(Vec<f32>, bool);
+
+    impl PolicyModel for Prior {
+        fn policy(&self, features: Tensor<2>) -> PolicyDistribution {
+            let [b, _] = features.dims();
+            let a = self.0.len();
+            let row = tensor_from_vec(self.0.clone(), [1, a], &features.device()).repeat_dim(0, b);
+            if self.1 {
+                PolicyDistribution::Discrete(OneHotCategorical::new(row, 0.0))
+            } else {
+                PolicyDistribution::Continuous(BoundedNormal::new(row.clone(), row, 0.01, 0.02))
+            }
+        }
+    }
+
+    fn discrete_line() -> Line {
+        Line {
+            moves: vec![-1.0, 0.0, 1.0],
+            continues: None,
+        }
+    }
+
+    #[test]
+    fn returns_are_discounted_continuation_weighted_and_bootstrapped() {
+        // From x = 2, left twice: arrive at 1 (reward -1, continue 0.5),
+        // then at 0 (reward 0, continue 0.5), then bootstrap the value 2:
+        // G = -1 + 0.9 * 0.5 * 0 + 0.9^2 * 0.5 * 0.5 * 2 = -0.595.
+        let model = Line {
+            continues: Some(0.5),
+            ..discrete_line()
+        };
+        let scorer = Scorer {
+            model: &model,
+            value: &Constant(2.0),
+            discount: 0.9,
+        };
+        let left = vec![1.0, 0.0, 0.0];
+        let stay = vec![0.0, 1.0, 0.0];
+        // Second row: stay twice from x = -1: -1 + 0.45 * -1 + 0.2025 * 2.
+        let actions = [left.clone(), left, stay.clone(), stay].concat();
+        let actions = tensor_from_vec(actions, [2, 2, 3], &Device::flex());
+        let returns = to_vec(scorer.score(&positions(&[2.0, -1.0]), actions, &mut Noise::new(0)));
+        let expected = [-0.595, -1.0 - 0.45 + 0.405];
+        for (g, e) in returns.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-4, "{returns:?}");
+        }
+    }
+
+    fn small_config(kind: SamplingKind) -> SamplingConfig {
+        SamplingConfig {
+            kind,
+            horizon: 4,
+            samples: 64,
+            policy_samples: 0,
+            elites: 8,
+            iterations: 4,
+            ..SamplingConfig::default()
+        }
+    }
+
+    #[test]
+    fn both_kinds_head_home_with_discrete_actions() {
+        for kind in [SamplingKind::Cem, SamplingKind::Mppi] {
+            let mut planner = SamplingPlanner::new(small_config(kind), 3, true, 0.99);
+            planner.explore = false;
+            let out = planner.plan(
+                &discrete_line(),
+                &Constant(0.0),
+                &Prior(vec![0.0; 3], true),
+                &positions(&[3.0, -2.0, 0.0]),
+                &mut Noise::new(1),
+            );
+            let actions = first_max_per_row(&to_vec(out.actions), 3);
+            assert_eq!(actions, vec![0, 2, 1], "{kind:?}: left, right, stay");
+            let target = to_vec(out.policy_target.expect("discrete plans give a policy"));
+            assert!(target[0] > 0.6 && target[5] > 0.6, "{kind:?}: {target:?}");
+            let values = to_vec(out.value_target.expect("value"));
+            // Best returns: -(2 + 1 + 0 + 0) discounted, -(1 + 0 ...), 0.
+            assert!((values[0] + 2.0 + 0.99).abs() < 0.1, "{kind:?}: {values:?}");
+            assert!((values[1] + 1.0).abs() < 0.1, "{kind:?}: {values:?}");
+            assert!(values[2].abs() < 0.1, "{kind:?}: {values:?}");
+        }
+    }
+
+    #[test]
+    fn both_kinds_find_the_continuous_optimum() {
+        // From 1.5 the best first move is the full -1; from -0.7 it is +0.7,
+        // which reaches 0 at once.
+        let line = Line {
+            moves: vec![1.0],
+            continues: None,
+        };
+        for kind in [SamplingKind::Cem, SamplingKind::Mppi] {
+            let config = SamplingConfig {
+                samples: 256,
+                elites: 32,
+                iterations: 6,
+                ..small_config(kind)
+            };
+            let mut planner = SamplingPlanner::new(config, 1, false, 0.99);
+            planner.explore = false;
+            let out = planner.plan(
+                &line,
+                &Constant(0.0),
+                &Prior(vec![0.0], false),
+                &positions(&[1.5, -0.7]),
+                &mut Noise::new(2),
+            );
+            let actions = to_vec(out.actions);
+            assert!(actions[0] < -0.85, "{kind:?}: {actions:?}");
+            assert!((actions[1] - 0.7).abs() < 0.15, "{kind:?}: {actions:?}");
+            assert!(out.policy_target.is_none());
+        }
+    }
+
+    #[test]
+    fn policy_samples_are_candidates() {
+        // One random sequence per iteration cannot be trusted to head left
+        // from x = 5, but 16 sequences from a prior that always goes left do.
+        let config = SamplingConfig {
+            samples: 1,
+            policy_samples: 16,
+            elites: 1,
+            iterations: 1,
+            momentum: 0.0,
+            ..small_config(SamplingKind::Cem)
+        };
+        let mut planner = SamplingPlanner::new(config, 3, true, 0.99);
+        planner.explore = false;
+        let out = planner.plan(
+            &discrete_line(),
+            &Constant(0.0),
+            &Prior(vec![20.0, 0.0, 0.0], true),
+            &positions(&[5.0; 8]),
+            &mut Noise::new(3),
+        );
+        assert_eq!(first_max_per_row(&to_vec(out.actions), 3), vec![0; 8]);
+    }
+
+    #[test]
+    fn exploring_samples_the_fitted_first_step() {
+        let mut planner = SamplingPlanner::new(small_config(SamplingKind::Mppi), 3, true, 0.99);
+        let out = planner.plan(
+            &discrete_line(),
+            &Constant(0.0),
+            &Prior(vec![0.0; 3], true),
+            &positions(&[4.0; 64]),
+            &mut Noise::new(4),
+        );
+        let rows = to_vec(out.actions);
+        assert!(
+            rows.chunks(3).all(|r| r.iter().sum::<f32>() == 1.0),
+            "one-hot"
+        );
+        let lefts = first_max_per_row(&rows, 3)
+            .iter()
+            .filter(|&&a| a == 0)
+            .count();
+        assert!(lefts > 40, "mostly left from x = 4: {lefts} of 64");
+    }
+
+    #[test]
+    fn elites_beyond_the_candidates_are_a_config_error() {
+        let config = SamplingConfig {
+            samples: 4,
+            policy_samples: 2,
+            elites: 7,
+            ..SamplingConfig::default()
+        };
+        let mut v = Validator::default();
+        config.validate(&mut v);
+        let err = v.finish("test.toml").unwrap_err().to_string();
+        assert!(err.contains("elites"), "{err}");
+    }
+}

@@ -4,6 +4,7 @@
 mod agent;
 pub mod checkpoint;
 mod collect;
+mod dream;
 mod run;
 pub mod run_dir;
 mod wrap;
@@ -11,7 +12,6 @@ mod wrap;
 pub use agent::{ActionCodec, Agent};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
 pub use collect::{Collector, Episode, make_env};
-pub use run::{
-    EvalSummary, config_hash, dream, evaluate_run, resume, train_config, train_experiment,
-};
+pub use dream::dream;
+pub use run::{EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment};
 pub use run_dir::RunDir;

@@ -121,7 +121,7 @@ pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
     )
 }
 
-fn agent_name(kind: AgentKind) -> &'static str {
+pub(super) fn agent_name(kind: AgentKind) -> &'static str {
     match kind {
         AgentKind::Dreamer => "dreamer",
         AgentKind::Muzero => "muzero",
@@ -335,18 +335,4 @@ pub fn evaluate_run(
     let mut summary = evaluate(agent.as_mut(), &config, episodes.max(1), greedy, &mut noise)?;
     summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
     Ok(summary)
-}
-
-/// Render real frames beside the world model's open-loop predictions.
-pub fn dream(
-    run_dir: &Path,
-    _context: usize,
-    _horizon: usize,
-    _output: Option<&Path>,
-    _overrides: &[String],
-) -> Result<PathBuf> {
-    RunDir::open(run_dir)?;
-    Err(Error::Unsupported(
-        "`somnium dream` is not available yet in this version of somnium".into(),
-    ))
 }

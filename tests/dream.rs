@@ -1,0 +1,100 @@
+//! `somnium dream` on a (briefly) trained DreamerV3: it writes the GIF, the
+//! PNG strip and the per-step errors for image observations (MinAtar's
+//! grids, rendered CartPole), and refuses, saying why, what it cannot draw.
+
+use std::path::Path;
+
+use somnium::config::{ExperimentConfig, load_str};
+use somnium::train::{dream, train_config};
+
+fn tiny(env: &str, logdir: &Path) -> ExperimentConfig {
+    let text = format!(
+        r#"
+agent = "dreamer"
+[env]
+{env}
+[run]
+env_steps = 160
+prefill = 100
+checkpoint_every = 160
+eval_every = 0
+progress = false
+tensorboard = false
+logdir = "{logdir}"
+[dreamer]
+train_ratio = 16
+[dreamer.rssm]
+deter = 32
+hidden = 32
+stoch = 4
+classes = 4
+[dreamer.encoder]
+cnn_depth = 4
+min_resolution = 5
+mlp_units = 32
+[dreamer.heads]
+layers = 1
+units = 32
+[dreamer.replay]
+batch = 2
+length = 8
+"#,
+        logdir = logdir.display()
+    );
+    load_str(&text, "tiny.toml", &[]).unwrap()
+}
+
+fn read_errors(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap()).unwrap()
+}
+
+#[test]
+fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
+    let logdir = tempfile::tempdir().unwrap();
+
+    // MinAtar: [10, 10, 4] grids, one colour per channel.
+    let run = train_config(
+        &tiny(r#"id = "MinAtar/Breakout-v1""#, logdir.path()),
+        "minatar",
+    )
+    .unwrap();
+    let gif = dream(&run, 3, 6, None, &[]).unwrap();
+    assert_eq!(gif, run.join("videos/dream.gif"));
+    let bytes = std::fs::read(&gif).unwrap();
+    assert_eq!(&bytes[..6], b"GIF89a");
+    let errors = read_errors(&gif);
+    let steps = errors["steps"].as_u64().unwrap();
+    assert!(
+        (4..=10).contains(&steps),
+        "context 3 + horizon 6 + the start, or up to the episode's end: {steps}"
+    );
+    assert_eq!(errors["mse"].as_array().unwrap().len() as u64, steps);
+    assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+
+    let png = logdir.path().join("strip.png");
+    dream(&run, 2, 4, Some(&png), &[]).unwrap();
+    let strip = std::fs::read(&png).unwrap();
+    assert_eq!(&strip[1..4], b"PNG");
+    // Width: one 120-pixel column (10 cells x 12) plus a gap per step.
+    let width = u32::from_be_bytes(strip[16..20].try_into().unwrap());
+    let steps = read_errors(&png)["steps"].as_u64().unwrap() as u32;
+    assert_eq!(width, steps * (120 + 2));
+
+    // Rendered CartPole.
+    let pixels = r#"id = "CartPole-v1"
+pixels = true
+pixel_size = 16"#;
+    let run = train_config(&tiny(pixels, logdir.path()), "pixels").unwrap();
+    let gif = dream(&run, 2, 3, None, &[]).unwrap();
+    assert!(
+        read_errors(&gif)["context_mse"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+
+    // Vector observations cannot be drawn; the error says what to do.
+    let run = train_config(&tiny(r#"id = "CartPole-v1""#, logdir.path()), "vector").unwrap();
+    let err = dream(&run, 2, 3, None, &[]).unwrap_err().to_string();
+    assert!(err.contains("env.pixels = true"), "{err}");
+}

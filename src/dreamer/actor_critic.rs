@@ -8,6 +8,7 @@
 //! The losses are in [`super::behaviour`].
 
 use std::path::Path;
+use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -110,6 +111,7 @@ impl ActorCritic {
         first_continues: Tensor<1>,
         noise: &mut Noise,
     ) -> Vec<Scalar> {
+        let t0 = Instant::now();
         let imagined = imagine(
             model,
             &self.actor,
@@ -118,6 +120,8 @@ impl ActorCritic {
             self.backprop,
             noise,
         );
+        let t_imagine = t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
         let losses = behaviour_losses(
             model,
             &self.actor,
@@ -143,6 +147,8 @@ impl ActorCritic {
             ("actor/return_mean".into(), losses.return_mean as f64),
             ("actor/return_scale".into(), losses.return_scale as f64),
         ];
+        let t_losses = t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
         let mut grads = (losses.actor + losses.critic).backward();
         let mut actor_grads = GradientsParams::from_module(&mut grads, &self.actor);
         let mut critic_grads = GradientsParams::from_module(&mut grads, &self.critic);
@@ -156,6 +162,13 @@ impl ActorCritic {
         self.critic = self
             .critic_optim
             .step(self.lr, self.critic.clone(), critic_grads);
+        // Where the time goes (wall time; the flex backend runs eagerly).
+        metrics.push(("perf/imagine_s".into(), t_imagine));
+        metrics.push(("perf/behaviour_losses_s".into(), t_losses));
+        metrics.push((
+            "perf/behaviour_backward_s".into(),
+            t0.elapsed().as_secs_f64(),
+        ));
         self.state.updates += 1;
         let every = self.behaviour.slow_critic_every as u64;
         if self.state.updates.is_multiple_of(every) {

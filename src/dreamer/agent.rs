@@ -118,6 +118,7 @@ impl DreamerAgent {
             .sample(c.replay.batch, c.replay.length, &mut self.state.noise);
         let data = DeviceBatch::new(batch, self.obs_kind, &self.device);
         let mut metrics = Vec::new();
+        let started = std::time::Instant::now();
 
         // World model.
         let observed = self
@@ -138,6 +139,9 @@ impl DreamerAgent {
             .model_optim
             .step(c.optimizer.model_lr, self.model.clone(), grads);
 
+        let model_seconds = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+
         // Actor and critic in imagination, from every posterior state.
         // A copy whose parameters need no gradient: the world model is not
         // trained by these losses, and burn would otherwise keep growing
@@ -147,6 +151,13 @@ impl DreamerAgent {
             observed.posteriors,
             observed.continues,
             &mut self.state.noise,
+        ));
+        // Where an update's time goes (the flex backend runs eagerly, so
+        // wall time is compute time; on GPUs it includes waiting for readbacks).
+        metrics.push(("perf/model_update_s".into(), model_seconds));
+        metrics.push((
+            "perf/behaviour_update_s".into(),
+            started.elapsed().as_secs_f64(),
         ));
         self.state.updates += 1;
         for (name, value) in &metrics {

@@ -337,7 +337,13 @@ impl<M: WorldModel> Scorer<'_, M> {
         let mut weight = total.ones_like();
         let mut actions = Vec::with_capacity(horizon);
         for _ in 0..horizon {
-            let action = policy.policy(state.features()).sample(noise).detach();
+            // Continuous samples are kept inside the action box, as the
+            // sampled sequences are; one-hot samples are unchanged.
+            let action = policy
+                .policy(state.features())
+                .sample(noise)
+                .clamp(-1.0, 1.0)
+                .detach();
             let (next, reward, cont) = self.step(&state, action.clone(), noise);
             (total, weight) = self.accumulate(total, weight, reward, cont);
             actions.push(action.unsqueeze_dim::<3>(1));

@@ -111,8 +111,15 @@ impl<M: WorldModel> Planner<M> for PolicyPlanner {
 pub enum AnyPlanner {
     /// [`PolicyPlanner`].
     Policy(PolicyPlanner),
-    /// [`MctsPlanner`] (pUCT or Gumbel).
-    Tree(MctsPlanner),
+    /// [`MctsPlanner`] (pUCT or Gumbel), with a noiseless copy for greedy play.
+    Tree {
+        /// The configured search, with its root noise (collecting).
+        explore: Box<MctsPlanner>,
+        /// The same search without root noise, temperature 0 (evaluating).
+        greedy: Box<MctsPlanner>,
+        /// Which of the two plans.
+        exploring: bool,
+    },
     /// [`SamplingPlanner`] (CEM or MPPI).
     Sampling(SamplingPlanner),
 }
@@ -148,7 +155,20 @@ impl AnyPlanner {
                     kind,
                     ..config.search.clone()
                 };
-                AnyPlanner::Tree(MctsPlanner::new(search, actions, discount))
+                // Greedy play drops the root noise (Dirichlet, Gumbel) and
+                // takes the best action, as MuZero's evaluation does.
+                let quiet = SearchConfig {
+                    dirichlet_fraction: 0.0,
+                    gumbel_scale: 0.0,
+                    ..search.clone()
+                };
+                let mut greedy = MctsPlanner::new(quiet, actions, discount);
+                greedy.temperature = 0.0;
+                AnyPlanner::Tree {
+                    explore: Box::new(MctsPlanner::new(search, actions, discount)),
+                    greedy: Box::new(greedy),
+                    exploring: true,
+                }
             }
             PlannerKind::Cem | PlannerKind::Mppi => {
                 let kind = if config.kind == PlannerKind::Cem {
@@ -169,7 +189,7 @@ impl AnyPlanner {
     pub fn set_explore(&mut self, explore: bool) {
         match self {
             AnyPlanner::Policy(p) => p.explore = explore,
-            AnyPlanner::Tree(p) => p.temperature = if explore { 1.0 } else { 0.0 },
+            AnyPlanner::Tree { exploring, .. } => *exploring = explore,
             AnyPlanner::Sampling(p) => p.explore = explore,
         }
     }
@@ -186,7 +206,14 @@ impl<M: WorldModel> Planner<M> for AnyPlanner {
     ) -> PlanOutput {
         match self {
             AnyPlanner::Policy(p) => p.plan(model, value, policy, states, noise),
-            AnyPlanner::Tree(p) => p.plan(model, value, policy, states, noise),
+            AnyPlanner::Tree {
+                explore,
+                greedy,
+                exploring,
+            } => {
+                let planner = if *exploring { explore } else { greedy };
+                planner.plan(model, value, policy, states, noise)
+            }
             AnyPlanner::Sampling(p) => p.plan(model, value, policy, states, noise),
         }
     }

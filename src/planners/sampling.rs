@@ -24,6 +24,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::latent::one_hot;
+use super::masked_argmax;
 use crate::config::{Validate, Validator};
 use crate::core::{
     Dynamics, LatentState, Noise, PlanOutput, Planner, PolicyModel, ValueModel, WorldModel,
@@ -489,14 +490,7 @@ impl SamplingPlanner {
 fn first_max_per_row(values: &[f32], a: usize) -> Vec<usize> {
     values
         .chunks(a)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                    if v > best.1 { (i, v) } else { best }
-                })
-                .0
-        })
+        .map(|row| masked_argmax(row, None))
         .collect()
 }
 

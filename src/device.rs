@@ -7,10 +7,13 @@
 //! `Device::default()`: it prefers GPU backends and can pick a software
 //! driver that crashes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, FloatDType};
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -81,13 +84,39 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// The burn device, or an error naming the cargo feature to enable.
+    /// The burn device, opened and checked once per process: a backend not
+    /// compiled in, a missing driver or a GPU index that does not exist is
+    /// an [`Error::Device`] saying what to do, not a panic inside a kernel
+    /// launch later.
     pub fn device(&self) -> Result<Device> {
-        let missing = |feature: &str| Error::Device {
+        static OPENED: OnceLock<Mutex<HashMap<String, Device>>> = OnceLock::new();
+        // Held while opening, so two threads asking for the same device do
+        // not both try to initialise it.
+        let mut opened = OPENED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = self.to_string();
+        if let Some(device) = opened.get(&key) {
+            return Ok(device.clone());
+        }
+        let device = self.open()?;
+        opened.insert(key, device.clone());
+        Ok(device)
+    }
+
+    fn error(&self, problem: String) -> Error {
+        Error::Device {
             spec: self.to_string(),
-            problem: format!(
+            problem,
+        }
+    }
+
+    fn open(&self) -> Result<Device> {
+        let missing = |feature: &str| {
+            self.error(format!(
                 "this build of somnium does not include the `{feature}` backend; rebuild with `cargo build --release --features {feature}`"
-            ),
+            ))
         };
         match self {
             #[cfg(feature = "flex")]
@@ -102,21 +131,115 @@ impl DeviceSpec {
                     WgpuAdapter::Discrete(i) => DeviceKind::DiscreteGpu(*i),
                     WgpuAdapter::Cpu => DeviceKind::Cpu,
                 };
-                Ok(Device::wgpu(kind))
+                Device::wgpu_options().device_kind(kind).init().map_err(|e| {
+                    let hint = match adapter {
+                        WgpuAdapter::Cpu => {
+                            "the CPU adapter is Mesa's lavapipe: install it (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers libvulkan1`)"
+                        }
+                        _ => {
+                            "check the GPU driver and its Vulkan (or Metal/DX12) support, e.g. with `vulkaninfo --summary`; `wgpu:cpu` runs on the CPU through Mesa's lavapipe"
+                        }
+                    };
+                    self.error(format!("WGPU could not open it ({e}); {hint}"))
+                })
             }
             #[cfg(not(feature = "wgpu"))]
             DeviceSpec::Wgpu(_) => Err(missing("wgpu")),
             #[cfg(feature = "cuda")]
-            DeviceSpec::Cuda(i) => Ok(Device::cuda(*i)),
+            DeviceSpec::Cuda(i) => {
+                let index = *i;
+                // Listing CUDA devices loads the driver, which may panic where
+                // none is installed; turn either failure into an error.
+                let listed = std::panic::catch_unwind(|| {
+                    burn::tensor::Device::enumerate(burn::tensor::DeviceType::Cuda).into_vec()
+                });
+                let device = Device::cuda(index);
+                match listed {
+                    Ok(devices) if devices.contains(&device) => Ok(device),
+                    Ok(devices) => Err(self.error(format!(
+                        "no CUDA device {index}: this machine has {} (see `nvidia-smi`)",
+                        devices.len()
+                    ))),
+                    Err(_) => Err(self.error(
+                        "the CUDA driver could not be loaded; check `nvidia-smi` and the CUDA installation".into(),
+                    )),
+                }
+            }
             #[cfg(not(feature = "cuda"))]
             DeviceSpec::Cuda(_) => Err(missing("cuda")),
         }
     }
 }
 
-/// Parse a device string and build the device in one step.
+/// Parse a device string and open the device in one step.
 pub fn parse_device(spec: &str) -> Result<Device> {
     spec.parse::<DeviceSpec>()?.device()
+}
+
+/// Floating-point precision of a run's tensors (`run.precision`).
+///
+/// burn 0.22 sets a device's default float type once, before any tensor
+/// exists on it; every parameter, activation, gradient and optimiser moment
+/// then uses it. This is half-precision training, not autocast: burn keeps
+/// no f32 master weights and scales no losses. Use it on GPUs with fast
+/// half arithmetic; on `flex` it is slower than f32 (bf16 matmuls widen to
+/// f32) and serves to test a configuration before a GPU run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats everywhere.
+    #[default]
+    F32,
+    /// IEEE half precision (5-bit exponent: watch for overflow).
+    F16,
+    /// bfloat16 (f32's range, 8 bits of mantissa).
+    Bf16,
+}
+
+impl Precision {
+    fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F16 => FloatDType::F16,
+            Precision::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+/// Open the device `spec` with floats of `precision`. The precision of a
+/// device is fixed for the life of the process once a tensor exists on it;
+/// asking for another is an error rather than a silent mix.
+pub fn open_device(spec: &str, precision: Precision) -> Result<Device> {
+    let mut device = parse_device(spec)?;
+    let wanted = precision.dtype();
+    if device.settings().float_dtype == wanted {
+        return Ok(device);
+    }
+    let problem = if !device.supports_dtype(wanted) {
+        format!("this backend cannot compute in {precision}; use `run.precision = \"f32\"`")
+    } else {
+        match device.configure(wanted) {
+            Ok(()) => return Ok(device),
+            Err(e) => format!(
+                "cannot switch it to {precision}: it already holds {:?} tensors in this process ({e})",
+                device.settings().float_dtype
+            ),
+        }
+    };
+    Err(Error::Device {
+        spec: spec.to_string(),
+        problem,
+    })
 }
 
 #[cfg(test)]

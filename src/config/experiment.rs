@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Validate, Validator};
+use crate::device::Precision;
 use crate::dreamer::DreamerConfig;
 use crate::muzero::MuzeroConfig;
 
@@ -76,6 +77,13 @@ pub struct RunConfig {
     pub seed: u64,
     /// Compute device: `flex` (CPU), `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda:N`.
     pub device: String,
+    /// Float precision of every tensor: `f32`, `f16` or `bf16` (half
+    /// precision throughout, for GPUs; see `somnium::device::Precision`).
+    pub precision: Precision,
+    /// Step the environments on a worker thread while the agent trains on
+    /// the replay it has (the step's own transitions reach replay right
+    /// after), so learning does not wait for slow environments.
+    pub overlap_envs: bool,
     /// Environment steps to train for (summed over copies, before action repeat).
     pub env_steps: u64,
     /// Environment steps collected with random actions before training starts.
@@ -103,6 +111,8 @@ impl Default for RunConfig {
         RunConfig {
             seed: 0,
             device: "flex".into(),
+            precision: Precision::F32,
+            overlap_envs: false,
             env_steps: 100_000,
             prefill: 1_000,
             log_every: 1_000,

@@ -9,15 +9,21 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
+/// Sums squared gradients on the device; the total is read back once (one
+/// synchronisation per module, not one per parameter tensor).
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
-    total: f64,
+    total: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.total += g.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+            let squares = g.powi_scalar(2).sum();
+            self.total = Some(match self.total.take() {
+                Some(total) => total + squares,
+                None => squares,
+            });
         }
     }
 }
@@ -37,9 +43,11 @@ impl ModuleVisitor for Scale<'_> {
 
 /// The global L2 norm of `module`'s gradients in `grads`.
 pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f32 {
-    let mut visitor = SquaredNorm { grads, total: 0.0 };
+    let mut visitor = SquaredNorm { grads, total: None };
     module.visit(&mut visitor);
-    visitor.total.sqrt() as f32
+    visitor
+        .total
+        .map_or(0.0, |total| total.sqrt().into_scalar::<f32>())
 }
 
 /// Scale `grads` so their global norm is at most `max_norm`; returns the norm before clipping.

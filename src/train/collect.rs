@@ -92,11 +92,24 @@ impl Collector {
     pub fn step(
         &mut self,
         actions: &[Action],
+        agent: Option<&mut dyn Agent>,
+        noise: &mut Noise,
+    ) -> Result<Vec<Episode>> {
+        let steps = self.step_envs(actions)?;
+        self.absorb(actions, steps, agent, noise)
+    }
+
+    /// The second half of [`Collector::step`]: account the steps that
+    /// [`Collector::step_envs`] returned, hand them to the agent's replay,
+    /// and reset finished copies.
+    pub fn absorb(
+        &mut self,
+        actions: &[Action],
+        steps: Vec<Step>,
         mut agent: Option<&mut dyn Agent>,
         noise: &mut Noise,
     ) -> Result<Vec<Episode>> {
         let mut finished = Vec::new();
-        let steps = self.step_all(actions)?;
         for ((i, env), step) in self.envs.iter_mut().enumerate().zip(steps) {
             self.returns[i] += step.reward as f64;
             self.lengths[i] += 1;
@@ -132,8 +145,9 @@ impl Collector {
 
     /// Step every copy once, over `env.threads` threads when there are
     /// several (resets and replay writes stay on the calling thread, in
-    /// copy order, so a run does not depend on the thread count).
-    fn step_all(&mut self, actions: &[Action]) -> Result<Vec<Step>> {
+    /// copy order, so a run does not depend on the thread count). Touches
+    /// only the environments, so it can run beside training.
+    pub fn step_envs(&mut self, actions: &[Action]) -> Result<Vec<Step>> {
         let threads = self.threads.min(self.envs.len());
         if threads <= 1 {
             let steps = self

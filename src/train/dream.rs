@@ -29,7 +29,7 @@ use super::{ActionCodec, Agent, RunDir};
 use crate::config::AgentKind;
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
 use crate::core::{ObservationModel, ObservationPrediction};
-use crate::device::parse_device;
+use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::{Error, Result};
@@ -98,7 +98,7 @@ pub fn dream(
             env.observation_space().describe()
         )));
     };
-    let device = parse_device(&config.run.device)?;
+    let device = open_device(&config.run.device, config.run.precision)?;
     let mut agent = DreamerAgent::new(
         &config.dreamer,
         env.observation_space(),

@@ -14,7 +14,7 @@ use super::collect::{Collector, Episode};
 use super::{Agent, RunDir};
 use crate::config::{AgentKind, ExperimentConfig};
 use crate::core::Noise;
-use crate::device::parse_device;
+use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
 use crate::logging::{JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink};
 use crate::muzero::MuzeroAgent;
@@ -34,7 +34,7 @@ pub fn config_hash(config: &ExperimentConfig) -> String {
 }
 
 fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<dyn Agent>> {
-    let device = parse_device(&config.run.device)?;
+    let device = open_device(&config.run.device, config.run.precision)?;
     let env = collector.env();
     match config.agent {
         AgentKind::Dreamer => Ok(Box::new(DreamerAgent::new(
@@ -79,7 +79,7 @@ pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
 /// other. Checks the config's ranges first, as loading a file does.
 pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
     crate::config::validate(config, "<config built in code>")?;
-    parse_device(&config.run.device)?; // fail before creating a run directory
+    open_device(&config.run.device, config.run.precision)?; // fail before creating a run directory
     somnium_envs::make(&config.env.id)?;
     let run = RunDir::create(Path::new(&config.run.logdir), name, config)?;
     println!("run directory: {}", run.root.display());
@@ -165,11 +165,26 @@ fn run_loop(
             let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
             agent.act(0, &obs, &first, false)
         };
-        let finished = collector.step(&actions, Some(agent.as_mut()), &mut state.noise)?;
-        state.counters.env_steps += collector.len() as u64;
+        let steps_after = state.counters.env_steps + collector.len() as u64;
+        let (finished, metrics) = if r.overlap_envs {
+            // The environments step on a worker while the agent trains on
+            // the replay it has; their transitions are recorded after.
+            let (steps, metrics) = std::thread::scope(|scope| {
+                let worker = scope.spawn(|| collector.step_envs(&actions));
+                let metrics = agent.train(steps_after, r.prefill);
+                let steps = worker.join().expect("the environment thread panicked");
+                (steps, metrics)
+            });
+            let finished =
+                collector.absorb(&actions, steps?, Some(agent.as_mut()), &mut state.noise)?;
+            (finished, metrics?)
+        } else {
+            let finished = collector.step(&actions, Some(agent.as_mut()), &mut state.noise)?;
+            (finished, agent.train(steps_after, r.prefill)?)
+        };
+        state.counters.env_steps = steps_after;
         state.counters.episodes += finished.len() as u64;
         episodes.extend(finished);
-        let metrics = agent.train(state.counters.env_steps, r.prefill)?;
         if !metrics.is_empty() {
             last_metrics = metrics;
         }

@@ -1,0 +1,381 @@
+//! Backend parity: small DreamerV3 and MuZero agents, started from the same
+//! weights and the same replay, give the same losses, gradients, actions
+//! and post-update weights on `flex` (the reference) and on every other
+//! backend under test.
+//!
+//! Which devices: `SOMNIUM_PARITY_DEVICES`, a comma list such as
+//! `wgpu:cpu` (CI, Mesa's lavapipe) or `wgpu,cuda:0` (a GPU machine); a
+//! listed device that cannot be opened fails the test. Unset, every GPU
+//! backend compiled into this build that opens is tested, and a build
+//! without one (the default `cargo test`) skips, saying how to run them:
+//! `cargo test --features wgpu --test backend_parity`.
+//!
+//! Every random draw comes from the host-side `Noise`, so the backends see
+//! identical inputs; what differs is floating-point summation order. The
+//! tolerances (relative to each tensor's largest magnitude) are stated
+//! beside each check and documented in docs/performance.md.
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use somnium::core::{Noise, ObsKind};
+use somnium::dreamer::world_model::DeviceBatch;
+use somnium::dreamer::{DreamerAgent, DreamerConfig};
+use somnium::envs::{Env, Observation, random_action};
+use somnium::muzero::{MuzeroAgent, MuzeroConfig};
+use somnium::nn::tensor_util::to_vec;
+use somnium::train::Agent;
+
+/// Forward values (losses): relative tolerance.
+const FORWARD_RTOL: f32 = 1e-4;
+/// Gradients: per tensor, max |difference| over max |gradient|.
+const GRAD_RTOL: f32 = 1e-3;
+/// Weights after one optimiser step: absolute, as a fraction of the learning rate.
+const STEP_LR_FRACTION: f32 = 0.05;
+
+/// The devices to compare against flex, or `None` (after saying why) to skip.
+fn devices_under_test() -> Option<Vec<(String, Device)>> {
+    if let Ok(list) = std::env::var("SOMNIUM_PARITY_DEVICES") {
+        let devices = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|spec| {
+                let device = somnium::device::parse_device(spec)
+                    .unwrap_or_else(|e| panic!("SOMNIUM_PARITY_DEVICES names {spec}: {e}"));
+                (spec.to_string(), device)
+            })
+            .collect();
+        return Some(devices);
+    }
+    let compiled: Vec<&str> = [
+        cfg!(feature = "wgpu").then_some("wgpu"),
+        cfg!(feature = "cuda").then_some("cuda:0"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if compiled.is_empty() {
+        eprintln!(
+            "skipping backend parity: this build has no GPU backend; run \
+             `cargo test --features wgpu --test backend_parity` (with a GPU or Mesa's lavapipe)"
+        );
+        return None;
+    }
+    let devices: Vec<_> = compiled
+        .into_iter()
+        .filter_map(|spec| match somnium::device::parse_device(spec) {
+            Ok(device) => Some((spec.to_string(), device)),
+            Err(e) => {
+                eprintln!("skipping {spec}: {e}");
+                None
+            }
+        })
+        .collect();
+    (!devices.is_empty()).then_some(devices)
+}
+
+/// Every float parameter of a module, in visiting order.
+struct Values(Vec<Vec<f32>>);
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(to_vec(param.val()));
+    }
+}
+
+fn values<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    let mut v = Values(Vec::new());
+    module.visit(&mut v);
+    v.0
+}
+
+/// Every parameter's gradient, in visiting order (empty where none).
+struct Grads<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+
+impl ModuleVisitor for Grads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let g = self.0.get::<D>(param.id).map(to_vec).unwrap_or_default();
+        self.1.push(g);
+    }
+}
+
+fn grads<M: Module>(module: &M, grads: &GradientsParams) -> Vec<Vec<f32>> {
+    let mut v = Grads(grads, Vec::new());
+    module.visit(&mut v);
+    v.1
+}
+
+fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// The largest per-tensor difference, relative to `scale(reference tensor)`.
+fn worst(reference: &[Vec<f32>], other: &[Vec<f32>], scale: impl Fn(&[f32]) -> f32) -> f32 {
+    assert_eq!(reference.len(), other.len(), "parameter counts differ");
+    reference
+        .iter()
+        .zip(other)
+        .map(|(a, b)| {
+            assert_eq!(a.len(), b.len(), "tensor sizes differ");
+            let diff = a
+                .iter()
+                .zip(b)
+                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            diff / scale(a).max(f32::MIN_POSITIVE)
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Metrics that should agree: everything but timings.
+fn compare_metrics(what: &str, reference: &[(String, f64)], other: &[(String, f64)]) {
+    for ((name, a), (name_b, b)) in reference.iter().zip(other) {
+        assert_eq!(name, name_b);
+        if name.starts_with("perf/") {
+            continue;
+        }
+        let tol = FORWARD_RTOL as f64 * 10.0 * a.abs().max(1e-2);
+        assert!(
+            (a - b).abs() <= tol,
+            "{what}: metric {name} is {a} on flex and {b} (tolerance {tol:.2e})"
+        );
+    }
+}
+
+/// Fill an agent's replay with random CartPole play (same stream for every agent).
+fn fill(agent: &mut dyn Agent, steps: usize) {
+    let mut env = somnium::envs::make("CartPole-v1").unwrap();
+    let mut noise = Noise::new(3);
+    let first = env.reset(Some(3)).unwrap();
+    agent.record(0, &first, None, 0.0, true, false);
+    for _ in 0..steps {
+        let action = random_action(env.action_space(), noise.rng());
+        let step = env.step(&action).unwrap();
+        agent.record(
+            0,
+            &step.obs,
+            Some(&action),
+            step.reward,
+            false,
+            step.terminated,
+        );
+        if step.terminated || step.truncated {
+            let first = env.reset(None).unwrap();
+            agent.record(0, &first, None, 0.0, true, false);
+        }
+    }
+}
+
+/// CartPole observations to act on: a short random trajectory.
+fn probe_observations() -> Vec<Observation> {
+    let mut env = somnium::envs::make("CartPole-v1").unwrap();
+    let mut noise = Noise::new(5);
+    let mut obs = vec![env.reset(Some(5)).unwrap()];
+    for _ in 0..7 {
+        let action = random_action(env.action_space(), noise.rng());
+        obs.push(env.step(&action).unwrap().obs);
+    }
+    obs
+}
+
+fn tiny_dreamer() -> DreamerConfig {
+    let mut c = DreamerConfig::default();
+    c.rssm.deter = 64;
+    c.rssm.hidden = 64;
+    c.rssm.stoch = 4;
+    c.rssm.classes = 4;
+    c.encoder.mlp_layers = 1;
+    c.encoder.mlp_units = 64;
+    c.heads.layers = 1;
+    c.heads.units = 64;
+    c.replay.batch = 4;
+    c.replay.length = 16;
+    c.behaviour.horizon = 8;
+    c
+}
+
+fn dreamer_on(device: &Device, from: Option<&Path>) -> DreamerAgent {
+    let env = somnium::envs::make("CartPole-v1").unwrap();
+    let mut agent = DreamerAgent::new(
+        &tiny_dreamer(),
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        device,
+    )
+    .unwrap();
+    match from {
+        Some(dir) => agent.load(dir).unwrap(),
+        None => fill(&mut agent, 300),
+    }
+    agent
+}
+
+#[test]
+fn dreamer_matches_flex() {
+    let Some(devices) = devices_under_test() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = dreamer_on(&Device::flex(), None);
+    reference.save(dir.path()).unwrap();
+    let space = somnium::envs::make("CartPole-v1")
+        .unwrap()
+        .observation_space()
+        .clone();
+    let config = tiny_dreamer();
+
+    // Losses and gradients of the world model on one batch.
+    let losses_and_grads = |agent: &DreamerAgent, device: &Device| {
+        let batch = agent.replay().sample(4, 16, &mut Noise::new(11));
+        let data = DeviceBatch::new(batch, ObsKind::of(&space), &device.clone().autodiff());
+        let model = agent.world_model();
+        let out = model.observe_sequences(&data, config.rssm.free_nats, &mut Noise::new(12));
+        let named: Vec<f32> = out
+            .losses
+            .named()
+            .iter()
+            .map(|(_, l)| to_vec((*l).clone())[0])
+            .collect();
+        let total = out.losses.total(&config.loss_scales);
+        let g = GradientsParams::from_grads(total.backward(), model);
+        (named, grads(model, &g))
+    };
+    let (ref_losses, ref_grads) = losses_and_grads(&reference, &Device::flex());
+    let ref_actions = reference.act(1, &probe_observations(), &[true; 8], true);
+    let before = values(reference.world_model());
+    let ref_metrics = reference.train_step().unwrap();
+    let ref_model = values(reference.world_model());
+    let moved = worst(&before, &ref_model, |_| config.optimizer.model_lr as f32);
+    assert!(
+        moved > 0.5,
+        "the update should move weights by about lr (moved {moved} lr)"
+    );
+    let ref_actor = values(&reference.actor_critic().actor);
+
+    for (spec, device) in devices {
+        let mut agent = dreamer_on(&device, Some(dir.path()));
+        assert_eq!(
+            worst(
+                &values(agent.world_model()),
+                &values(
+                    &dreamer_on(&Device::flex(), Some(dir.path()))
+                        .world_model()
+                        .clone()
+                ),
+                |_| 1.0
+            ),
+            0.0,
+            "{spec}: loading the checkpoint changed the weights"
+        );
+        let (losses, g) = losses_and_grads(&agent, &device);
+        for (a, b) in ref_losses.iter().zip(&losses) {
+            assert!(
+                (a - b).abs() <= FORWARD_RTOL * a.abs().max(1e-3),
+                "{spec}: loss {b} vs flex {a}"
+            );
+        }
+        let grad_err = worst(&ref_grads, &g, max_abs);
+        assert!(
+            grad_err <= GRAD_RTOL,
+            "{spec}: gradients differ by {grad_err:.2e} of their scale"
+        );
+        let actions = agent.act(1, &probe_observations(), &[true; 8], true);
+        assert_eq!(
+            format!("{actions:?}"),
+            format!("{ref_actions:?}"),
+            "{spec}: greedy actions"
+        );
+
+        let metrics = agent.train_step().unwrap();
+        compare_metrics(&spec, &ref_metrics, &metrics);
+        let lr = config.optimizer.model_lr;
+        let model_err = worst(&ref_model, &values(agent.world_model()), |_| lr as f32);
+        let actor_err = worst(&ref_actor, &values(&agent.actor_critic().actor), |_| {
+            config.optimizer.actor_critic_lr as f32
+        });
+        eprintln!(
+            "{spec}: DreamerV3 parity: gradient {grad_err:.2e} of scale; after one update world model {model_err:.3} lr, actor {actor_err:.3} lr"
+        );
+        assert!(
+            model_err <= STEP_LR_FRACTION,
+            "{spec}: world model after one step differs by {model_err} lr"
+        );
+        assert!(
+            actor_err <= STEP_LR_FRACTION,
+            "{spec}: actor after one step differs by {actor_err} lr"
+        );
+    }
+}
+
+fn tiny_muzero() -> MuzeroConfig {
+    let mut c = MuzeroConfig::default();
+    c.network.state = 16;
+    c.network.units = 32;
+    c.network.layers = 1;
+    c.network.support = 10;
+    c.search.simulations = 8;
+    c.training.batch = 8;
+    c.training.unroll = 3;
+    c.training.td_steps = 5;
+    c
+}
+
+fn muzero_on(device: &Device, from: Option<&Path>) -> MuzeroAgent {
+    let env = somnium::envs::make("CartPole-v1").unwrap();
+    let mut agent = MuzeroAgent::new(
+        &tiny_muzero(),
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        device,
+    )
+    .unwrap();
+    match from {
+        Some(dir) => agent.load(dir).unwrap(),
+        None => fill(&mut agent, 300),
+    }
+    agent
+}
+
+#[test]
+fn muzero_matches_flex() {
+    let Some(devices) = devices_under_test() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = muzero_on(&Device::flex(), None);
+    reference.save(dir.path()).unwrap();
+    let ref_actions = reference.act(1, &probe_observations(), &[true; 8], true);
+    let before = values(reference.net());
+    let ref_metrics = reference.train_step().unwrap();
+    let ref_net = values(reference.net());
+    let lr = tiny_muzero().training.lr;
+    let moved = worst(&before, &ref_net, |_| lr as f32);
+    assert!(
+        moved > 0.5,
+        "the update should move weights by about lr (moved {moved} lr)"
+    );
+
+    for (spec, device) in devices {
+        let mut agent = muzero_on(&device, Some(dir.path()));
+        let actions = agent.act(1, &probe_observations(), &[true; 8], true);
+        assert_eq!(
+            format!("{actions:?}"),
+            format!("{ref_actions:?}"),
+            "{spec}: searched actions"
+        );
+        let metrics = agent.train_step().unwrap();
+        compare_metrics(&spec, &ref_metrics, &metrics);
+        let net_err = worst(&ref_net, &values(agent.net()), |_| lr as f32);
+        eprintln!("{spec}: MuZero parity: after one update {net_err:.2e} lr");
+        assert!(
+            net_err <= STEP_LR_FRACTION,
+            "{spec}: network after one step differs by {net_err} lr"
+        );
+    }
+}

@@ -35,6 +35,10 @@ units = 32
 [dreamer.replay]
 batch = 4
 length = 16
+# The 2025 optimiser, so its state's checkpointing is exercised too (the
+# MuZero run below checkpoints Adam).
+[dreamer.optimizer]
+kind = "laprop"
 "#;
 
 const TINY_MUZERO: &str = r#"
@@ -51,6 +55,8 @@ keep_checkpoints = 5
 eval_every = 0
 progress = false
 tensorboard = false
+# Environments step beside training here (DreamerV3's run steps them in turn).
+overlap_envs = true
 [muzero]
 updates_per_step = 0.25
 [muzero.network]
@@ -230,6 +236,33 @@ fn command_line_errors_name_the_problem() {
             "no run directory is created for a run that cannot start"
         );
     }
+
+    // A GPU that is not there: an error naming the device (and, in a build
+    // without WGPU, the feature), never a panic inside the backend.
+    let out = somnium()
+        .args([
+            "train",
+            good.to_str().unwrap(),
+            "--device",
+            "wgpu:7",
+            "--logdir",
+            logdir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("wgpu:7") && !err.contains("panicked"), "{err}");
+    assert!(!logdir.exists(), "{err}");
+    let out = somnium()
+        .args(["train", good.to_str().unwrap(), "--set", "run.precision=f8"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("run.precision"),
+        "{err}"
+    );
 
     let out = somnium()
         .args(["resume", tmp.path().to_str().unwrap()])

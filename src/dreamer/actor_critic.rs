@@ -10,12 +10,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::behaviour::{behaviour_losses, imagine};
-use super::config::{BehaviourConfig, DreamerConfig, LossScales};
+use super::config::{BehaviourConfig, DreamerConfig, LossScales, OptimizerConfig};
 use super::networks::{Actor, Critic};
 use super::returns::ReturnNormalizer;
 use crate::Result;
@@ -48,9 +48,7 @@ pub struct ActorCritic {
     state: ActorCriticState,
     behaviour: BehaviourConfig,
     scales: LossScales,
-    lr: f64,
-    eps: f32,
-    clip: f32,
+    optimizer: OptimizerConfig,
     /// Continuous actions learn by backpropagating through the dynamics.
     backprop: bool,
 }
@@ -75,8 +73,8 @@ impl ActorCritic {
             slow_critic: critic.clone(),
             actor,
             critic,
-            actor_optim: adam(o.actor_critic_eps),
-            critic_optim: adam(o.actor_critic_eps),
+            actor_optim: o.build(o.actor_critic_eps),
+            critic_optim: o.build(o.actor_critic_eps),
             state: ActorCriticState {
                 updates: 0,
                 normalizer: ReturnNormalizer::new(
@@ -88,9 +86,7 @@ impl ActorCritic {
             },
             behaviour: b.clone(),
             scales: config.loss_scales.clone(),
-            lr: o.actor_critic_lr,
-            eps: o.actor_critic_eps,
-            clip: o.actor_critic_clip,
+            optimizer: o.clone(),
             backprop: !discrete,
         }
     }
@@ -152,16 +148,19 @@ impl ActorCritic {
         let mut grads = (losses.actor + losses.critic).backward();
         let mut actor_grads = GradientsParams::from_module(&mut grads, &self.actor);
         let mut critic_grads = GradientsParams::from_module(&mut grads, &self.critic);
-        let actor_norm = clip_global_norm(&self.actor, &mut actor_grads, self.clip);
-        let critic_norm = clip_global_norm(&self.critic, &mut critic_grads, self.clip);
+        let o = &self.optimizer;
+        let (clip, lr) = (
+            o.global_clip(o.actor_critic_clip),
+            o.lr(o.actor_critic_lr, self.state.updates),
+        );
+        let actor_norm = clip_global_norm(&self.actor, &mut actor_grads, clip);
+        let critic_norm = clip_global_norm(&self.critic, &mut critic_grads, clip);
         metrics.push(("actor/grad_norm".into(), actor_norm as f64));
         metrics.push(("critic/grad_norm".into(), critic_norm as f64));
-        self.actor = self
-            .actor_optim
-            .step(self.lr, self.actor.clone(), actor_grads);
+        self.actor = self.actor_optim.step(lr, self.actor.clone(), actor_grads);
         self.critic = self
             .critic_optim
-            .step(self.lr, self.critic.clone(), critic_grads);
+            .step(lr, self.critic.clone(), critic_grads);
         // Where the time goes (wall time; the flex backend runs eagerly).
         metrics.push(("perf/imagine_s".into(), t_imagine));
         metrics.push(("perf/behaviour_losses_s".into(), t_losses));
@@ -196,14 +195,11 @@ impl ActorCritic {
         self.actor = load_module(self.actor.clone(), &dir.join("actor.bpk"))?;
         self.critic = load_module(self.critic.clone(), &dir.join("critic.bpk"))?;
         self.slow_critic = load_module(self.slow_critic.clone(), &dir.join("slow_critic.bpk"))?;
-        self.actor_optim = load_optimizer(adam(self.eps), &dir.join("actor_optim.bpk"))?;
-        self.critic_optim = load_optimizer(adam(self.eps), &dir.join("critic_optim.bpk"))?;
+        let eps = self.optimizer.actor_critic_eps;
+        self.actor_optim = load_optimizer(self.optimizer.build(eps), &dir.join("actor_optim.bpk"))?;
+        self.critic_optim =
+            load_optimizer(self.optimizer.build(eps), &dir.join("critic_optim.bpk"))?;
         self.state = load_json(&dir.join("actor_critic.json"))?;
         Ok(())
     }
-}
-
-/// Adam with DreamerV3's epsilon.
-pub(crate) fn adam(eps: f32) -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(eps).init()
 }

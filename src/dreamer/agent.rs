@@ -7,8 +7,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::{ActorCritic, adam};
-use super::config::{DreamerConfig, OptimizerKind};
+use super::actor_critic::ActorCritic;
+use super::config::DreamerConfig;
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
@@ -62,11 +62,6 @@ impl DreamerAgent {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
-        if config.optimizer.kind == OptimizerKind::Laprop {
-            return Err(Error::Unsupported(
-                "dreamer.optimizer.kind = \"laprop\" is not implemented yet; use \"adam\"".into(),
-            ));
-        }
         let device = device.clone().autodiff();
         let obs_kind = ObsKind::of(observation_space);
         let codec = ActionCodec::new(action_space)?;
@@ -82,7 +77,7 @@ impl DreamerAgent {
             device,
             model,
             behaviour,
-            model_optim: adam(config.optimizer.model_eps),
+            model_optim: config.optimizer.build(config.optimizer.model_eps),
             planner,
             state: AgentState {
                 updates: 0,
@@ -133,11 +128,11 @@ impl DreamerAgent {
         }
         metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
         let mut grads = GradientsParams::from_grads(total.backward(), &self.model);
-        let norm = clip_global_norm(&self.model, &mut grads, c.optimizer.model_clip);
+        let clip = c.optimizer.global_clip(c.optimizer.model_clip);
+        let lr = c.optimizer.lr(c.optimizer.model_lr, self.state.updates);
+        let norm = clip_global_norm(&self.model, &mut grads, clip);
         metrics.push(("model/grad_norm".into(), norm as f64));
-        self.model = self
-            .model_optim
-            .step(c.optimizer.model_lr, self.model.clone(), grads);
+        self.model = self.model_optim.step(lr, self.model.clone(), grads);
 
         let model_seconds = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
@@ -276,8 +271,8 @@ impl Agent for DreamerAgent {
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         self.model = load_module(self.model.clone(), &dir.join("model.bpk"))?;
-        let eps = self.config.optimizer.model_eps;
-        self.model_optim = load_optimizer(adam(eps), &dir.join("model_optim.bpk"))?;
+        let o = &self.config.optimizer;
+        self.model_optim = load_optimizer(o.build(o.model_eps), &dir.join("model_optim.bpk"))?;
         self.behaviour.load(dir)?;
         self.state = load_json(&dir.join("agent_state.json"))?;
         let replay_path = dir.join("replay.json");

@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
+use burn::optim::{AdamConfig, ModuleOptimizer};
+
+use crate::nn::laprop::Laprop;
 use crate::nn::norm::NormKind;
 use crate::planners::PlannerConfig;
 
@@ -222,7 +225,9 @@ pub struct BehaviourConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizerConfig {
-    /// `adam` (2023: separate world model and actor-critic optimisers) or `laprop` (2025).
+    /// `adam` (2023: Adam and global-norm clipping, a rate per module) or
+    /// `laprop` (2025: LaProp with per-tensor adaptive gradient clipping,
+    /// one warmed-up rate for every module).
     pub kind: OptimizerKind,
     /// World-model learning rate.
     pub model_lr: f64,
@@ -355,6 +360,39 @@ impl Default for BehaviourConfig {
     }
 }
 
+impl OptimizerConfig {
+    /// The optimiser of one module: Adam with `adam_eps`, or LaProp with
+    /// adaptive gradient clipping.
+    pub fn build(&self, adam_eps: f32) -> ModuleOptimizer {
+        match self.kind {
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(adam_eps).init(),
+            OptimizerKind::Laprop => Laprop::with_agc(self.agc),
+        }
+    }
+
+    /// The learning rate of update number `update` (from 0) for a module
+    /// whose Adam rate is `adam_lr`; LaProp uses one rate for every module,
+    /// warmed up linearly over `warmup` updates.
+    pub fn lr(&self, adam_lr: f64, update: u64) -> f64 {
+        match self.kind {
+            OptimizerKind::Adam => adam_lr,
+            OptimizerKind::Laprop => {
+                let warm = ((update + 1) as f64 / self.warmup.max(1) as f64).min(1.0);
+                self.laprop_lr * warm
+            }
+        }
+    }
+
+    /// The global-norm clip for a module whose Adam clip is `adam_clip`;
+    /// LaProp clips per tensor instead (infinite: the norm is still logged).
+    pub fn global_clip(&self, adam_clip: f32) -> f32 {
+        match self.kind {
+            OptimizerKind::Adam => adam_clip,
+            OptimizerKind::Laprop => f32::INFINITY,
+        }
+    }
+}
+
 impl Default for OptimizerConfig {
     fn default() -> Self {
         OptimizerConfig {
@@ -443,11 +481,7 @@ impl Validate for DreamerConfig {
         });
         v.section("optimizer", |v| {
             let o = &self.optimizer;
-            v.check(
-                o.kind == OptimizerKind::Adam,
-                "kind",
-                "only \"adam\" is implemented yet (\"laprop\" is planned)",
-            );
+            v.positive("agc", o.agc);
             v.positive("model_lr", o.model_lr);
             v.positive("actor_critic_lr", o.actor_critic_lr);
             v.positive("laprop_lr", o.laprop_lr);

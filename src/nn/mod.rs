@@ -12,6 +12,7 @@ pub mod dist;
 pub mod ema;
 pub mod grad;
 pub mod gru;
+pub mod laprop;
 pub mod mlp;
 pub mod norm;
 pub mod resnet;

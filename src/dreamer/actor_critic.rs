@@ -14,12 +14,13 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::behaviour::{behaviour_losses, imagine};
+use super::behaviour::{Imagination, behaviour_losses, imagine};
 use super::config::{BehaviourConfig, DreamerConfig, LossScales, OptimizerConfig};
 use super::networks::{Actor, Critic};
-use super::returns::ReturnNormalizer;
+use super::returns::{ReturnNormalizer, replay_returns};
+use super::world_model::DeviceBatch;
 use crate::Result;
-use crate::core::{Dynamics, Noise, WorldModel};
+use crate::core::{Dynamics, Noise, ValueModel, WorldModel};
 use crate::logging::Scalar;
 use crate::nn::ema::ema_update;
 use crate::nn::grad::clip_global_norm;
@@ -107,6 +108,25 @@ impl ActorCritic {
         first_continues: Tensor<1>,
         noise: &mut Noise,
     ) -> Vec<Scalar> {
+        self.update_with_replay(model, starts, first_continues, None, noise)
+    }
+
+    /// [`Self::update`], plus the 2025 design's critic loss on replay
+    /// states when `replay` holds the sequences the starts were filtered
+    /// from (time-major, one start per replayed step) and
+    /// `loss_scales.replay_critic` is positive: the critic regresses, on
+    /// the replayed states, towards lambda-returns along the real
+    /// sequence bootstrapped from each state's imagined return. The
+    /// reference also lets this loss shape the world model's
+    /// representation; here it trains the critic only.
+    pub fn update_with_replay<M: WorldModel>(
+        &mut self,
+        model: &M,
+        starts: <M::Dynamics as Dynamics>::State,
+        first_continues: Tensor<1>,
+        replay: Option<&DeviceBatch>,
+        noise: &mut Noise,
+    ) -> Vec<Scalar> {
         let t0 = Instant::now();
         let imagined = imagine(
             model,
@@ -143,9 +163,18 @@ impl ActorCritic {
             ("actor/return_mean".into(), losses.return_mean as f64),
             ("actor/return_scale".into(), losses.return_scale as f64),
         ];
+        let mut critic_loss = losses.critic;
+        if let Some(replay) = replay.filter(|_| self.scales.replay_critic > 0.0) {
+            let loss = self.replay_critic_loss(&imagined, replay, losses.start_returns);
+            metrics.push((
+                "loss/replay_critic".into(),
+                to_vec(loss.clone().detach())[0] as f64,
+            ));
+            critic_loss = critic_loss + loss * self.scales.replay_critic;
+        }
         let t_losses = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let mut grads = (losses.actor + losses.critic).backward();
+        let mut grads = (losses.actor + critic_loss).backward();
         let mut actor_grads = GradientsParams::from_module(&mut grads, &self.actor);
         let mut critic_grads = GradientsParams::from_module(&mut grads, &self.critic);
         let o = &self.optimizer;
@@ -178,6 +207,56 @@ impl ActorCritic {
             );
         }
         metrics
+    }
+
+    /// The critic loss on the replayed states (unscaled).
+    fn replay_critic_loss(
+        &self,
+        imagined: &Imagination,
+        replay: &DeviceBatch,
+        start_returns: Tensor<1>,
+    ) -> Tensor<1> {
+        let (b, t) = (replay.batch, replay.length);
+        assert_eq!(
+            imagined.starts,
+            b * t,
+            "one imagination start per replayed step"
+        );
+        let by_sequence = |x: Tensor<1>| x.reshape([t, b]).swap_dims(0, 1); // [B, T]
+        let is_first = by_sequence(replay.is_first.clone());
+        let terminal = by_sequence(replay.is_terminal.clone());
+        // A step is the last of its episode when it is terminal or the next
+        // replayed step starts a new one (unknown for the final step).
+        let next_first = Tensor::cat(
+            vec![
+                is_first.slice([0..b, 1..t]),
+                Tensor::zeros([b, 1], &terminal.device()),
+            ],
+            1,
+        );
+        let last = (terminal.clone() + next_first).clamp_max(1.0);
+        let targets = replay_returns(
+            by_sequence(replay.rewards.clone()),
+            terminal,
+            last.clone(),
+            by_sequence(start_returns),
+            self.behaviour.discount,
+            self.behaviour.lambda,
+        ); // [B, T - 1]
+        let rows = (t - 1) * b;
+        let time_major = |x: Tensor<2>| x.swap_dims(0, 1).reshape([rows]);
+        let width = imagined.features.dims()[1];
+        let features = imagined
+            .features
+            .clone()
+            .slice([0..rows, 0..width])
+            .detach();
+        let value = self.critic.value(features.clone());
+        let slow = self.slow_critic.value(features).mean().detach();
+        let weights = time_major(last.slice([0..b, 0..t - 1]).neg() + 1.0);
+        let terms = value.loss(time_major(targets).detach()) * self.scales.critic
+            + value.loss(slow) * self.scales.slow_critic;
+        (terms * weights).mean()
     }
 
     /// Write weights, optimiser states and counters into `dir`.

@@ -141,10 +141,11 @@ impl DreamerAgent {
         // A copy whose parameters need no gradient: the world model is not
         // trained by these losses, and burn would otherwise keep growing
         // graphs on its parameters.
-        metrics.extend(self.behaviour.update(
+        metrics.extend(self.behaviour.update_with_replay(
             &self.model.clone().no_grad(),
             observed.posteriors,
             observed.continues,
+            Some(&data),
             &mut self.state.noise,
         ));
         // Where an update's time goes (the flex backend runs eagerly, so

@@ -82,6 +82,9 @@ pub struct BehaviourLosses {
     pub return_mean: f32,
     /// The return scale after this update.
     pub return_scale: f32,
+    /// The lambda-return of each start state `[N]`, detached: the
+    /// bootstrap of the critic loss on replay states.
+    pub start_returns: Tensor<1>,
 }
 
 /// Reshape time-major `[(H + 1) * N]` to `[N, H + 1]`.
@@ -170,8 +173,9 @@ pub fn behaviour_losses<M: WorldModel>(
         actor: actor_loss,
         critic: critic_loss,
         entropy: to_vec(entropy.mean())[0],
-        return_mean: to_vec(returns.detach().mean())[0],
+        return_mean: to_vec(returns.clone().detach().mean())[0],
         return_scale: scale,
+        start_returns: returns.detach().slice([0..n, 0..1]).reshape([n]),
     }
 }
 

@@ -473,11 +473,7 @@ impl Validate for DreamerConfig {
             v.positive("slow_critic_every", b.slow_critic_every);
         });
         v.section("loss_scales", |v| {
-            v.check(
-                self.loss_scales.replay_critic == 0.0,
-                "replay_critic",
-                "the critic loss on replayed states (2025 design) is not implemented yet; set it to 0",
-            );
+            v.in_range("replay_critic", self.loss_scales.replay_critic, 0.0, 100.0);
         });
         v.section("optimizer", |v| {
             let o = &self.optimizer;

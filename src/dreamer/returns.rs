@@ -39,6 +39,41 @@ pub fn lambda_returns(
     Tensor::cat(out, 1)
 }
 
+/// TD(lambda) returns along replayed sequences, bootstrapped from the
+/// imagined returns of their states: the targets of the 2025 design's
+/// critic loss on replay states.
+///
+/// `R_t = r_{t+1} + gamma (1 - term_{t+1}) ((1 - l_{t+1}) boot_{t+1} + l_{t+1} R_{t+1})`
+/// with `l_k = lambda (1 - last_k)`: at an episode's last step the return
+/// stops following the sequence (whose next step belongs to another
+/// episode) and takes that step's bootstrap alone; `R_{T-1} = boot_{T-1}`.
+///
+/// # Shapes
+/// `rewards` (for entering each step), `terminal`, `last`, `boot`: `[B, T]`
+/// -> `[B, T - 1]` returns for steps `0 .. T-1`.
+pub fn replay_returns(
+    rewards: Tensor<2>,
+    terminal: Tensor<2>,
+    last: Tensor<2>,
+    boot: Tensor<2>,
+    discount: f32,
+    lambda: f32,
+) -> Tensor<2> {
+    let [b, n] = rewards.dims();
+    let column = |x: &Tensor<2>, k: usize| x.clone().slice([0..b, k..k + 1]);
+    let mut next = column(&boot, n - 1);
+    let mut out = Vec::with_capacity(n - 1);
+    for k in (1..n).rev() {
+        let live = (column(&terminal, k).neg() + 1.0) * discount;
+        let follow = (column(&last, k).neg() + 1.0) * lambda;
+        let mix = (follow.clone().neg() + 1.0) * column(&boot, k) + follow * next;
+        next = column(&rewards, k) + live * mix;
+        out.push(next.clone());
+    }
+    out.reverse();
+    Tensor::cat(out, 1)
+}
+
 /// The percentile-range EMA that scales advantages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReturnNormalizer {
@@ -153,5 +188,37 @@ mod tests {
             "converges to P95 - P5 = 90, got {}",
             norm.scale()
         );
+    }
+    #[test]
+    fn replay_returns_follow_the_sequence_and_stop_at_episode_ends() {
+        let device = burn::tensor::Device::flex();
+        let t = |v: [f32; 4]| Tensor::<2>::from_floats([v], &device);
+        // Steps 0..3; step 2 is the last of its episode (truncated), no terminals.
+        let rewards = t([0.0, 1.0, 2.0, 3.0]);
+        let terminal = t([0.0, 0.0, 0.0, 0.0]);
+        let last = t([0.0, 0.0, 1.0, 0.0]);
+        let boot = t([10.0, 20.0, 30.0, 40.0]);
+        let (g, l) = (0.9f32, 0.5f32);
+        let got = to_vec(replay_returns(rewards, terminal, last, boot, g, l));
+        // R_3 = 40 (bootstrap); R_2 = r_3 + g ((1 - l) 40 + l R_3) = 3 + 0.9 * 40 = 39
+        let r2 = 3.0 + g * 40.0;
+        // step 2 is last: l_2 = 0, R_1 = r_2 + g boot_2 = 2 + 27 = 29
+        let r1 = 2.0 + g * 30.0;
+        // R_0 = r_1 + g ((1 - l) 20 + l R_1)
+        let r0 = 1.0 + g * ((1.0 - l) * 20.0 + l * r1);
+        for (a, b) in got.iter().zip([r0, r1, r2]) {
+            assert!((a - b).abs() < 1e-5, "{got:?} vs {:?}", [r0, r1, r2]);
+        }
+        // A terminal entry ends the return: R = r only.
+        let terminal = t([0.0, 1.0, 0.0, 0.0]);
+        let got = to_vec(replay_returns(
+            t([0.0, 5.0, 0.0, 0.0]),
+            terminal,
+            t([0.0, 1.0, 0.0, 0.0]),
+            t([10.0, 20.0, 30.0, 40.0]),
+            g,
+            l,
+        ));
+        assert!((got[0] - 5.0).abs() < 1e-6, "{got:?}");
     }
 }

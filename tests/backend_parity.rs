@@ -10,6 +10,10 @@
 //! without one (the default `cargo test`) skips, saying how to run them:
 //! `cargo test --features wgpu --test backend_parity`.
 //!
+//! The DreamerV3 test also splits an update between flex and the device
+//! (data parallelism across two backends) and compares it with the same
+//! split between two flex copies.
+//!
 //! Every random draw comes from the host-side `Noise`, so the backends see
 //! identical inputs; what differs is floating-point summation order. The
 //! tolerances (relative to each tensor's largest magnitude) are stated
@@ -255,6 +259,12 @@ fn dreamer_matches_flex() {
         "the update should move weights by about lr (moved {moved} lr)"
     );
     let ref_actor = values(&reference.actor_critic().actor);
+    // Data parallelism across devices: the batch split between flex and a
+    // replica; the reference's replica is a second flex copy.
+    let mut split_reference =
+        dreamer_on(&Device::flex(), Some(dir.path())).with_replicas(&[Device::flex()]);
+    let split_metrics = split_reference.train_step().unwrap();
+    let split_model = values(split_reference.world_model());
 
     for (spec, device) in devices {
         let mut agent = dreamer_on(&device, Some(dir.path()));
@@ -307,6 +317,19 @@ fn dreamer_matches_flex() {
         assert!(
             actor_err <= STEP_LR_FRACTION,
             "{spec}: actor after one step differs by {actor_err} lr"
+        );
+
+        let mut split = dreamer_on(&Device::flex(), Some(dir.path()))
+            .with_replicas(std::slice::from_ref(&device));
+        let metrics = split.train_step().unwrap();
+        compare_metrics(&format!("flex + {spec} replica"), &split_metrics, &metrics);
+        let split_err = worst(&split_model, &values(split.world_model()), |_| lr as f32);
+        eprintln!(
+            "flex + {spec} replica: world model after one update {split_err:.3} lr from flex + flex"
+        );
+        assert!(
+            split_err <= STEP_LR_FRACTION,
+            "{spec}: data-parallel update differs by {split_err} lr"
         );
     }
 }

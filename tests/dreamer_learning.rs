@@ -132,7 +132,7 @@ fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
 /// from one global generator, and parallel tests would interleave draws).
 #[test]
 fn world_model_loss_falls_and_actor_finds_the_optimum() {
-    learns_pick_one(tiny_config(), "adam");
+    learns_pick_one(tiny_config(), "adam", 0);
     // The 2025 design's optimiser (LaProp with adaptive gradient clipping,
     // at a rate and warmup scaled to this tiny run) and its critic loss on
     // replay states.
@@ -141,10 +141,13 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     design_2025.optimizer.laprop_lr = 1e-3;
     design_2025.optimizer.warmup = 10;
     design_2025.loss_scales.replay_critic = 0.3;
-    learns_pick_one(design_2025, "2025");
+    learns_pick_one(design_2025, "2025", 0);
+    // Data parallelism: every batch split over two copies (here both on
+    // flex), gradients summed before one optimiser step.
+    learns_pick_one(tiny_config(), "2 replicas", 1);
 }
 
-fn learns_pick_one(config: DreamerConfig, label: &str) {
+fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
     let device = burn::tensor::Device::flex();
     // burn's initialisers draw from a global generator: seed it for a
     // reproducible start.
@@ -158,7 +161,8 @@ fn learns_pick_one(config: DreamerConfig, label: &str) {
         0,
         &device,
     )
-    .unwrap();
+    .unwrap()
+    .with_replicas(&vec![device.clone(); replicas]);
     let mut noise = Noise::new(0);
     let random_return = collect(&mut agent, &mut env, 20, true, &mut noise);
 

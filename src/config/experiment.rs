@@ -77,6 +77,10 @@ pub struct RunConfig {
     pub seed: u64,
     /// Compute device: `flex` (CPU), `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda:N`.
     pub device: String,
+    /// Further devices that share every DreamerV3 update (data
+    /// parallelism: the batch is split over `device` and these, gradients
+    /// are summed on `device`), e.g. `["wgpu:1", "wgpu:2"]`; empty = off.
+    pub replica_devices: Vec<String>,
     /// Float precision of every tensor: `f32`, `f16` or `bf16` (half
     /// precision throughout, for GPUs; see `somnium::device::Precision`).
     pub precision: Precision,
@@ -111,6 +115,7 @@ impl Default for RunConfig {
         RunConfig {
             seed: 0,
             device: "flex".into(),
+            replica_devices: Vec::new(),
             precision: Precision::F32,
             overlap_envs: false,
             env_steps: 100_000,
@@ -156,6 +161,27 @@ impl Validate for ExperimentConfig {
                     "unknown device `{}`; expected flex, wgpu, wgpu:cpu, wgpu:N or cuda:N",
                     self.run.device
                 ),
+            );
+        });
+        v.section("run", |v| {
+            for spec in &self.run.replica_devices {
+                v.check(
+                    spec.parse::<crate::device::DeviceSpec>().is_ok(),
+                    "replica_devices",
+                    format!(
+                        "unknown device `{spec}`; expected flex, wgpu, wgpu:cpu, wgpu:N or cuda:N"
+                    ),
+                );
+            }
+            v.check(
+                self.run.replica_devices.is_empty() || self.agent == AgentKind::Dreamer,
+                "replica_devices",
+                "data parallelism is implemented for DreamerV3 only",
+            );
+            v.check(
+                self.run.replica_devices.len() < self.dreamer.replay.batch,
+                "replica_devices",
+                "needs fewer devices than sequences per batch (dreamer.replay.batch)",
             );
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
@@ -218,5 +244,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`agent`") && err.contains("dreamer"), "{err}");
+        let err = load_str::<ExperimentConfig>(
+            "agent = \"muzero\"\n[run]\nreplica_devices = [\"flex\"]\n",
+            "e.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`run.replica_devices`") && err.contains("DreamerV3 only"),
+            "{err}"
+        );
+        let err =
+            load_str::<ExperimentConfig>("[run]\nreplica_devices = [\"wgpu:x\"]\n", "e.toml", &[])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("`run.replica_devices`") && err.contains("wgpu:x"),
+            "{err}"
+        );
     }
 }

@@ -10,7 +10,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,50 @@ use crate::train::checkpoint::{
 struct ActorCriticState {
     updates: u64,
     normalizer: ReturnNormalizer,
+}
+
+/// One device's share of a behaviour update: a world model (with
+/// parameters that need no gradient), the posterior states to imagine from
+/// `[N]`, their `1 - is_terminal` `[N]` and, for the critic loss on replay
+/// states, the replayed sequences they came from; all on one device.
+pub struct Shard<'a, M: WorldModel> {
+    /// The world model on this device.
+    pub model: &'a M,
+    /// Imagination starts.
+    pub starts: <M::Dynamics as Dynamics>::State,
+    /// `1 - is_terminal` of each start.
+    pub first_continues: Tensor<1>,
+    /// The replayed sequences of the starts (time-major), if any.
+    pub replay: Option<&'a DeviceBatch>,
+}
+
+/// The networks a shard differentiates: the agent's own, or copies forked
+/// to the shard's device.
+#[derive(Clone, Copy)]
+struct Nets<'a> {
+    actor: &'a Actor,
+    critic: &'a Critic,
+    slow_critic: &'a Critic,
+}
+
+/// A shard's gradients (on its device) and metrics.
+struct ShardGrads {
+    actor: GradientsParams,
+    critic: GradientsParams,
+    metrics: Vec<Scalar>,
+}
+
+/// Add `weight` times each of `new` to `sum` (same names in the same
+/// order; an empty `sum` starts from zero).
+pub(crate) fn add_weighted(sum: &mut Vec<Scalar>, new: Vec<Scalar>, weight: f32) {
+    if sum.is_empty() {
+        sum.extend(new.into_iter().map(|(name, v)| (name, v * weight as f64)));
+    } else {
+        for ((name, total), (new_name, v)) in sum.iter_mut().zip(new) {
+            debug_assert_eq!(*name, new_name);
+            *total += v * weight as f64;
+        }
+    }
 }
 
 /// An actor and critic learned in imagination.
@@ -127,10 +172,106 @@ impl ActorCritic {
         replay: Option<&DeviceBatch>,
         noise: &mut Noise,
     ) -> Vec<Scalar> {
+        let mut normalizer = self.state.normalizer.clone();
+        let nets = Nets {
+            actor: &self.actor,
+            critic: &self.critic,
+            slow_critic: &self.slow_critic,
+        };
+        let shard = Shard {
+            model,
+            starts,
+            first_continues,
+            replay,
+        };
+        let grads = self.shard_grads(nets, shard, &mut normalizer, 1.0, noise);
+        self.state.normalizer = normalizer;
+        self.apply(grads.actor, grads.critic, grads.metrics)
+    }
+
+    /// A data-parallel update: each shard (its model, starts and replayed
+    /// sequences on its own device) imagines and differentiates on a copy
+    /// of the actor and critic forked to that device, weighted by its share
+    /// of the starts; the gradients are summed on `main` and applied once.
+    /// Each shard scales advantages with the return normaliser updated by
+    /// its own returns, and the normaliser keeps the average of the shards'
+    /// percentile estimates (as the reference's multi-device code averages
+    /// its statistics across devices).
+    pub fn update_parallel<M: WorldModel>(
+        &mut self,
+        shards: Vec<Shard<'_, M>>,
+        main: &Device,
+        noise: &mut Noise,
+    ) -> Vec<Scalar> {
+        let total: usize = shards.iter().map(|s| s.first_continues.dims()[0]).sum();
+        let mut actor_sum = GradientsAccumulator::<Actor>::new();
+        let mut critic_sum = GradientsAccumulator::<Critic>::new();
+        let (mut lows, mut highs) = (Vec::new(), Vec::new());
+        let mut metrics: Vec<Scalar> = Vec::new();
+        for shard in shards {
+            let device = shard.first_continues.device();
+            let weight = shard.first_continues.dims()[0] as f32 / total as f32;
+            let forked = (device != *main).then(|| {
+                (
+                    self.actor.clone().fork(&device),
+                    self.critic.clone().fork(&device),
+                    self.slow_critic.clone().fork(&device),
+                )
+            });
+            let nets = match &forked {
+                Some((actor, critic, slow_critic)) => Nets {
+                    actor,
+                    critic,
+                    slow_critic,
+                },
+                None => Nets {
+                    actor: &self.actor,
+                    critic: &self.critic,
+                    slow_critic: &self.slow_critic,
+                },
+            };
+            let mut normalizer = self.state.normalizer.clone();
+            let mut shard_noise = noise.fork();
+            let grads = self.shard_grads(nets, shard, &mut normalizer, weight, &mut shard_noise);
+            let (actor, critic) = match &forked {
+                Some((actor, critic, _)) => (
+                    grads.actor.to_device(main, actor),
+                    grads.critic.to_device(main, critic),
+                ),
+                None => (grads.actor, grads.critic),
+            };
+            actor_sum.accumulate(&self.actor, actor);
+            critic_sum.accumulate(&self.critic, critic);
+            lows.push(normalizer.low);
+            highs.push(normalizer.high);
+            add_weighted(&mut metrics, grads.metrics, weight);
+        }
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        self.state.normalizer.low = mean(&lows);
+        self.state.normalizer.high = mean(&highs);
+        self.apply(actor_sum.grads(), critic_sum.grads(), metrics)
+    }
+
+    /// Imagine from one shard's starts and differentiate its losses,
+    /// scaled by `weight`, with respect to `nets`.
+    fn shard_grads<M: WorldModel>(
+        &self,
+        nets: Nets<'_>,
+        shard: Shard<'_, M>,
+        normalizer: &mut ReturnNormalizer,
+        weight: f32,
+        noise: &mut Noise,
+    ) -> ShardGrads {
+        let Shard {
+            model,
+            starts,
+            first_continues,
+            replay,
+        } = shard;
         let t0 = Instant::now();
         let imagined = imagine(
             model,
-            &self.actor,
+            nets.actor,
             starts,
             self.behaviour.horizon,
             self.backprop,
@@ -140,12 +281,12 @@ impl ActorCritic {
         let t0 = Instant::now();
         let losses = behaviour_losses(
             model,
-            &self.actor,
-            &self.critic,
-            &self.slow_critic,
+            nets.actor,
+            nets.critic,
+            nets.slow_critic,
             &imagined,
             first_continues,
-            &mut self.state.normalizer,
+            normalizer,
             &self.behaviour,
             &self.scales,
             self.backprop,
@@ -165,7 +306,7 @@ impl ActorCritic {
         ];
         let mut critic_loss = losses.critic;
         if let Some(replay) = replay.filter(|_| self.scales.replay_critic > 0.0) {
-            let loss = self.replay_critic_loss(&imagined, replay, losses.start_returns);
+            let loss = self.replay_critic_loss(nets, &imagined, replay, losses.start_returns);
             metrics.push((
                 "loss/replay_critic".into(),
                 to_vec(loss.clone().detach())[0] as f64,
@@ -174,9 +315,30 @@ impl ActorCritic {
         }
         let t_losses = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let mut grads = (losses.actor + critic_loss).backward();
-        let mut actor_grads = GradientsParams::from_module(&mut grads, &self.actor);
-        let mut critic_grads = GradientsParams::from_module(&mut grads, &self.critic);
+        let mut grads = ((losses.actor + critic_loss) * weight).backward();
+        let actor = GradientsParams::from_module(&mut grads, nets.actor);
+        let critic = GradientsParams::from_module(&mut grads, nets.critic);
+        // Where the time goes (wall time; the flex backend runs eagerly).
+        metrics.push(("perf/imagine_s".into(), t_imagine));
+        metrics.push(("perf/behaviour_losses_s".into(), t_losses));
+        metrics.push((
+            "perf/behaviour_backward_s".into(),
+            t0.elapsed().as_secs_f64(),
+        ));
+        ShardGrads {
+            actor,
+            critic,
+            metrics,
+        }
+    }
+
+    /// Clip and apply summed gradients; update the slow critic.
+    fn apply(
+        &mut self,
+        mut actor_grads: GradientsParams,
+        mut critic_grads: GradientsParams,
+        mut metrics: Vec<Scalar>,
+    ) -> Vec<Scalar> {
         let o = &self.optimizer;
         let (clip, lr) = (
             o.global_clip(o.actor_critic_clip),
@@ -190,13 +352,6 @@ impl ActorCritic {
         self.critic = self
             .critic_optim
             .step(lr, self.critic.clone(), critic_grads);
-        // Where the time goes (wall time; the flex backend runs eagerly).
-        metrics.push(("perf/imagine_s".into(), t_imagine));
-        metrics.push(("perf/behaviour_losses_s".into(), t_losses));
-        metrics.push((
-            "perf/behaviour_backward_s".into(),
-            t0.elapsed().as_secs_f64(),
-        ));
         self.state.updates += 1;
         let every = self.behaviour.slow_critic_every as u64;
         if self.state.updates.is_multiple_of(every) {
@@ -212,6 +367,7 @@ impl ActorCritic {
     /// The critic loss on the replayed states (unscaled).
     fn replay_critic_loss(
         &self,
+        nets: Nets<'_>,
         imagined: &Imagination,
         replay: &DeviceBatch,
         start_returns: Tensor<1>,
@@ -251,8 +407,8 @@ impl ActorCritic {
             .clone()
             .slice([0..rows, 0..width])
             .detach();
-        let value = self.critic.value(features.clone());
-        let slow = self.slow_critic.value(features).mean().detach();
+        let value = nets.critic.value(features.clone());
+        let slow = nets.slow_critic.value(features).mean().detach();
         let weights = time_major(last.slice([0..b, 0..t - 1]).neg() + 1.0);
         let terms = value.loss(time_major(targets).detach()) * self.scales.critic
             + value.loss(slow) * self.scales.slow_critic;

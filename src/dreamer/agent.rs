@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::ActorCritic;
+use super::actor_critic::{ActorCritic, Shard, add_weighted};
 use super::config::DreamerConfig;
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
@@ -50,6 +50,8 @@ pub struct DreamerAgent {
     state: AgentState,
     replay: SequenceReplay,
     acting: [Option<ActingState>; 2],
+    /// Further devices that share every update (data parallelism).
+    replicas: Vec<Device>,
 }
 
 impl DreamerAgent {
@@ -85,6 +87,7 @@ impl DreamerAgent {
             },
             replay: SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
             acting: [None, None],
+            replicas: Vec::new(),
             codec,
             config: config.clone(),
         })
@@ -105,29 +108,66 @@ impl DreamerAgent {
         &self.replay
     }
 
+    /// Split every update's batch over `replicas` as well as the agent's
+    /// own device (data parallelism): each device computes the losses of
+    /// its share on a forked copy of the networks, and the gradients are
+    /// summed on the agent's device, which applies them. Devices should be
+    /// of the same kind (several GPUs); a copy of `flex` on `flex` is
+    /// allowed and is how the tests check the arithmetic.
+    pub fn with_replicas(mut self, replicas: &[Device]) -> Self {
+        self.replicas = replicas.iter().map(|d| d.clone().autodiff()).collect();
+        self
+    }
+
     /// One update of world model, actor and critic on a replayed batch.
     pub fn train_step(&mut self) -> Result<Vec<Scalar>> {
         let c = &self.config;
         let batch = self
             .replay
             .sample(c.replay.batch, c.replay.length, &mut self.state.noise);
-        let data = DeviceBatch::new(batch, self.obs_kind, &self.device);
+        let devices: Vec<Device> = std::iter::once(self.device.clone())
+            .chain(self.replicas.iter().cloned())
+            .collect();
+        let parts = if devices.len() > 1 {
+            batch.split(devices.len())
+        } else {
+            vec![batch]
+        };
         let mut metrics = Vec::new();
         let started = std::time::Instant::now();
 
-        // World model.
-        let observed = self
-            .model
-            .observe_sequences(&data, c.rssm.free_nats, &mut self.state.noise);
-        let total = observed.losses.total(&c.loss_scales);
-        for (name, loss) in observed.losses.named() {
-            metrics.push((
-                format!("loss/{name}"),
-                to_vec(loss.clone().detach())[0] as f64,
-            ));
+        // World model: each share on its device, gradients summed here.
+        let mut sum = GradientsAccumulator::<DreamerWorldModel>::new();
+        let mut shards = Vec::with_capacity(parts.len());
+        for (part, device) in parts.into_iter().zip(&devices) {
+            let weight = part.batch as f32 / c.replay.batch as f32;
+            let replica = (*device != self.device).then(|| self.model.clone().fork(device));
+            let model = replica.as_ref().unwrap_or(&self.model);
+            let data = DeviceBatch::new(part, self.obs_kind, device);
+            let observed = model.observe_sequences(&data, c.rssm.free_nats, &mut self.state.noise);
+            let total = observed.losses.total(&c.loss_scales) * weight;
+            let mut part_metrics: Vec<Scalar> = observed
+                .losses
+                .named()
+                .into_iter()
+                .map(|(name, loss)| {
+                    (
+                        format!("loss/{name}"),
+                        to_vec(loss.clone().detach())[0] as f64,
+                    )
+                })
+                .collect();
+            part_metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
+            add_weighted(&mut metrics, part_metrics, weight);
+            let grads = GradientsParams::from_grads(total.backward(), model);
+            let grads = match &replica {
+                Some(replica) => grads.to_device(&self.device, replica),
+                None => grads,
+            };
+            sum.accumulate(&self.model, grads);
+            shards.push((data, observed.posteriors, observed.continues));
         }
-        metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
-        let mut grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let mut grads = sum.grads();
         let clip = c.optimizer.global_clip(c.optimizer.model_clip);
         let lr = c.optimizer.lr(c.optimizer.model_lr, self.state.updates);
         let norm = clip_global_norm(&self.model, &mut grads, clip);
@@ -138,16 +178,42 @@ impl DreamerAgent {
         let started = std::time::Instant::now();
 
         // Actor and critic in imagination, from every posterior state.
-        // A copy whose parameters need no gradient: the world model is not
+        // Copies whose parameters need no gradient: the world model is not
         // trained by these losses, and burn would otherwise keep growing
         // graphs on its parameters.
-        metrics.extend(self.behaviour.update_with_replay(
-            &self.model.clone().no_grad(),
-            observed.posteriors,
-            observed.continues,
-            Some(&data),
-            &mut self.state.noise,
-        ));
+        let frozen: Vec<DreamerWorldModel> = devices
+            .iter()
+            .map(|device| match *device == self.device {
+                true => self.model.clone().no_grad(),
+                false => self.model.clone().fork(device).no_grad(),
+            })
+            .collect();
+        if shards.len() == 1 {
+            let (data, posteriors, continues) = shards.pop().expect("one shard");
+            metrics.extend(self.behaviour.update_with_replay(
+                &frozen[0],
+                posteriors,
+                continues,
+                Some(&data),
+                &mut self.state.noise,
+            ));
+        } else {
+            let shards = shards
+                .iter()
+                .zip(&frozen)
+                .map(|((data, posteriors, continues), model)| Shard {
+                    model,
+                    starts: posteriors.clone(),
+                    first_continues: continues.clone(),
+                    replay: Some(data),
+                })
+                .collect();
+            metrics.extend(self.behaviour.update_parallel(
+                shards,
+                &self.device,
+                &mut self.state.noise,
+            ));
+        }
         // Where an update's time goes (the flex backend runs eagerly, so
         // wall time is compute time; on GPUs it includes waiting for readbacks).
         metrics.push(("perf/model_update_s".into(), model_seconds));

@@ -87,4 +87,50 @@ mod tests {
             "direction kept: {w:?}"
         );
     }
+
+    /// The data-parallel pattern of `DreamerAgent::train_step`: shards on
+    /// forked copies, losses weighted by their share, gradients moved to
+    /// the main device and summed against the main module, equal the
+    /// full batch's gradient.
+    #[test]
+    fn weighted_shard_gradients_sum_to_the_full_batch_gradient() {
+        use crate::nn::mlp::Mlp;
+        use crate::nn::norm::NormKind;
+        use burn::module::Module;
+        use burn::optim::GradientsAccumulator;
+
+        let device = Device::flex().autodiff();
+        let mlp = Mlp::new(3, 8, 2, NormKind::Layer, &device);
+        let x: Vec<f32> = (0..15).map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0).collect();
+        let loss = |m: &Mlp, rows: std::ops::Range<usize>| {
+            let n = rows.len();
+            let input = tensor_from_vec(x[rows.start * 3..rows.end * 3].to_vec(), [n, 3], &device);
+            m.forward(input).powi_scalar(2).mean()
+        };
+        let full = GradientsParams::from_grads(loss(&mlp, 0..5).backward(), &mlp);
+
+        let mut sum = GradientsAccumulator::<Mlp>::new();
+        for rows in [0..2, 2..5] {
+            let weight = rows.len() as f32 / 5.0;
+            let replica = mlp.clone().fork(&device);
+            let grads =
+                GradientsParams::from_grads((loss(&replica, rows) * weight).backward(), &replica)
+                    .to_device(&device, &replica);
+            sum.accumulate(&mlp, grads);
+        }
+        let summed = sum.grads();
+        let (a, b) = (global_norm(&mlp, &full), global_norm(&mlp, &summed));
+        assert!(a > 1e-3, "a gradient to compare: {a}");
+        // |full - summed| via the norm of their difference.
+        let mut diff = GradientsAccumulator::<Mlp>::new();
+        diff.accumulate(&mlp, full);
+        let mut negated = summed;
+        mlp.visit(&mut Scale {
+            grads: &mut negated,
+            factor: -1.0,
+        });
+        diff.accumulate(&mlp, negated);
+        let gap = global_norm(&mlp, &diff.grads());
+        assert!(gap < 1e-5 * a.max(1.0), "full {a}, summed {b}, gap {gap}");
+    }
 }

@@ -44,6 +44,40 @@ pub struct SequenceBatch {
     pub is_terminal: Vec<f32>,
 }
 
+impl SequenceBatch {
+    /// Split the sequences into `parts` contiguous groups of (nearly) equal
+    /// size, for data-parallel updates; empty groups are left out.
+    pub fn split(&self, parts: usize) -> Vec<SequenceBatch> {
+        let (b, t) = (self.batch, self.length);
+        let rows = t * b;
+        let (obs_len, action_len) = (self.obs.len() / rows, self.actions.len() / rows);
+        let per = b.div_ceil(parts.max(1));
+        (0..b)
+            .step_by(per.max(1))
+            .map(|first| {
+                let n = per.min(b - first);
+                let pick = |v: &[f32], width: usize| -> Vec<f32> {
+                    (0..t)
+                        .flat_map(|step| {
+                            let start = (step * b + first) * width;
+                            v[start..start + n * width].iter().copied()
+                        })
+                        .collect()
+                };
+                SequenceBatch {
+                    batch: n,
+                    length: t,
+                    obs: pick(&self.obs, obs_len),
+                    actions: pick(&self.actions, action_len),
+                    rewards: pick(&self.rewards, 1),
+                    is_first: pick(&self.is_first, 1),
+                    is_terminal: pick(&self.is_terminal, 1),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Observations stored compactly: images (and binary grids) as bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ObsStore {
@@ -346,5 +380,28 @@ mod tests {
         let b = loaded.sample(4, 3, &mut Noise::new(9));
         assert_eq!(a.obs, b.obs);
         assert_eq!(loaded.added, 12);
+    }
+
+    #[test]
+    fn split_keeps_each_sequence_whole_and_in_order() {
+        // B = 3 sequences of T = 2 steps, time-major rows t * B + b, obs width 2.
+        let batch = SequenceBatch {
+            batch: 3,
+            length: 2,
+            obs: (0..12).map(|x| x as f32).collect(),
+            actions: (0..6).map(|x| x as f32).collect(),
+            rewards: vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0],
+            is_first: vec![1.0; 6],
+            is_terminal: vec![0.0; 6],
+        };
+        let parts = batch.split(2);
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].batch, parts[1].batch), (2, 1));
+        // Sequences 0 and 1: rows (t0 b0, t0 b1, t1 b0, t1 b1).
+        assert_eq!(parts[0].rewards, vec![0.0, 1.0, 10.0, 11.0]);
+        assert_eq!(parts[0].obs, vec![0.0, 1.0, 2.0, 3.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(parts[1].rewards, vec![2.0, 12.0]);
+        assert_eq!(parts[1].obs, vec![4.0, 5.0, 10.0, 11.0]);
+        assert_eq!(parts[1].actions, vec![2.0, 5.0]);
     }
 }

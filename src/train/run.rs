@@ -37,14 +37,25 @@ fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<d
     let device = open_device(&config.run.device, config.run.precision)?;
     let env = collector.env();
     match config.agent {
-        AgentKind::Dreamer => Ok(Box::new(DreamerAgent::new(
-            &config.dreamer,
-            env.observation_space(),
-            env.action_space(),
-            collector.len(),
-            config.run.seed,
-            &device,
-        )?)),
+        AgentKind::Dreamer => {
+            let replicas = config
+                .run
+                .replica_devices
+                .iter()
+                .map(|spec| open_device(spec, config.run.precision))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Box::new(
+                DreamerAgent::new(
+                    &config.dreamer,
+                    env.observation_space(),
+                    env.action_space(),
+                    collector.len(),
+                    config.run.seed,
+                    &device,
+                )?
+                .with_replicas(&replicas),
+            ))
+        }
         AgentKind::Muzero => Ok(Box::new(MuzeroAgent::new(
             &config.muzero,
             env.observation_space(),
@@ -79,7 +90,11 @@ pub fn train_experiment(path: &Path, overrides: &[String]) -> Result<PathBuf> {
 /// other. Checks the config's ranges first, as loading a file does.
 pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
     crate::config::validate(config, "<config built in code>")?;
-    open_device(&config.run.device, config.run.precision)?; // fail before creating a run directory
+    // Fail before creating a run directory.
+    open_device(&config.run.device, config.run.precision)?;
+    for spec in &config.run.replica_devices {
+        open_device(spec, config.run.precision)?;
+    }
     somnium_envs::make(&config.env.id)?;
     let run = RunDir::create(Path::new(&config.run.logdir), name, config)?;
     println!("run directory: {}", run.root.display());

@@ -2,7 +2,9 @@
 //! critic) at batch 16 x length 64 on CartPole vector observations.
 //!
 //! Run with `cargo bench --bench dreamer_update` (flex CPU backend);
-//! `SOMNIUM_BENCH_PRESETS=xs,s` chooses presets (default `xs,s`).
+//! `SOMNIUM_BENCH_PRESETS=xs,s` chooses presets (default `xs,s`),
+//! `SOMNIUM_BENCH_DEVICE=wgpu` the device (build with `--features wgpu`)
+//! and `SOMNIUM_BENCH_PRECISION=f16` its float type (default `f32`).
 //! Figures are recorded in docs/performance.md.
 
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use somnium::config::{ExperimentConfig, load_str};
 use somnium::core::Noise;
+use somnium::device::{Precision, open_device};
 use somnium::dreamer::DreamerAgent;
 use somnium::envs::{Env, random_action};
 use somnium::train::Agent;
@@ -22,7 +25,12 @@ fn agent_for(preset: &str) -> DreamerAgent {
     let config: ExperimentConfig =
         load_str(&format!("include = [{path:?}]\n"), "bench", &[]).unwrap();
     let mut env = somnium::envs::make("CartPole-v1").unwrap();
-    let device = burn::tensor::Device::flex();
+    let spec = std::env::var("SOMNIUM_BENCH_DEVICE").unwrap_or_else(|_| "flex".into());
+    let precision: Precision = match std::env::var("SOMNIUM_BENCH_PRECISION") {
+        Ok(p) => serde_json::from_value(serde_json::Value::String(p)).expect("f32, f16 or bf16"),
+        Err(_) => Precision::F32,
+    };
+    let device = open_device(&spec, precision).unwrap();
     let mut agent = DreamerAgent::new(
         &config.dreamer,
         env.observation_space(),

@@ -14,8 +14,7 @@ use somnium::config::{ExperimentConfig, load_str};
 use somnium::core::Noise;
 use somnium::device::{Precision, open_device};
 use somnium::dreamer::DreamerAgent;
-use somnium::envs::{Env, random_action};
-use somnium::train::Agent;
+use somnium::train::record_random_play;
 
 fn agent_for(preset: &str) -> DreamerAgent {
     let path = format!(
@@ -40,25 +39,7 @@ fn agent_for(preset: &str) -> DreamerAgent {
         &device,
     )
     .unwrap();
-    let mut noise = Noise::new(0);
-    let first = env.reset(Some(0)).unwrap();
-    agent.record(0, &first, None, 0.0, true, false);
-    for _ in 0..2000 {
-        let action = random_action(env.action_space(), noise.rng());
-        let step = env.step(&action).unwrap();
-        agent.record(
-            0,
-            &step.obs,
-            Some(&action),
-            step.reward,
-            false,
-            step.terminated,
-        );
-        if step.terminated || step.truncated {
-            let first = env.reset(None).unwrap();
-            agent.record(0, &first, None, 0.0, true, false);
-        }
-    }
+    record_random_play(&mut agent, env.as_mut(), 2000, &mut Noise::new(0)).unwrap();
     agent
 }
 

@@ -30,7 +30,7 @@ use somnium::dreamer::{DreamerAgent, DreamerConfig};
 use somnium::envs::{Env, Observation, random_action};
 use somnium::muzero::{MuzeroAgent, MuzeroConfig};
 use somnium::nn::tensor_util::to_vec;
-use somnium::train::Agent;
+use somnium::train::{Agent, record_random_play};
 
 /// Forward values (losses): relative tolerance.
 const FORWARD_RTOL: f32 = 1e-4;
@@ -151,25 +151,7 @@ fn compare_metrics(what: &str, reference: &[(String, f64)], other: &[(String, f6
 /// Fill an agent's replay with random CartPole play (same stream for every agent).
 fn fill(agent: &mut dyn Agent, steps: usize) {
     let mut env = somnium::envs::make("CartPole-v1").unwrap();
-    let mut noise = Noise::new(3);
-    let first = env.reset(Some(3)).unwrap();
-    agent.record(0, &first, None, 0.0, true, false);
-    for _ in 0..steps {
-        let action = random_action(env.action_space(), noise.rng());
-        let step = env.step(&action).unwrap();
-        agent.record(
-            0,
-            &step.obs,
-            Some(&action),
-            step.reward,
-            false,
-            step.terminated,
-        );
-        if step.terminated || step.truncated {
-            let first = env.reset(None).unwrap();
-            agent.record(0, &first, None, 0.0, true, false);
-        }
-    }
+    record_random_play(agent, env.as_mut(), steps, &mut Noise::new(3)).unwrap();
 }
 
 /// CartPole observations to act on: a short random trajectory.
@@ -185,18 +167,8 @@ fn probe_observations() -> Vec<Observation> {
 }
 
 fn tiny_dreamer() -> DreamerConfig {
-    let mut c = DreamerConfig::default();
-    c.rssm.deter = 64;
-    c.rssm.hidden = 64;
-    c.rssm.stoch = 4;
-    c.rssm.classes = 4;
-    c.encoder.mlp_layers = 1;
-    c.encoder.mlp_units = 64;
-    c.heads.layers = 1;
-    c.heads.units = 64;
+    let mut c = DreamerConfig::tiny();
     c.replay.batch = 4;
-    c.replay.length = 16;
-    c.behaviour.horizon = 8;
     c
 }
 

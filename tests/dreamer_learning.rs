@@ -62,21 +62,7 @@ impl Env for PickOne {
 }
 
 fn tiny_config() -> DreamerConfig {
-    let mut c = DreamerConfig::default();
-    c.rssm.deter = 64;
-    c.rssm.hidden = 64;
-    c.rssm.stoch = 4;
-    c.rssm.classes = 4;
-    c.encoder.mlp_layers = 1;
-    c.encoder.mlp_units = 64;
-    c.heads.layers = 1;
-    c.heads.units = 64;
-    c.replay.batch = 8;
-    c.replay.length = 16;
-    c.behaviour.horizon = 8;
-    c.optimizer.model_lr = 1e-3;
-    c.optimizer.actor_critic_lr = 1e-3;
-    c
+    DreamerConfig::tiny()
 }
 
 /// Play `episodes` episodes (random actions or the agent's), recording into replay.

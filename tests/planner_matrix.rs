@@ -204,20 +204,8 @@ fn check_row<M: WorldModel>(
 }
 
 fn dreamer_row() -> Vec<(PlannerKind, f32)> {
-    let mut c = DreamerConfig::default();
-    c.rssm.deter = 64;
-    c.rssm.hidden = 64;
-    c.rssm.stoch = 4;
-    c.rssm.classes = 4;
-    c.encoder.mlp_layers = 1;
-    c.encoder.mlp_units = 64;
-    c.heads.layers = 1;
-    c.heads.units = 64;
-    c.replay.batch = 8;
-    c.replay.length = 16;
-    c.behaviour.horizon = 8;
+    let mut c = DreamerConfig::tiny();
     c.behaviour.discount = 0.9;
-    c.optimizer.model_lr = 1e-3;
     // A slow actor with more entropy, so it does not settle on one action
     // before the reward model has learnt which action pays where.
     c.optimizer.actor_critic_lr = 2e-4;

@@ -9,8 +9,7 @@ use burn::tensor::FloatDType;
 use somnium::core::Noise;
 use somnium::device::{Precision, open_device};
 use somnium::dreamer::{DreamerAgent, DreamerConfig};
-use somnium::envs::{Env, random_action};
-use somnium::train::Agent;
+use somnium::train::record_random_play;
 
 fn loss(metrics: &[(String, f64)]) -> f64 {
     metrics
@@ -25,19 +24,8 @@ fn bf16_world_model_learns_and_precision_is_fixed_per_process() {
     let device = open_device("flex", Precision::Bf16).unwrap();
     assert_eq!(device.settings().float_dtype, FloatDType::BF16);
 
-    let mut c = DreamerConfig::default();
-    c.rssm.deter = 64;
-    c.rssm.hidden = 64;
-    c.rssm.stoch = 4;
-    c.rssm.classes = 4;
-    c.encoder.mlp_layers = 1;
-    c.encoder.mlp_units = 64;
-    c.heads.layers = 1;
-    c.heads.units = 64;
-    c.replay.batch = 8;
-    c.replay.length = 16;
+    let mut c = DreamerConfig::tiny();
     c.behaviour.horizon = 5;
-    c.optimizer.model_lr = 1e-3;
     let mut env = somnium::envs::make("CartPole-v1").unwrap();
     let mut agent = DreamerAgent::new(
         &c,
@@ -48,25 +36,7 @@ fn bf16_world_model_learns_and_precision_is_fixed_per_process() {
         &device,
     )
     .unwrap();
-    let mut noise = Noise::new(0);
-    let first = env.reset(Some(0)).unwrap();
-    agent.record(0, &first, None, 0.0, true, false);
-    for _ in 0..500 {
-        let action = random_action(env.action_space(), noise.rng());
-        let step = env.step(&action).unwrap();
-        agent.record(
-            0,
-            &step.obs,
-            Some(&action),
-            step.reward,
-            false,
-            step.terminated,
-        );
-        if step.terminated || step.truncated {
-            let first = env.reset(None).unwrap();
-            agent.record(0, &first, None, 0.0, true, false);
-        }
-    }
+    record_random_play(&mut agent, env.as_mut(), 500, &mut Noise::new(0)).unwrap();
     let first_loss = loss(&agent.train_step().unwrap());
     let mut last = Vec::new();
     for _ in 0..60 {

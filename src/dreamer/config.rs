@@ -271,6 +271,29 @@ pub struct ReplayConfig {
     pub length: usize,
 }
 
+impl DreamerConfig {
+    /// A very small DreamerV3 (deter 64, 4 x 4 latents, one 64-unit layer
+    /// per MLP, batch 8 x 16, horizon 8, rates 1e-3) that learns toy tasks
+    /// in seconds on a CPU: for tests, examples and smoke runs, not results.
+    pub fn tiny() -> Self {
+        let mut c = DreamerConfig::default();
+        c.rssm.deter = 64;
+        c.rssm.hidden = 64;
+        c.rssm.stoch = 4;
+        c.rssm.classes = 4;
+        c.encoder.mlp_layers = 1;
+        c.encoder.mlp_units = 64;
+        c.heads.layers = 1;
+        c.heads.units = 64;
+        c.replay.batch = 8;
+        c.replay.length = 16;
+        c.behaviour.horizon = 8;
+        c.optimizer.model_lr = 1e-3;
+        c.optimizer.actor_critic_lr = 1e-3;
+        c
+    }
+}
+
 impl Default for DreamerConfig {
     fn default() -> Self {
         DreamerConfig {

@@ -180,3 +180,33 @@ impl Collector {
         Ok(results.into_iter().collect::<std::result::Result<_, _>>()?)
     }
 }
+
+/// Record `steps` steps of uniformly random play in `env` into `agent`'s
+/// replay (resetting finished episodes): a prefill for tests, benchmarks
+/// and custom loops.
+pub fn record_random_play(
+    agent: &mut dyn Agent,
+    env: &mut dyn Env,
+    steps: usize,
+    noise: &mut Noise,
+) -> Result<()> {
+    let first = env.reset(Some(noise.next_u64()))?;
+    agent.record(0, &first, None, 0.0, true, false);
+    for _ in 0..steps {
+        let action = somnium_envs::random_action(env.action_space(), noise.rng());
+        let step = env.step(&action)?;
+        agent.record(
+            0,
+            &step.obs,
+            Some(&action),
+            step.reward,
+            false,
+            step.terminated,
+        );
+        if step.terminated || step.truncated {
+            let first = env.reset(None)?;
+            agent.record(0, &first, None, 0.0, true, false);
+        }
+    }
+    Ok(())
+}

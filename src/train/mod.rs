@@ -11,7 +11,7 @@ mod wrap;
 
 pub use agent::{ActionCodec, Agent};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
-pub use collect::{Collector, Episode, make_env};
+pub use collect::{Collector, Episode, make_env, record_random_play};
 pub use dream::dream;
 pub use run::{EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment};
 pub use run_dir::RunDir;

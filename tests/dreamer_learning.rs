@@ -61,10 +61,6 @@ impl Env for PickOne {
     }
 }
 
-fn tiny_config() -> DreamerConfig {
-    DreamerConfig::tiny()
-}
-
 /// Play `episodes` episodes (random actions or the agent's), recording into replay.
 fn collect(
     agent: &mut DreamerAgent,
@@ -118,11 +114,11 @@ fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
 /// from one global generator, and parallel tests would interleave draws).
 #[test]
 fn world_model_loss_falls_and_actor_finds_the_optimum() {
-    learns_pick_one(tiny_config(), "adam", 0);
+    learns_pick_one(DreamerConfig::tiny(), "adam", 0);
     // The 2025 design's optimiser (LaProp with adaptive gradient clipping,
     // at a rate and warmup scaled to this tiny run) and its critic loss on
     // replay states.
-    let mut design_2025 = tiny_config();
+    let mut design_2025 = DreamerConfig::tiny();
     design_2025.optimizer.kind = OptimizerKind::Laprop;
     design_2025.optimizer.laprop_lr = 1e-3;
     design_2025.optimizer.warmup = 10;
@@ -130,7 +126,7 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     learns_pick_one(design_2025, "2025", 0);
     // Data parallelism: every batch split over two copies (here both on
     // flex), gradients summed before one optimiser step.
-    learns_pick_one(tiny_config(), "2 replicas", 1);
+    learns_pick_one(DreamerConfig::tiny(), "2 replicas", 1);
 }
 
 fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {

@@ -7,7 +7,8 @@
 //! column. Rows are world models fitted to the environment from random
 //! play, each with DreamerV3's actor-critic trained in imagination inside
 //! it (the actor is the planners' prior, the critic their value): the
-//! DreamerV3 RSSM, MuZero's networks, and the deterministic MLP model of
+//! DreamerV3 RSSM, MuZero's networks (with per-step rewards and with
+//! EfficientZero's value prefix), and the deterministic MLP model of
 //! `examples/custom_world_model.rs`. A new model adds a row with one call
 //! of [`check_row`].
 //!
@@ -232,8 +233,12 @@ fn dreamer_row() -> Vec<(PlannerKind, f32)> {
     check_row(&model, &model.encoder, agent.actor_critic())
 }
 
-fn muzero_row() -> Vec<(PlannerKind, f32)> {
+fn muzero_row(value_prefix: bool) -> Vec<(PlannerKind, f32)> {
     let mut c = MuzeroConfig::default();
+    // EfficientZero's value prefix: rewards reach every planner as
+    // differences of the LSTM's prefixes, carried in the state.
+    c.efficient_zero.value_prefix = value_prefix;
+    c.efficient_zero.lstm_units = 32;
     c.network.state = 32;
     c.network.units = 64;
     c.network.support = 10;
@@ -331,14 +336,15 @@ fn custom_row() -> Vec<(PlannerKind, f32)> {
 fn every_planner_beats_random_play_with_every_world_model() {
     let rows = [
         ("dreamer-rssm", dreamer_row()),
-        ("muzero", muzero_row()),
+        ("muzero", muzero_row(false)),
+        ("muzero-prefix", muzero_row(true)),
         ("custom-mlp", custom_row()),
     ];
     let mut failures = Vec::new();
     for (model, row) in &rows {
         for (planner, score) in row {
             eprintln!(
-                "{model:>12} x {planner:?}: {score:.2} (random {RANDOM_RETURN:.2}, best {LENGTH})"
+                "{model:>13} x {planner:?}: {score:.2} (random {RANDOM_RETURN:.2}, best {LENGTH})"
             );
             if *score < RANDOM_RETURN + 2.0 {
                 failures.push(format!("{model} x {planner:?}: {score:.2}"));

@@ -186,6 +186,38 @@ impl PolicyDistribution {
             PolicyDistribution::Continuous(_) => None,
         }
     }
+
+    /// The distributions of `parts` stacked along the batch, in order (for
+    /// example one per imagined step). Panics on an empty list or a mix of
+    /// discrete and continuous parts.
+    pub fn cat(parts: Vec<PolicyDistribution>) -> PolicyDistribution {
+        let discrete = matches!(parts.first(), Some(PolicyDistribution::Discrete(_)));
+        if discrete {
+            let log_probs = parts
+                .into_iter()
+                .map(|p| match p {
+                    PolicyDistribution::Discrete(d) => d.log_probs,
+                    PolicyDistribution::Continuous(_) => panic!("cat: mixed policy kinds"),
+                })
+                .collect();
+            PolicyDistribution::Discrete(OneHotCategorical {
+                log_probs: Tensor::cat(log_probs, 0),
+            })
+        } else {
+            let (means, stds): (Vec<_>, Vec<_>) = parts
+                .into_iter()
+                .map(|p| match p {
+                    PolicyDistribution::Continuous(d) => (d.mean, d.std),
+                    PolicyDistribution::Discrete(_) => panic!("cat: mixed policy kinds"),
+                })
+                .unzip();
+            assert!(!means.is_empty(), "cat: no policy distributions");
+            PolicyDistribution::Continuous(BoundedNormal {
+                mean: Tensor::cat(means, 0),
+                std: Tensor::cat(stds, 0),
+            })
+        }
+    }
 }
 
 /// Maps state features to an action distribution.
@@ -204,6 +236,14 @@ pub trait WorldModel {
     fn dynamics(&self) -> &Self::Dynamics;
     /// The reward of transitions into states with `features [B, F]`.
     fn reward(&self, features: Tensor<2>) -> BinnedScalar;
+    /// The expected reward `[B]` of the transition that led into each of
+    /// `states`: what planners back up and imagined returns sum. By
+    /// default the mean of [`Self::reward`] on the states' features; a
+    /// model whose reward depends on more than the features (EfficientZero's
+    /// value prefix, carried in the state) overrides it.
+    fn transition_reward(&self, states: &<Self::Dynamics as Dynamics>::State) -> Tensor<1> {
+        self.reward(states.features()).mean()
+    }
     /// Whether episodes continue after such states; `None` when the model
     /// has no continue head (every imagined step continues).
     fn continuation(&self, features: Tensor<2>) -> Option<Bernoulli>;

@@ -281,7 +281,6 @@ impl ActorCritic {
         let t0 = Instant::now();
         let losses = behaviour_losses(
             model,
-            nets.actor,
             nets.critic,
             nets.slow_critic,
             &imagined,

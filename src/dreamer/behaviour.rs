@@ -11,7 +11,7 @@
 //! predicted probability of still being in the episode, `gamma^t prod c`.
 //!
 //! Nothing here is specific to the RSSM: the rollout uses `Dynamics::imagine`
-//! and the scores `WorldModel::reward`/`continuation`, so the same behaviour
+//! and the scores `WorldModel::transition_reward`/`continuation`, so the same behaviour
 //! learning runs inside MuZero's model or a user's (a model without a
 //! continue head is taken never to end an episode).
 
@@ -20,7 +20,9 @@ use burn::tensor::Tensor;
 use super::config::{BehaviourConfig, LossScales};
 use super::networks::{Actor, Critic};
 use super::returns::{ReturnNormalizer, lambda_returns};
-use crate::core::{Dynamics, LatentState, Noise, PolicyModel, ValueModel, WorldModel};
+use crate::core::{
+    Dynamics, LatentState, Noise, PolicyDistribution, PolicyModel, ValueModel, WorldModel,
+};
 use crate::nn::tensor_util::to_vec;
 
 /// An imagined trajectory.
@@ -30,6 +32,14 @@ pub struct Imagination {
     pub features: Tensor<2>,
     /// Actions `a_0 .. a_{H-1}`, time-major `[H * N, A]`.
     pub actions: Tensor<2>,
+    /// The actor's distributions at `s_0 .. s_{H-1}` that the actions were
+    /// drawn from, time-major over `[H * N]`, differentiable with respect to
+    /// the actor: the actor loss reuses them rather than running the actor
+    /// a second time on the same states.
+    pub policy: PolicyDistribution,
+    /// The model's expected reward for entering `s_0 .. s_H`, time-major
+    /// `[(H + 1) * N]` (0 for the starts, whose reward is never used).
+    pub rewards: Tensor<1>,
     /// Starts `N`.
     pub starts: usize,
     /// Horizon `H`.
@@ -50,20 +60,26 @@ pub fn imagine<M: WorldModel>(
     let n = starts.batch();
     let mut state = starts;
     let mut features = vec![state.features()];
+    let mut rewards = vec![Tensor::zeros([n], &state.features().device())];
     let mut actions = Vec::with_capacity(horizon);
+    let mut policies = Vec::with_capacity(horizon);
     for _ in 0..horizon {
         let policy = actor.policy(state.features().detach());
         let action = policy.sample(noise);
+        policies.push(policy);
         state = model.dynamics().imagine(&state, action.clone(), noise);
         if !backprop {
             state = state.detach();
         }
         features.push(state.features());
+        rewards.push(model.transition_reward(&state));
         actions.push(action);
     }
     Imagination {
         features: Tensor::cat(features, 0),
         actions: Tensor::cat(actions, 0),
+        policy: PolicyDistribution::cat(policies),
+        rewards: Tensor::cat(rewards, 0),
         starts: n,
         horizon,
     }
@@ -98,7 +114,6 @@ fn by_start(x: Tensor<1>, steps: usize, n: usize) -> Tensor<2> {
 #[allow(clippy::too_many_arguments)]
 pub fn behaviour_losses<M: WorldModel>(
     model: &M,
-    actor: &Actor,
     critic: &Critic,
     slow_critic: &Critic,
     imagined: &Imagination,
@@ -112,7 +127,7 @@ pub fn behaviour_losses<M: WorldModel>(
     let steps = h + 1;
     let features = imagined.features.clone();
     let device = features.device();
-    let rewards = by_start(model.reward(features.clone()).mean(), steps, n); // [N, H+1]
+    let rewards = by_start(imagined.rewards.clone(), steps, n); // [N, H+1]
     let predicted_continues = match model.continuation(features.clone()) {
         Some(cont) => by_start(cont.mean(), steps, n),
         None => Tensor::ones([n, steps], &device),
@@ -124,7 +139,10 @@ pub fn behaviour_losses<M: WorldModel>(
         ],
         1,
     );
-    let values = by_start(critic.value(features.clone().detach()).mean(), steps, n).detach(); // [N, H+1]
+    // One critic pass over s_0 .. s_H: its detached means bootstrap the
+    // returns, its first H * N rows are what the critic loss trains.
+    let critic_dist = critic.value(features.clone().detach());
+    let values = by_start(critic_dist.mean(), steps, n).detach(); // [N, H+1]
     let (rewards, continues) = if backprop {
         (rewards, continues)
     } else {
@@ -145,11 +163,7 @@ pub fn behaviour_losses<M: WorldModel>(
     let base = values.clone().slice([0..n, 0..h]);
     let advantage = (returns.clone() - base) / scale; // [N, H]
 
-    let policy_features = features
-        .clone()
-        .slice([0..h * n, 0..features.dims()[1]])
-        .detach();
-    let policy = actor.policy(policy_features);
+    let policy = &imagined.policy;
     let entropy = by_start(policy.entropy(), h, n);
     let objective = if backprop {
         advantage
@@ -160,7 +174,7 @@ pub fn behaviour_losses<M: WorldModel>(
         .mean()
         * scales.actor;
 
-    let critic_dist = critic.value(policy_features_all(&features, h, n));
+    let critic_dist = critic_dist.rows(0..h * n);
     let slow_mean = slow_critic
         .value(policy_features_all(&features, h, n))
         .mean()

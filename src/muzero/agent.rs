@@ -85,11 +85,6 @@ impl MuzeroAgent {
                     .into(),
             ));
         };
-        if config.efficient_zero.value_prefix {
-            return Err(Error::Unsupported(
-                "muzero.efficient_zero.value_prefix is not implemented yet; set it to false".into(),
-            ));
-        }
         let device = device.clone().autodiff();
         let obs_kind = ObsKind::of(observation_space);
         if !MuzeroNet::supports(&config.network, obs_kind) {
@@ -99,7 +94,11 @@ impl MuzeroAgent {
                 observation_space.describe()
             )));
         }
-        let net = MuzeroNet::new(&config.network, obs_kind, actions, &device);
+        let mut net = MuzeroNet::new(&config.network, obs_kind, actions, &device);
+        let ez = &config.efficient_zero;
+        if ez.value_prefix {
+            net = net.with_value_prefix(ez.lstm_units, ez.prefix_horizon, &config.network, &device);
+        }
         let features = crate::core::Dynamics::feature_width(&net);
         let actor_critic = (config.acting == MuzeroActing::ActorCritic).then(|| {
             ActorCritic::new(

@@ -148,9 +148,14 @@ pub struct EfficientZeroConfig {
     pub consistency: f32,
     /// Width of the projection and prediction heads of the consistency loss.
     pub projection: usize,
-    /// Predict value prefixes (the discounted reward sum since the root)
-    /// instead of per-step rewards.
+    /// Predict value prefixes (the sum of rewards since the root, by an
+    /// LSTM over the unrolled states) instead of per-step rewards.
     pub value_prefix: bool,
+    /// Units of the value-prefix LSTM (512 in EfficientZero's Atari model).
+    pub lstm_units: usize,
+    /// Steps after which the value-prefix LSTM and its sum restart (5 in
+    /// EfficientZero).
+    pub prefix_horizon: usize,
     /// Shorten the n-step horizon for older data.
     pub off_policy_correction: bool,
 }
@@ -231,6 +236,8 @@ impl Default for EfficientZeroConfig {
             consistency: 0.0,
             projection: 64,
             value_prefix: false,
+            lstm_units: 128,
+            prefix_horizon: 5,
             off_policy_correction: false,
         }
     }
@@ -296,6 +303,8 @@ impl Validate for MuzeroConfig {
         v.section("efficient_zero", |v| {
             v.in_range("consistency", self.efficient_zero.consistency, 0.0, 100.0);
             v.positive("projection", self.efficient_zero.projection);
+            v.positive("lstm_units", self.efficient_zero.lstm_units);
+            v.positive("prefix_horizon", self.efficient_zero.prefix_horizon);
         });
     }
 }

@@ -99,6 +99,26 @@ pub fn reanalyse_policies(
     }
 }
 
+/// EfficientZero's value-prefix targets `[B * K]` from the unroll's
+/// rewards `[B * K]` (row-major, `K` per position): after step `k` the sum
+/// of the rewards since the prefix LSTM was last reset, which happens at
+/// the root and every `horizon` steps.
+pub fn value_prefix_targets(rewards: &[f32], b: usize, k: usize, horizon: usize) -> Vec<f32> {
+    let horizon = horizon.max(1);
+    let mut out = vec![0.0; b * k];
+    for i in 0..b {
+        let mut sum = 0.0;
+        for step in 0..k {
+            if step % horizon == 0 {
+                sum = 0.0;
+            }
+            sum += rewards[i * k + step];
+            out[i * k + step] = sum;
+        }
+    }
+    out
+}
+
 /// The unrolled loss of a batch.
 pub fn unroll_loss(
     net: &MuzeroNet,
@@ -121,6 +141,9 @@ pub fn unroll_loss(
         [b],
         device,
     );
+    let prefix_targets = net
+        .prefix_horizon()
+        .map(|horizon| value_prefix_targets(&targets.rewards, b, k, horizon));
     let root_obs = ObsBatch::from_flat(targets.root_obs.clone(), b, obs_kind, device);
     let mut state = net.represent(&root_obs);
     let extra = (heads.is_some() && config.efficient_zero.consistency > 0.0).then(|| {
@@ -186,11 +209,22 @@ pub fn unroll_loss(
         total = total + step_loss * scale;
         if step < k {
             let actions: Vec<usize> = (0..b).map(|i| targets.actions[i * k + step]).collect();
-            let hidden = scale_gradient(state.hidden, t.dynamics_grad_scale);
-            state = net.step(&MuzeroState { hidden }, one_hot(&actions, a, device));
-            let reward = crate::core::RewardModel::reward(net, state.hidden.clone());
-            let reward_target = tensor_from_vec(column(&targets.rewards, step, k), [b], device);
-            let reward_loss = reward.loss(reward_target);
+            let scaled = MuzeroState {
+                hidden: scale_gradient(state.hidden, t.dynamics_grad_scale),
+                prefix: state.prefix,
+            };
+            let (next, prefix) = net.step_predicting(&scaled, one_hot(&actions, a, device));
+            state = next;
+            // The step's reward, or with a value prefix the reward sum since
+            // the prefix LSTM's last reset.
+            let (predicted, target) = match prefix {
+                Some(prefix) => (prefix, column(prefix_targets.as_ref().unwrap(), step, k)),
+                None => (
+                    crate::core::RewardModel::reward(net, state.hidden.clone()),
+                    column(&targets.rewards, step, k),
+                ),
+            };
+            let reward_loss = predicted.loss(tensor_from_vec(target, [b], device));
             reward_sum += mean(&reward_loss);
             total = total + reward_loss * (1.0 / k as f32);
         }
@@ -199,7 +233,15 @@ pub fn unroll_loss(
     let mut metrics = vec![
         ("loss/value".to_string(), value_sum / k1 as f64),
         ("loss/policy".to_string(), policy_sum / k1 as f64),
-        ("loss/reward".to_string(), reward_sum / k as f64),
+        (
+            if net.predicts_value_prefix() {
+                "loss/value_prefix"
+            } else {
+                "loss/reward"
+            }
+            .to_string(),
+            reward_sum / k as f64,
+        ),
         (
             "loss/total".to_string(),
             to_vec(total.clone().detach())[0] as f64,
@@ -224,6 +266,22 @@ mod tests {
     use super::*;
     use crate::nn::tensor_util::to_vec;
     use burn::module::Param;
+
+    #[test]
+    fn value_prefixes_sum_rewards_since_each_reset() {
+        // Two positions, unroll 5, reset every 2 steps.
+        let rewards = [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let prefixes = value_prefix_targets(&rewards, 2, 5, 2);
+        assert_eq!(
+            prefixes,
+            vec![1.0, 3.0, 3.0, 7.0, 5.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+        );
+        // EfficientZero's setting, horizon = unroll: plain running sums.
+        assert_eq!(
+            value_prefix_targets(&rewards[..5], 1, 5, 5),
+            vec![1.0, 3.0, 6.0, 10.0, 15.0]
+        );
+    }
 
     #[test]
     fn scale_gradient_keeps_the_value_and_scales_the_gradient() {

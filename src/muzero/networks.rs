@@ -16,15 +16,25 @@
 //! state), the action given to the dynamics as one constant plane per
 //! action. The reward, value and policy heads are MLPs on the flat state
 //! in both.
+//!
+//! With EfficientZero's value prefix (`efficient_zero.value_prefix`) the
+//! reward head is replaced by an LSTM over the hidden states of an unroll
+//! whose output predicts the sum of rewards since the LSTM was last reset
+//! (at the root and every `prefix_horizon` steps). A prefix is easier to
+//! learn than the step at which a reward arrives, which is ambiguous from a
+//! predicted state. The LSTM's state travels in [`MuzeroState`], so the tree
+//! search, the sampling planners and behaviour learning all get each
+//! step's reward, the difference of consecutive prefixes, from
+//! [`WorldModel::transition_reward`] without knowing about prefixes.
 
 use burn::module::Module;
-use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::nn::{Linear, Lstm, LstmConfig, LstmState};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::config::{NetworkConfig, NetworkKind};
 use crate::core::{
     Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Observed, PolicyDistribution,
-    PolicyModel, RewardModel, ValueModel, VectorState, WorldModel,
+    PolicyModel, RewardModel, ValueModel, WorldModel,
 };
 use crate::dreamer::EncoderConfig;
 use crate::dreamer::networks::ObsEncoder;
@@ -32,8 +42,193 @@ use crate::nn::dist::{BinSpace, BinnedScalar, OneHotCategorical};
 use crate::nn::mlp::{Mlp, linear, zero_linear};
 use crate::nn::resnet::ResTower;
 
-/// A batch of MuZero hidden states `[B, S]`, each scaled to [0, 1].
-pub type MuzeroState = VectorState;
+/// A batch of MuZero hidden states `[B, S]`, each scaled to [0, 1], with
+/// the value-prefix LSTM's carry when the model predicts prefixes.
+#[derive(Debug, Clone)]
+pub struct MuzeroState {
+    /// The hidden states `[B, S]`: the features every head reads.
+    pub hidden: Tensor<2>,
+    /// What a value-prefix model carries from step to step.
+    pub prefix: Option<PrefixCarry>,
+}
+
+/// The value-prefix LSTM's state after the step into a state, and the
+/// prefixes that give that step's reward.
+#[derive(Debug, Clone)]
+pub struct PrefixCarry {
+    /// LSTM hidden and cell `[B, L]` after the step into this state.
+    pub lstm: LstmState<2>,
+    /// The predicted value prefix at this state `[B]` (0 at a root).
+    pub prefix: Tensor<1>,
+    /// The prefix the step into this state counted on from: the parent's,
+    /// or 0 after a reset `[B]`.
+    pub base: Tensor<1>,
+    /// Steps since the LSTM was reset `[B]` (0 at a root).
+    pub since_reset: Tensor<1>,
+}
+
+impl PrefixCarry {
+    /// The carry of root states: nothing predicted yet, reset next step.
+    pub fn root(batch: usize, units: usize, device: &Device) -> Self {
+        let zeros = Tensor::<1>::zeros([batch], device);
+        PrefixCarry {
+            lstm: LstmState::initial([batch, units], device),
+            prefix: zeros.clone(),
+            base: zeros.clone(),
+            since_reset: zeros,
+        }
+    }
+
+    fn map(
+        &self,
+        f2: impl Fn(Tensor<2>) -> Tensor<2>,
+        f1: impl Fn(Tensor<1>) -> Tensor<1>,
+    ) -> Self {
+        PrefixCarry {
+            lstm: LstmState::new(f2(self.lstm.cell.clone()), f2(self.lstm.hidden.clone())),
+            prefix: f1(self.prefix.clone()),
+            base: f1(self.base.clone()),
+            since_reset: f1(self.since_reset.clone()),
+        }
+    }
+}
+
+impl MuzeroState {
+    /// Hidden states with no prefix carry (a model without value prefix).
+    pub fn new(hidden: Tensor<2>) -> Self {
+        MuzeroState {
+            hidden,
+            prefix: None,
+        }
+    }
+}
+
+impl LatentState for MuzeroState {
+    fn features(&self) -> Tensor<2> {
+        self.hidden.clone()
+    }
+
+    fn batch(&self) -> usize {
+        self.hidden.dims()[0]
+    }
+
+    fn select(&self, indices: Tensor<1, Int>) -> Self {
+        let carry = self.prefix.as_ref().map(|c| {
+            c.map(
+                |x| x.select(0, indices.clone()),
+                |x| x.select(0, indices.clone()),
+            )
+        });
+        MuzeroState {
+            hidden: self.hidden.clone().select(0, indices.clone()),
+            prefix: carry,
+        }
+    }
+
+    fn cat(states: Vec<Self>) -> Self {
+        let carries: Option<Vec<PrefixCarry>> = states.iter().map(|s| s.prefix.clone()).collect();
+        let prefix = carries.map(|carries| {
+            let twos =
+                |f: fn(&PrefixCarry) -> Tensor<2>| Tensor::cat(carries.iter().map(f).collect(), 0);
+            let ones =
+                |f: fn(&PrefixCarry) -> Tensor<1>| Tensor::cat(carries.iter().map(f).collect(), 0);
+            PrefixCarry {
+                lstm: LstmState::new(
+                    twos(|c| c.lstm.cell.clone()),
+                    twos(|c| c.lstm.hidden.clone()),
+                ),
+                prefix: ones(|c| c.prefix.clone()),
+                base: ones(|c| c.base.clone()),
+                since_reset: ones(|c| c.since_reset.clone()),
+            }
+        });
+        MuzeroState {
+            hidden: Tensor::cat(states.into_iter().map(|s| s.hidden).collect(), 0),
+            prefix,
+        }
+    }
+
+    fn detach(self) -> Self {
+        MuzeroState {
+            prefix: self.prefix.map(|c| c.map(|x| x.detach(), |x| x.detach())),
+            hidden: self.hidden.detach(),
+        }
+    }
+}
+
+/// EfficientZero's value-prefix predictor: an LSTM reading each new hidden
+/// state, and a head from its output to the prefix's bins.
+#[derive(Module, Debug)]
+pub struct PrefixNet {
+    lstm: Lstm,
+    head: MlpHead,
+    units: usize,
+    horizon: usize,
+}
+
+impl PrefixNet {
+    /// An LSTM of `units` over states of width `state`, reset every
+    /// `horizon` steps, and a zero-initialised head onto `bins` bins.
+    pub fn new(
+        state: usize,
+        units: usize,
+        horizon: usize,
+        bins: usize,
+        config: &NetworkConfig,
+        device: &Device,
+    ) -> Self {
+        PrefixNet::build(state, units, horizon, bins, config, true, device)
+    }
+
+    fn build(
+        state: usize,
+        units: usize,
+        horizon: usize,
+        bins: usize,
+        config: &NetworkConfig,
+        zero_init: bool,
+        device: &Device,
+    ) -> Self {
+        PrefixNet {
+            lstm: LstmConfig::new(state, units, true).init(device),
+            head: MlpHead::new(units, bins, config, zero_init, device),
+            units,
+            horizon: horizon.max(1),
+        }
+    }
+
+    /// The carry after stepping from `parent` into `hidden [B, S]`, and
+    /// the prefix predicted there. The LSTM starts afresh (and the prefix
+    /// from 0) when the parent is a root or `horizon` steps past a reset.
+    fn step(
+        &self,
+        parent: &PrefixCarry,
+        hidden: Tensor<2>,
+        space: BinSpace,
+    ) -> (PrefixCarry, BinnedScalar) {
+        let since = parent.since_reset.clone();
+        let keep = since
+            .clone()
+            .remainder_scalar(self.horizon as f32)
+            .not_equal_elem(0.0)
+            .float(); // [B]: 0 where the LSTM resets
+        let keep2 = keep.clone().unsqueeze_dim::<2>(1);
+        let state = LstmState::new(
+            parent.lstm.cell.clone() * keep2.clone(),
+            parent.lstm.hidden.clone() * keep2,
+        );
+        let (output, lstm) = self.lstm.forward(hidden.unsqueeze_dim::<3>(1), Some(state));
+        let [b, _, l] = output.dims();
+        let dist = BinnedScalar::new(self.head.forward(output.reshape([b, l])), space);
+        let carry = PrefixCarry {
+            lstm,
+            prefix: dist.mean(),
+            base: parent.prefix.clone() * keep.clone(),
+            since_reset: since * keep + 1.0,
+        };
+        (carry, dist)
+    }
+}
 
 /// Scale each row of `x [B, S]` to [0, 1] by its own minimum and maximum.
 pub fn min_max_scale(x: Tensor<2>) -> Tensor<2> {
@@ -110,7 +305,10 @@ pub enum Trunk {
 #[derive(Module, Debug)]
 pub struct MuzeroNet {
     trunk: Trunk,
-    reward: MlpHead,
+    /// The per-step reward head (absent with a value prefix).
+    reward: Option<MlpHead>,
+    /// The value-prefix predictor (EfficientZero), if enabled.
+    prefix: Option<PrefixNet>,
     value: MlpHead,
     policy: MlpHead,
     actions: usize,
@@ -163,13 +361,57 @@ impl MuzeroNet {
         let bins = 2 * config.support + 1;
         MuzeroNet {
             trunk,
-            reward: MlpHead::new(s, bins, config, true, device),
+            reward: Some(MlpHead::new(s, bins, config, true, device)),
+            prefix: None,
             value: MlpHead::new(s, bins, config, true, device),
             policy: MlpHead::new(s, actions, config, true, device),
             actions,
             state_width: s,
             support: config.support,
         }
+    }
+
+    /// The same networks predicting value prefixes instead of per-step
+    /// rewards: the reward head is replaced by an LSTM of `units` reset
+    /// every `horizon` steps (EfficientZero: 512 units for Atari, 5 steps).
+    pub fn with_value_prefix(
+        mut self,
+        units: usize,
+        horizon: usize,
+        config: &NetworkConfig,
+        device: &Device,
+    ) -> Self {
+        let bins = 2 * self.support + 1;
+        self.prefix = Some(PrefixNet::new(
+            self.state_width,
+            units,
+            horizon,
+            bins,
+            config,
+            device,
+        ));
+        self.reward = None;
+        self
+    }
+
+    /// Whether the model predicts value prefixes.
+    pub fn predicts_value_prefix(&self) -> bool {
+        self.prefix.is_some()
+    }
+
+    /// The prefix LSTM's reset interval, if the model predicts value prefixes.
+    pub fn prefix_horizon(&self) -> Option<usize> {
+        self.prefix.as_ref().map(|p| p.horizon)
+    }
+
+    /// States from hidden vectors `[B, S]` at the root of an unroll or a
+    /// search: with a fresh prefix carry when the model needs one.
+    pub fn root_state(&self, hidden: Tensor<2>) -> MuzeroState {
+        let prefix = self
+            .prefix
+            .as_ref()
+            .map(|p| PrefixCarry::root(hidden.dims()[0], p.units, &hidden.device()));
+        MuzeroState { hidden, prefix }
     }
 
     /// Whether `config` can be built for observations of `kind`: the
@@ -200,14 +442,46 @@ impl MuzeroNet {
             }
             (Trunk::Mlp(trunk), obs) => trunk.to_state.forward(trunk.encoder.encode(obs)),
         };
-        MuzeroState {
-            hidden: min_max_scale(hidden),
-        }
+        self.root_state(min_max_scale(hidden))
     }
 
     /// Dynamics: the hidden state after `action [B, A]` (one-hot).
     pub fn step(&self, state: &MuzeroState, action: Tensor<2>) -> MuzeroState {
-        let hidden = match &self.trunk {
+        self.step_predicting(state, action).0
+    }
+
+    /// [`Self::step`], also returning the predicted value prefix of the new
+    /// state when the model predicts prefixes (what training fits).
+    ///
+    /// # Panics
+    /// If the model predicts prefixes and `state` carries none (a state
+    /// made by hand rather than by [`Self::root_state`] or this model).
+    pub fn step_predicting(
+        &self,
+        state: &MuzeroState,
+        action: Tensor<2>,
+    ) -> (MuzeroState, Option<BinnedScalar>) {
+        let hidden = min_max_scale(self.transition(state, action));
+        match (&self.prefix, &state.prefix) {
+            (None, _) => (MuzeroState::new(hidden), None),
+            (Some(net), Some(parent)) => {
+                let (carry, dist) = net.step(parent, hidden.clone(), self.bin_space());
+                let next = MuzeroState {
+                    hidden,
+                    prefix: Some(carry),
+                };
+                (next, Some(dist))
+            }
+            (Some(_), None) => panic!(
+                "a value-prefix MuZero model was given a state without its LSTM carry; \
+                 make root states with MuzeroNet::root_state"
+            ),
+        }
+    }
+
+    /// The dynamics trunk's unscaled output for `action [B, A]`.
+    fn transition(&self, state: &MuzeroState, action: Tensor<2>) -> Tensor<2> {
+        match &self.trunk {
             Trunk::Mlp(trunk) => {
                 let input = Tensor::cat(vec![state.hidden.clone(), action], 1);
                 trunk.dynamics.forward(input)
@@ -223,9 +497,6 @@ impl MuzeroNet {
                 let input = Tensor::cat(vec![spatial, planes], 1);
                 trunk.dynamics.forward(input).flatten::<2>(1, 3)
             }
-        };
-        MuzeroState {
-            hidden: min_max_scale(hidden),
         }
     }
 
@@ -253,9 +524,7 @@ impl Dynamics for MuzeroNet {
     }
 
     fn initial(&self, batch: usize, device: &Device) -> MuzeroState {
-        MuzeroState {
-            hidden: Tensor::zeros([batch, self.state_width], device),
-        }
+        self.root_state(Tensor::zeros([batch, self.state_width], device))
     }
 
     /// MuZero does not filter: the posterior is the representation of the
@@ -270,7 +539,7 @@ impl Dynamics for MuzeroNet {
         _noise: &mut Noise,
     ) -> Observed<MuzeroState> {
         Observed {
-            posterior: MuzeroState { hidden: embed },
+            posterior: self.root_state(embed),
             prior: self.step(state, action),
         }
     }
@@ -281,8 +550,18 @@ impl Dynamics for MuzeroNet {
 }
 
 impl RewardModel for MuzeroNet {
+    /// The per-step reward head.
+    ///
+    /// # Panics
+    /// For a value-prefix model, whose rewards depend on the LSTM carried
+    /// in the state, not on features alone: use
+    /// [`WorldModel::transition_reward`].
     fn reward(&self, features: Tensor<2>) -> BinnedScalar {
-        BinnedScalar::new(self.reward.forward(features), self.bin_space())
+        let head = self.reward.as_ref().expect(
+            "a value-prefix MuZero model has no per-step reward head; \
+             use WorldModel::transition_reward(state)",
+        );
+        BinnedScalar::new(head.forward(features), self.bin_space())
     }
 }
 
@@ -307,6 +586,16 @@ impl WorldModel for MuzeroNet {
 
     fn reward(&self, features: Tensor<2>) -> BinnedScalar {
         RewardModel::reward(self, features)
+    }
+
+    /// With a value prefix: this state's prefix less the one its step
+    /// counted on from (EfficientZero's `r = prefix_child - prefix_parent`,
+    /// and the prefix itself after a reset).
+    fn transition_reward(&self, state: &MuzeroState) -> Tensor<1> {
+        match &state.prefix {
+            Some(carry) => carry.prefix.clone() - carry.base.clone(),
+            None => RewardModel::reward(self, state.hidden.clone()).mean(),
+        }
     }
 
     fn continuation(&self, _features: Tensor<2>) -> Option<crate::nn::dist::Bernoulli> {
@@ -357,6 +646,65 @@ mod tests {
         }
         let value = ValueModel::value(&net, state.hidden);
         assert_eq!(value.logits.dims(), [2, 11]);
+    }
+
+    #[test]
+    fn value_prefix_rewards_are_prefix_differences_and_reset_every_horizon() {
+        let device = Device::flex();
+        device.seed(5);
+        let config = NetworkConfig {
+            state: 6,
+            units: 8,
+            layers: 1,
+            support: 10,
+            ..NetworkConfig::default()
+        };
+        let kind = ObsKind::Vector { width: 3 };
+        let mut net = MuzeroNet::new(&config, kind, 2, &device);
+        // Horizon 2; a head that is not zero-initialised, so that the
+        // prefixes differ from step to step.
+        net.prefix = Some(PrefixNet::build(6, 4, 2, 21, &config, false, &device));
+        net.reward = None;
+        let obs = ObsBatch::from_flat(vec![0.1, 0.5, -0.3, 0.9, 0.0, 0.2], 2, kind, &device);
+        let root = net.represent(&obs);
+        let action = || Tensor::<2>::zeros([2, 2], &device).slice_fill([0..2, 1..2], 1.0);
+        let s1 = net.step(&root, action());
+        let s2 = net.step(&s1, action());
+        let s3 = net.step(&s2, action());
+        let prefix = |s: &MuzeroState| to_vec(s.prefix.as_ref().unwrap().prefix.clone());
+        let since = |s: &MuzeroState| to_vec(s.prefix.as_ref().unwrap().since_reset.clone());
+        let reward = |s: &MuzeroState| to_vec(net.transition_reward(s));
+        assert_eq!(to_vec(net.transition_reward(&root)), vec![0.0, 0.0]);
+        assert_eq!(
+            (since(&s1), since(&s2), since(&s3)),
+            (vec![1.0; 2], vec![2.0; 2], vec![1.0; 2])
+        );
+        // After the root: the prefix itself; then the difference; after the
+        // reset at depth 2: the prefix again.
+        assert_eq!(reward(&s1), prefix(&s1));
+        for ((r, p2), p1) in reward(&s2).iter().zip(prefix(&s2)).zip(prefix(&s1)) {
+            assert!((r - (p2 - p1)).abs() < 1e-6, "{r} vs {p2} - {p1}");
+        }
+        assert_eq!(reward(&s3), prefix(&s3));
+        assert!(
+            prefix(&s2) != prefix(&s1),
+            "the test needs prefixes that change"
+        );
+        // The reset forgets the LSTM's past: stepping from s2's hidden state
+        // with a fresh carry predicts the same prefix as s3.
+        let fresh = net.step(&net.root_state(s2.hidden.clone()), action());
+        for (a, b) in prefix(&fresh).iter().zip(prefix(&s3)) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // Selecting and concatenating states keeps their carries.
+        let both = MuzeroState::cat(vec![s1.clone(), s2.clone()]);
+        let picked = both.select(crate::nn::tensor_util::int_tensor_from_vec(
+            vec![3, 0],
+            [2],
+            &device,
+        ));
+        assert_eq!(since(&picked), vec![2.0, 1.0]);
+        assert_eq!(prefix(&picked), vec![prefix(&s2)[1], prefix(&s1)[0]]);
     }
 
     #[test]

@@ -136,11 +136,7 @@ impl<M: WorldModel> LatentModel<'_, M> {
         };
         let mut columns = vec![logits, value];
         if with_transition {
-            let reward = self
-                .model
-                .reward(features.clone())
-                .mean()
-                .unsqueeze_dim::<2>(1);
+            let reward = self.model.transition_reward(states).unsqueeze_dim::<2>(1);
             let discount = match self.model.continuation(features) {
                 // A predicted ending stops the backup, as a terminal does.
                 Some(cont) => cont.mode().unsqueeze_dim::<2>(1).mul_scalar(self.discount),

@@ -280,7 +280,7 @@ impl<M: WorldModel> Scorer<'_, M> {
     ) -> (<M::Dynamics as Dynamics>::State, Tensor<1>, Tensor<1>) {
         let next = self.model.dynamics().imagine(state, action, noise).detach();
         let features = next.features();
-        let reward = self.model.reward(features.clone()).mean();
+        let reward = self.model.transition_reward(&next);
         let cont = match self.model.continuation(features) {
             Some(cont) => cont.mean(),
             None => reward.ones_like(),

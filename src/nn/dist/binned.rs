@@ -151,6 +151,12 @@ impl BinnedScalar {
         BinnedScalar::new(space.twohot(values).clamp_min(1e-30).log(), space)
     }
 
+    /// The predictions of rows `range` of the batch.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Self {
+        let k = self.space.bins;
+        BinnedScalar::new(self.logits.clone().slice([range, 0..k]), self.space)
+    }
+
     /// Bin probabilities `[B, K]`.
     pub fn probs(&self) -> Tensor<2> {
         softmax(self.logits.clone(), 1)

@@ -64,6 +64,10 @@ pub enum Error {
     /// A feature that this build or this agent does not provide.
     #[error("{0}")]
     Unsupported(String),
+    /// The actor thread of `run.async_actors` died (its panic message is
+    /// printed above this error).
+    #[error("the actor thread stopped unexpectedly (see the panic message above)")]
+    ActorStopped,
 }
 
 impl Error {

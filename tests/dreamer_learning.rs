@@ -7,7 +7,7 @@
 use somnium::core::Noise;
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
-use somnium::train::Agent;
+use somnium::train::{ActingPolicy, Agent};
 
 struct PickOne {
     t: usize,
@@ -102,6 +102,31 @@ fn collect(
     total / episodes as f32
 }
 
+/// Play `episodes` episodes with a policy snapshot on a thread of its own,
+/// as `run.async_actors` does; returns the mean return.
+fn play_on_thread(mut policy: Box<dyn ActingPolicy>, episodes: usize) -> f32 {
+    std::thread::spawn(move || {
+        let mut env = PickOne::new();
+        let mut total = 0.0;
+        for _ in 0..episodes {
+            let mut obs = env.reset(None).unwrap();
+            let mut first = true;
+            loop {
+                let action = policy.act(std::slice::from_ref(&obs), &[first]).remove(0);
+                let step = env.step(&action).unwrap();
+                total += step.reward;
+                (obs, first) = (step.obs, false);
+                if step.terminated {
+                    break;
+                }
+            }
+        }
+        total / episodes as f32
+    })
+    .join()
+    .expect("the acting thread")
+}
+
 fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
     metrics
         .iter()
@@ -147,6 +172,8 @@ fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
     .with_replicas(&vec![device.clone(); replicas]);
     let mut noise = Noise::new(0);
     let random_return = collect(&mut agent, &mut env, 20, true, &mut noise);
+    // A snapshot of the untrained policy, refreshed after training below.
+    let mut snapshot = agent.acting_policy().expect("DreamerV3 acts apart");
 
     let mut early = Vec::new();
     let mut late = Vec::new();
@@ -183,5 +210,13 @@ fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
     assert!(
         learned_return > random_return + 2.0 && learned_return >= 6.5,
         "{label}: the actor should approach the optimum of 8: random {random_return:.2}, learned {learned_return:.2}"
+    );
+    // The snapshot taken before training, refreshed with the trained
+    // weights, plays as well on another thread.
+    snapshot.refresh(agent.acting_policy().expect("DreamerV3 acts apart"));
+    let thread_return = play_on_thread(snapshot, 5);
+    assert!(
+        thread_return >= 6.5,
+        "{label}: a refreshed policy snapshot on another thread should play as the agent: {thread_return:.2}"
     );
 }

@@ -100,6 +100,17 @@ fn dreamer_resumes_after_sigkill() {
 }
 
 #[test]
+fn dreamer_with_an_actor_thread_resumes_after_sigkill() {
+    // Two environments stepped by an actor thread with policy snapshots
+    // (`run.async_actors`): the learner still makes exactly the updates its
+    // train ratio owes.
+    let config = TINY
+        .replace("[run]\n", "[run]\nasync_actors = true\n")
+        .replace("[env]\n", "[env]\nnum_envs = 2\n");
+    sigkill_then_resume(&config, 250);
+}
+
+#[test]
 fn muzero_resumes_after_sigkill() {
     // 0.25 updates per step after the prefill: (600 - 100) / 4 = 125 updates in all.
     sigkill_then_resume(TINY_MUZERO, 125);

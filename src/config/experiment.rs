@@ -88,6 +88,10 @@ pub struct RunConfig {
     /// the replay it has (the step's own transitions reach replay right
     /// after), so learning does not wait for slow environments.
     pub overlap_envs: bool,
+    /// Act and step the training environments on an actor thread with a
+    /// snapshot of the policy, refreshed after every round of updates, while
+    /// the learner trains (DreamerV3; not deterministic; see docs/devices.md).
+    pub async_actors: bool,
     /// Environment steps to train for (summed over copies, before action repeat).
     pub env_steps: u64,
     /// Environment steps collected with random actions before training starts.
@@ -118,6 +122,7 @@ impl Default for RunConfig {
             replica_devices: Vec::new(),
             precision: Precision::F32,
             overlap_envs: false,
+            async_actors: false,
             env_steps: 100_000,
             prefill: 1_000,
             log_every: 1_000,
@@ -177,6 +182,18 @@ impl Validate for ExperimentConfig {
                 self.run.replica_devices.is_empty() || self.agent == AgentKind::Dreamer,
                 "replica_devices",
                 "data parallelism is implemented for DreamerV3 only",
+            );
+            v.check(
+                !self.run.async_actors || self.agent == AgentKind::Dreamer,
+                "async_actors",
+                "actor threads are implemented for DreamerV3 only (MuZero's search \
+                 statistics are recorded with its steps); use overlap_envs",
+            );
+            v.check(
+                !(self.run.async_actors && self.run.overlap_envs),
+                "async_actors",
+                "already steps the environments apart from the learner; \
+                 set overlap_envs = false",
             );
             v.check(
                 self.run.replica_devices.len() < self.dreamer.replay.batch,
@@ -255,6 +272,25 @@ mod tests {
             err.contains("`run.replica_devices`") && err.contains("DreamerV3 only"),
             "{err}"
         );
+        let err = load_str::<ExperimentConfig>(
+            "agent = \"muzero\"\n[run]\nasync_actors = true\n",
+            "e.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`run.async_actors`") && err.contains("DreamerV3 only"),
+            "{err}"
+        );
+        let err = load_str::<ExperimentConfig>(
+            "[run]\nasync_actors = true\noverlap_envs = true\n",
+            "e.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("overlap_envs = false"), "{err}");
         let err =
             load_str::<ExperimentConfig>("[run]\nreplica_devices = [\"wgpu:x\"]\n", "e.toml", &[])
                 .unwrap_err()

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actor_critic::{ActorCritic, Shard, add_weighted};
 use super::config::DreamerConfig;
+use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
@@ -20,7 +21,7 @@ use crate::replay::{SequenceReplay, Transition};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
 };
-use crate::train::{ActionCodec, Agent};
+use crate::train::{ActingPolicy, ActionCodec, Agent};
 use crate::{Error, Result};
 use somnium_envs::{Action, Observation, Space};
 
@@ -35,6 +36,106 @@ struct AgentState {
 struct ActingState {
     state: RssmState,
     prev_action: Tensor<2>,
+}
+
+/// What acting reads: inference copies of the networks (on the plain
+/// device, so no graph is recorded) and how to read observations and write
+/// actions.
+#[derive(Clone)]
+struct Nets {
+    model: DreamerWorldModel,
+    actor: Actor,
+    critic: Critic,
+    codec: ActionCodec,
+    obs_kind: ObsKind,
+    device: Device,
+}
+
+impl Nets {
+    fn inference(agent: &DreamerAgent) -> Self {
+        Nets {
+            model: agent.model.valid(),
+            actor: agent.behaviour.actor.valid(),
+            critic: agent.behaviour.critic.valid(),
+            codec: agent.codec.clone(),
+            obs_kind: agent.obs_kind,
+            device: agent.device.clone().inner(),
+        }
+    }
+
+    /// Filter the observations into the latent states of `acting` and let
+    /// `planner` choose actions from them.
+    fn act(
+        &self,
+        planner: &mut AnyPlanner,
+        acting: &mut Option<ActingState>,
+        noise: &mut Noise,
+        observations: &[Observation],
+        is_first: &[bool],
+    ) -> Vec<Action> {
+        let n = observations.len();
+        let device = &self.device;
+        let acting = acting.get_or_insert_with(|| ActingState {
+            state: self.model.rssm.initial(n, device),
+            prev_action: Tensor::zeros([n, self.codec.width()], device),
+        });
+        let first: Vec<f32> = is_first
+            .iter()
+            .map(|&f| if f { 1.0 } else { 0.0 })
+            .collect();
+        let obs = ObsBatch::from_observations(observations, self.obs_kind, device);
+        let embed = self.model.encoder.encode(&obs);
+        let is_first = tensor_from_vec(first, [n], device);
+        let observed = self.model.rssm.observe(
+            &acting.state,
+            acting.prev_action.clone(),
+            embed,
+            is_first,
+            noise,
+        );
+        let state = observed.posterior.detach();
+        let action = planner
+            .plan(&self.model, &self.critic, &self.actor, &state, noise)
+            .actions
+            .detach();
+        acting.state = state;
+        acting.prev_action = action.clone();
+        self.codec.decode(&to_vec(action), n)
+    }
+}
+
+/// A snapshot of a DreamerV3 agent's exploring policy for an actor thread
+/// (`run.async_actors`): inference copies of the world model, actor and
+/// critic, the planner, and the collection environments' latent states.
+pub struct DreamerPolicy {
+    nets: Nets,
+    planner: AnyPlanner,
+    acting: Option<ActingState>,
+    noise: Noise,
+}
+
+impl ActingPolicy for DreamerPolicy {
+    fn act(&mut self, observations: &[Observation], is_first: &[bool]) -> Vec<Action> {
+        self.nets.act(
+            &mut self.planner,
+            &mut self.acting,
+            &mut self.noise,
+            observations,
+            is_first,
+        )
+    }
+
+    fn refresh(&mut self, newer: Box<dyn ActingPolicy>) {
+        let newer = newer
+            .into_any()
+            .downcast::<DreamerPolicy>()
+            .expect("a DreamerV3 policy is refreshed from a DreamerV3 snapshot");
+        self.nets = newer.nets;
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 /// DreamerV3.
@@ -251,40 +352,31 @@ impl Agent for DreamerAgent {
         is_first: &[bool],
         greedy: bool,
     ) -> Vec<Action> {
-        let n = observations.len();
         // Act with inference copies on the plain device: no graph is built
         // for steps that are never differentiated.
-        let device = self.device.clone().inner();
-        let model = self.model.valid();
-        let (actor, critic) = (self.behaviour.actor.valid(), self.behaviour.critic.valid());
-        let acting = self.acting[slot].get_or_insert_with(|| ActingState {
-            state: model.rssm.initial(n, &device),
-            prev_action: Tensor::zeros([n, self.codec.width()], &device),
-        });
-        let first: Vec<f32> = is_first
-            .iter()
-            .map(|&f| if f { 1.0 } else { 0.0 })
-            .collect();
-        let obs = ObsBatch::from_observations(observations, self.obs_kind, &device);
-        let embed = model.encoder.encode(&obs);
-        let is_first = tensor_from_vec(first, [n], &device);
-        let observed = model.rssm.observe(
-            &acting.state,
-            acting.prev_action.clone(),
-            embed,
-            is_first,
-            &mut self.state.noise,
-        );
-        let state = observed.posterior.detach();
+        let nets = Nets::inference(self);
         self.planner.set_explore(!greedy);
-        let action = self
-            .planner
-            .plan(&model, &critic, &actor, &state, &mut self.state.noise)
-            .actions
-            .detach();
-        acting.state = state;
-        acting.prev_action = action.clone();
-        self.codec.decode(&to_vec(action), n)
+        nets.act(
+            &mut self.planner,
+            &mut self.acting[slot],
+            &mut self.state.noise,
+            observations,
+            is_first,
+        )
+    }
+
+    fn acting_policy(&self) -> Option<Box<dyn ActingPolicy>> {
+        let c = &self.config;
+        let (width, discrete) = (self.codec.width(), self.codec.is_discrete());
+        let mut planner = AnyPlanner::new(&c.planner, width, discrete, c.behaviour.discount)
+            .expect("the agent's own planner configuration");
+        planner.set_explore(true);
+        Some(Box::new(DreamerPolicy {
+            nets: Nets::inference(self),
+            planner,
+            acting: None,
+            noise: Noise::new(self.state.noise.clone().next_u64() ^ 0xac70_7a11),
+        }))
     }
 
     fn reset_acting(&mut self, slot: usize) {

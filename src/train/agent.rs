@@ -46,6 +46,26 @@ pub trait Agent {
     fn save(&self, dir: &Path) -> Result<()>;
     /// Restore what [`Agent::save`] wrote.
     fn load(&mut self, dir: &Path) -> Result<()>;
+    /// A copy of the current policy that acts on another thread
+    /// (`run.async_actors`), for the training-collection environments;
+    /// `None` when the agent cannot act apart from itself (the default).
+    fn acting_policy(&self) -> Option<Box<dyn ActingPolicy>> {
+        None
+    }
+}
+
+/// A policy snapshot that acts away from the learner: on an actor thread
+/// that steps the environments while the agent trains.
+pub trait ActingPolicy: Send {
+    /// Choose exploring actions for a batch of environments, as
+    /// [`Agent::act`] does for slot 0 (latent states are kept between calls
+    /// and reset where `is_first`).
+    fn act(&mut self, observations: &[Observation], is_first: &[bool]) -> Vec<Action>;
+    /// Take over the weights of `newer`, a later snapshot of the same
+    /// agent, keeping the latent states of the environments acted in.
+    fn refresh(&mut self, newer: Box<dyn ActingPolicy>);
+    /// For [`ActingPolicy::refresh`]: the concrete snapshot.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// Converts between environment actions and model action vectors: one-hot

@@ -19,6 +19,37 @@ pub struct Episode {
     pub length: u64,
 }
 
+/// One step for the agent's replay, as [`Agent::record`] takes it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Which environment copy.
+    pub env: usize,
+    /// The observation.
+    pub obs: Observation,
+    /// The action that led to it (`None` on a first step).
+    pub action: Option<Action>,
+    /// The reward on arriving.
+    pub reward: f32,
+    /// Whether it starts an episode.
+    pub is_first: bool,
+    /// Whether the episode ended there.
+    pub is_terminal: bool,
+}
+
+impl Recorded {
+    /// Hand the step to `agent`'s replay.
+    pub fn record_into(&self, agent: &mut dyn Agent) {
+        agent.record(
+            self.env,
+            &self.obs,
+            self.action.as_ref(),
+            self.reward,
+            self.is_first,
+            self.is_terminal,
+        );
+    }
+}
+
 /// Environment copies being stepped together.
 pub struct Collector {
     envs: Vec<Box<dyn Env>>,
@@ -82,9 +113,25 @@ impl Collector {
 
     /// Record every copy's current (first) observation in the agent's replay.
     pub fn record_current(&self, agent: &mut dyn Agent) {
-        for (i, obs) in self.obs.iter().enumerate() {
-            agent.record(i, obs, None, 0.0, self.is_first[i], false);
+        for record in self.current() {
+            record.record_into(agent);
         }
+    }
+
+    /// Every copy's current observation, as replay records.
+    pub fn current(&self) -> Vec<Recorded> {
+        self.obs
+            .iter()
+            .enumerate()
+            .map(|(i, obs)| Recorded {
+                env: i,
+                obs: obs.clone(),
+                action: None,
+                reward: 0.0,
+                is_first: self.is_first[i],
+                is_terminal: false,
+            })
+            .collect()
     }
 
     /// Step every copy; auto-reset finished ones. When `agent` is given,
@@ -106,23 +153,41 @@ impl Collector {
         &mut self,
         actions: &[Action],
         steps: Vec<Step>,
-        mut agent: Option<&mut dyn Agent>,
+        agent: Option<&mut dyn Agent>,
         noise: &mut Noise,
     ) -> Result<Vec<Episode>> {
+        let (finished, records) = self.absorb_records(actions, steps, noise)?;
+        if let Some(agent) = agent {
+            for record in &records {
+                record.record_into(agent);
+            }
+        }
+        Ok(finished)
+    }
+
+    /// [`Collector::absorb`], returning the replay records instead of
+    /// handing them to an agent (for actors on another thread than the
+    /// agent's). A finished episode's last step comes before the next
+    /// episode's first.
+    pub fn absorb_records(
+        &mut self,
+        actions: &[Action],
+        steps: Vec<Step>,
+        noise: &mut Noise,
+    ) -> Result<(Vec<Episode>, Vec<Recorded>)> {
         let mut finished = Vec::new();
+        let mut records = Vec::with_capacity(steps.len());
         for ((i, env), step) in self.envs.iter_mut().enumerate().zip(steps) {
             self.returns[i] += step.reward as f64;
             self.lengths[i] += 1;
-            if let Some(agent) = agent.as_deref_mut() {
-                agent.record(
-                    i,
-                    &step.obs,
-                    Some(&actions[i]),
-                    step.reward,
-                    false,
-                    step.terminated,
-                );
-            }
+            records.push(Recorded {
+                env: i,
+                obs: step.obs.clone(),
+                action: Some(actions[i].clone()),
+                reward: step.reward,
+                is_first: false,
+                is_terminal: step.terminated,
+            });
             if step.terminated || step.truncated {
                 finished.push(Episode {
                     score: self.returns[i],
@@ -132,15 +197,20 @@ impl Collector {
                 self.lengths[i] = 0;
                 self.obs[i] = env.reset(Some(noise.next_u64()))?;
                 self.is_first[i] = true;
-                if let Some(agent) = agent.as_deref_mut() {
-                    agent.record(i, &self.obs[i], None, 0.0, true, false);
-                }
+                records.push(Recorded {
+                    env: i,
+                    obs: self.obs[i].clone(),
+                    action: None,
+                    reward: 0.0,
+                    is_first: true,
+                    is_terminal: false,
+                });
             } else {
                 self.obs[i] = step.obs;
                 self.is_first[i] = false;
             }
         }
-        Ok(finished)
+        Ok((finished, records))
     }
 
     /// Step every copy once, over `env.threads` threads when there are

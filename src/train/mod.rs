@@ -1,6 +1,7 @@
 //! Running experiments: the run loop, run directories, checkpoints and the
 //! agent interface it drives.
 
+mod actors;
 mod agent;
 pub mod checkpoint;
 mod collect;
@@ -9,9 +10,9 @@ mod run;
 pub mod run_dir;
 mod wrap;
 
-pub use agent::{ActionCodec, Agent};
+pub use agent::{ActingPolicy, ActionCodec, Agent};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
-pub use collect::{Collector, Episode, make_env, record_random_play};
+pub use collect::{Collector, Episode, Recorded, make_env, record_random_play};
 pub use dream::dream;
 pub use run::{EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment};
 pub use run_dir::RunDir;

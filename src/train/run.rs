@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::actors::ActorThread;
 use super::checkpoint::{
     Checkpoint, Counters, FORMAT_VERSION, Manifest, load_json, save_json, stable_hash,
 };
@@ -152,7 +153,7 @@ fn run_loop(
     config: &ExperimentConfig,
     run: &RunDir,
     mut agent: Box<dyn Agent>,
-    mut collector: Collector,
+    collector: Collector,
     mut state: LoopState,
 ) -> Result<()> {
     let r = &config.run;
@@ -163,7 +164,28 @@ fn run_loop(
     if r.progress {
         logger = logger.with(ProgressSink::new(r.env_steps, state.counters.env_steps));
     }
-    collector.record_current(agent.as_mut());
+    // With async actors the environments move to the actor thread, which
+    // sends their first observations as its first batch.
+    let mut collector = Some(collector);
+    let actors = if r.async_actors {
+        let policy = agent.acting_policy().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "run.async_actors: the {} agent cannot act apart from the learner",
+                agent.name()
+            ))
+        })?;
+        let collector = collector.take().expect("the collector");
+        let noise = state.noise.fork();
+        let steps = state.counters.env_steps;
+        Some(ActorThread::spawn(
+            collector, policy, noise, steps, r.prefill,
+        ))
+    } else {
+        None
+    };
+    if let Some(collector) = &collector {
+        collector.record_current(agent.as_mut());
+    }
     let hash = config_hash(config);
     let mut episodes: Vec<Episode> = Vec::new();
     let mut last_metrics: Vec<Scalar> = Vec::new();
@@ -174,28 +196,16 @@ fn run_loop(
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
 
     while state.counters.env_steps < r.env_steps {
-        let actions = if state.counters.env_steps < r.prefill {
-            collector.random_actions(&mut state.noise)
-        } else {
-            let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
-            agent.act(0, &obs, &first, false)
-        };
-        let steps_after = state.counters.env_steps + collector.len() as u64;
-        let (finished, metrics) = if r.overlap_envs {
-            // The environments step on a worker while the agent trains on
-            // the replay it has; their transitions are recorded after.
-            let (steps, metrics) = std::thread::scope(|scope| {
-                let worker = scope.spawn(|| collector.step_envs(&actions));
-                let metrics = agent.train(steps_after, r.prefill);
-                let steps = worker.join().expect("the environment thread panicked");
-                (steps, metrics)
-            });
-            let finished =
-                collector.absorb(&actions, steps?, Some(agent.as_mut()), &mut state.noise)?;
-            (finished, metrics?)
-        } else {
-            let finished = collector.step(&actions, Some(agent.as_mut()), &mut state.noise)?;
-            (finished, agent.train(steps_after, r.prefill)?)
+        let (finished, metrics, steps_after) = match (&actors, &mut collector) {
+            (Some(actors), _) => learn_from_actors(actors, agent.as_mut(), &state, r.prefill)?,
+            (None, Some(collector)) => collect_and_learn(
+                collector,
+                agent.as_mut(),
+                &mut state,
+                r.prefill,
+                r.overlap_envs,
+            )?,
+            (None, None) => unreachable!("the environments are here or with the actors"),
         };
         state.counters.env_steps = steps_after;
         state.counters.episodes += finished.len() as u64;
@@ -255,8 +265,67 @@ fn run_loop(
             write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
         }
     }
+    drop(actors);
     write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
     logger.flush()
+}
+
+/// One synchronous step: act, step the environments (on a worker while the
+/// agent trains, with `overlap`), record and train. Returns the finished
+/// episodes, the last update's metrics and the environment steps after.
+fn collect_and_learn(
+    collector: &mut Collector,
+    agent: &mut dyn Agent,
+    state: &mut LoopState,
+    prefill: u64,
+    overlap: bool,
+) -> Result<(Vec<Episode>, Vec<Scalar>, u64)> {
+    let actions = if state.counters.env_steps < prefill {
+        collector.random_actions(&mut state.noise)
+    } else {
+        let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
+        agent.act(0, &obs, &first, false)
+    };
+    let steps_after = state.counters.env_steps + collector.len() as u64;
+    if overlap {
+        // The environments step on a worker while the agent trains on the
+        // replay it has; their transitions are recorded after.
+        let (steps, metrics) = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| collector.step_envs(&actions));
+            let metrics = agent.train(steps_after, prefill);
+            let steps = worker.join().expect("the environment thread panicked");
+            (steps, metrics)
+        });
+        let finished = collector.absorb(&actions, steps?, Some(agent), &mut state.noise)?;
+        Ok((finished, metrics?, steps_after))
+    } else {
+        let finished = collector.step(&actions, Some(&mut *agent), &mut state.noise)?;
+        Ok((finished, agent.train(steps_after, prefill)?, steps_after))
+    }
+}
+
+/// One step of the asynchronous loop: take the actor's next batch of
+/// steps into replay, make the updates owed, and hand the actor the new
+/// policy if anything was learned.
+fn learn_from_actors(
+    actors: &ActorThread,
+    agent: &mut dyn Agent,
+    state: &LoopState,
+    prefill: u64,
+) -> Result<(Vec<Episode>, Vec<Scalar>, u64)> {
+    let batch = actors.next()?;
+    for record in &batch.records {
+        record.record_into(agent);
+    }
+    let steps_after = state.counters.env_steps + batch.steps;
+    let updates = agent.updates();
+    let metrics = agent.train(steps_after, prefill)?;
+    if agent.updates() != updates
+        && let Some(policy) = agent.acting_policy()
+    {
+        actors.publish(policy);
+    }
+    Ok((batch.finished, metrics, steps_after))
 }
 
 fn next_multiple(current: u64, every: u64) -> u64 {

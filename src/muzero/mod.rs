@@ -11,6 +11,7 @@ pub mod config;
 pub mod consistency;
 pub mod learner;
 pub mod networks;
+pub mod value_prefix;
 
 pub use agent::MuzeroAgent;
 pub use config::{

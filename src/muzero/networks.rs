@@ -28,10 +28,11 @@
 //! [`WorldModel::transition_reward`] without knowing about prefixes.
 
 use burn::module::Module;
-use burn::nn::{Linear, Lstm, LstmConfig, LstmState};
+use burn::nn::{Linear, LstmState};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::config::{NetworkConfig, NetworkKind};
+pub use super::value_prefix::{PrefixCarry, PrefixNet};
 use crate::core::{
     Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Observed, PolicyDistribution,
     PolicyModel, RewardModel, ValueModel, WorldModel,
@@ -50,47 +51,6 @@ pub struct MuzeroState {
     pub hidden: Tensor<2>,
     /// What a value-prefix model carries from step to step.
     pub prefix: Option<PrefixCarry>,
-}
-
-/// The value-prefix LSTM's state after the step into a state, and the
-/// prefixes that give that step's reward.
-#[derive(Debug, Clone)]
-pub struct PrefixCarry {
-    /// LSTM hidden and cell `[B, L]` after the step into this state.
-    pub lstm: LstmState<2>,
-    /// The predicted value prefix at this state `[B]` (0 at a root).
-    pub prefix: Tensor<1>,
-    /// The prefix the step into this state counted on from: the parent's,
-    /// or 0 after a reset `[B]`.
-    pub base: Tensor<1>,
-    /// Steps since the LSTM was reset `[B]` (0 at a root).
-    pub since_reset: Tensor<1>,
-}
-
-impl PrefixCarry {
-    /// The carry of root states: nothing predicted yet, reset next step.
-    pub fn root(batch: usize, units: usize, device: &Device) -> Self {
-        let zeros = Tensor::<1>::zeros([batch], device);
-        PrefixCarry {
-            lstm: LstmState::initial([batch, units], device),
-            prefix: zeros.clone(),
-            base: zeros.clone(),
-            since_reset: zeros,
-        }
-    }
-
-    fn map(
-        &self,
-        f2: impl Fn(Tensor<2>) -> Tensor<2>,
-        f1: impl Fn(Tensor<1>) -> Tensor<1>,
-    ) -> Self {
-        PrefixCarry {
-            lstm: LstmState::new(f2(self.lstm.cell.clone()), f2(self.lstm.hidden.clone())),
-            prefix: f1(self.prefix.clone()),
-            base: f1(self.base.clone()),
-            since_reset: f1(self.since_reset.clone()),
-        }
-    }
 }
 
 impl MuzeroState {
@@ -153,80 +113,6 @@ impl LatentState for MuzeroState {
             prefix: self.prefix.map(|c| c.map(|x| x.detach(), |x| x.detach())),
             hidden: self.hidden.detach(),
         }
-    }
-}
-
-/// EfficientZero's value-prefix predictor: an LSTM reading each new hidden
-/// state, and a head from its output to the prefix's bins.
-#[derive(Module, Debug)]
-pub struct PrefixNet {
-    lstm: Lstm,
-    head: MlpHead,
-    units: usize,
-    horizon: usize,
-}
-
-impl PrefixNet {
-    /// An LSTM of `units` over states of width `state`, reset every
-    /// `horizon` steps, and a zero-initialised head onto `bins` bins.
-    pub fn new(
-        state: usize,
-        units: usize,
-        horizon: usize,
-        bins: usize,
-        config: &NetworkConfig,
-        device: &Device,
-    ) -> Self {
-        PrefixNet::build(state, units, horizon, bins, config, true, device)
-    }
-
-    fn build(
-        state: usize,
-        units: usize,
-        horizon: usize,
-        bins: usize,
-        config: &NetworkConfig,
-        zero_init: bool,
-        device: &Device,
-    ) -> Self {
-        PrefixNet {
-            lstm: LstmConfig::new(state, units, true).init(device),
-            head: MlpHead::new(units, bins, config, zero_init, device),
-            units,
-            horizon: horizon.max(1),
-        }
-    }
-
-    /// The carry after stepping from `parent` into `hidden [B, S]`, and
-    /// the prefix predicted there. The LSTM starts afresh (and the prefix
-    /// from 0) when the parent is a root or `horizon` steps past a reset.
-    fn step(
-        &self,
-        parent: &PrefixCarry,
-        hidden: Tensor<2>,
-        space: BinSpace,
-    ) -> (PrefixCarry, BinnedScalar) {
-        let since = parent.since_reset.clone();
-        let keep = since
-            .clone()
-            .remainder_scalar(self.horizon as f32)
-            .not_equal_elem(0.0)
-            .float(); // [B]: 0 where the LSTM resets
-        let keep2 = keep.clone().unsqueeze_dim::<2>(1);
-        let state = LstmState::new(
-            parent.lstm.cell.clone() * keep2.clone(),
-            parent.lstm.hidden.clone() * keep2,
-        );
-        let (output, lstm) = self.lstm.forward(hidden.unsqueeze_dim::<3>(1), Some(state));
-        let [b, _, l] = output.dims();
-        let dist = BinnedScalar::new(self.head.forward(output.reshape([b, l])), space);
-        let carry = PrefixCarry {
-            lstm,
-            prefix: dist.mean(),
-            base: parent.prefix.clone() * keep.clone(),
-            since_reset: since * keep + 1.0,
-        };
-        (carry, dist)
     }
 }
 
@@ -401,7 +287,7 @@ impl MuzeroNet {
 
     /// The prefix LSTM's reset interval, if the model predicts value prefixes.
     pub fn prefix_horizon(&self) -> Option<usize> {
-        self.prefix.as_ref().map(|p| p.horizon)
+        self.prefix.as_ref().map(|p| p.horizon())
     }
 
     /// States from hidden vectors `[B, S]` at the root of an unroll or a
@@ -410,7 +296,7 @@ impl MuzeroNet {
         let prefix = self
             .prefix
             .as_ref()
-            .map(|p| PrefixCarry::root(hidden.dims()[0], p.units, &hidden.device()));
+            .map(|p| PrefixCarry::root(hidden.dims()[0], p.units(), &hidden.device()));
         MuzeroState { hidden, prefix }
     }
 

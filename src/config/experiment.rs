@@ -106,6 +106,10 @@ pub struct RunConfig {
     pub eval_every: u64,
     /// Episodes per evaluation.
     pub eval_episodes: usize,
+    /// Evaluate with the policy's most likely actions (MuZero: no root
+    /// noise, temperature 0) instead of acting as in training (sampled
+    /// actions; DreamerV3's reference evaluates this way).
+    pub eval_greedy: bool,
     /// Directory under which run directories are created.
     pub logdir: String,
     /// Write TensorBoard event files beside `metrics.jsonl`.
@@ -130,6 +134,7 @@ impl Default for RunConfig {
             keep_checkpoints: 2,
             eval_every: 10_000,
             eval_episodes: 10,
+            eval_greedy: false,
             logdir: "runs".into(),
             tensorboard: true,
             progress: true,

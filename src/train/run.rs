@@ -248,7 +248,7 @@ fn run_loop(
                 agent.as_mut(),
                 config,
                 r.eval_episodes,
-                false,
+                r.eval_greedy,
                 &mut state.noise,
             )?;
             logger.scalars(

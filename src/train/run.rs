@@ -30,7 +30,14 @@ struct LoopState {
 
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
-    let shaping = (config.agent, &config.env, &config.dreamer, &config.muzero);
+    // Only the agent's own section: a new MuZero option must not make a
+    // DreamerV3 checkpoint unreadable, or the other way round.
+    let agent = match config.agent {
+        AgentKind::Dreamer => serde_json::to_value(&config.dreamer),
+        AgentKind::Muzero => serde_json::to_value(&config.muzero),
+    }
+    .expect("config serialises");
+    let shaping = (config.agent, &config.env, agent);
     stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
 }
 
@@ -434,4 +441,24 @@ pub fn evaluate_run(
     let mut summary = evaluate(agent.as_mut(), &config, episodes.max(1), greedy, &mut noise)?;
     summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_hash_covers_the_agents_own_section_only() {
+        let dreamer = ExperimentConfig::default();
+        assert_eq!(dreamer.agent, AgentKind::Dreamer);
+        let mut other = dreamer.clone();
+        other.muzero.efficient_zero.lstm_units += 1;
+        assert_eq!(config_hash(&dreamer), config_hash(&other));
+        let mut own = dreamer.clone();
+        own.dreamer.train_ratio += 1.0;
+        assert_ne!(config_hash(&dreamer), config_hash(&own));
+        let mut env = dreamer.clone();
+        env.env.id = "Pendulum-v1".into();
+        assert_ne!(config_hash(&dreamer), config_hash(&env));
+    }
 }

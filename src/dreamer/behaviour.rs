@@ -60,11 +60,12 @@ pub fn imagine<M: WorldModel>(
     let n = starts.batch();
     let mut state = starts;
     let mut features = vec![state.features()];
-    let mut rewards = vec![Tensor::zeros([n], &state.features().device())];
+    let mut rewards = vec![Tensor::zeros([n], &features[0].device())];
     let mut actions = Vec::with_capacity(horizon);
     let mut policies = Vec::with_capacity(horizon);
     for _ in 0..horizon {
-        let policy = actor.policy(state.features().detach());
+        let current = features.last().expect("the start's features").clone();
+        let policy = actor.policy(current.detach());
         let action = policy.sample(noise);
         policies.push(policy);
         state = model.dynamics().imagine(&state, action.clone(), noise);

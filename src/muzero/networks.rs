@@ -187,14 +187,22 @@ pub enum Trunk {
     Residual(ResidualTrunk),
 }
 
+/// How a model predicts rewards.
+// One per network, never stored in bulk: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum RewardPredictor {
+    /// A head on each new state: that step's reward.
+    Step(MlpHead),
+    /// EfficientZero's value prefix: the reward sum since the last reset.
+    Prefix(PrefixNet),
+}
+
 /// The representation, dynamics and prediction networks.
 #[derive(Module, Debug)]
 pub struct MuzeroNet {
     trunk: Trunk,
-    /// The per-step reward head (absent with a value prefix).
-    reward: Option<MlpHead>,
-    /// The value-prefix predictor (EfficientZero), if enabled.
-    prefix: Option<PrefixNet>,
+    reward: RewardPredictor,
     value: MlpHead,
     policy: MlpHead,
     actions: usize,
@@ -247,8 +255,7 @@ impl MuzeroNet {
         let bins = 2 * config.support + 1;
         MuzeroNet {
             trunk,
-            reward: Some(MlpHead::new(s, bins, config, true, device)),
-            prefix: None,
+            reward: RewardPredictor::Step(MlpHead::new(s, bins, config, true, device)),
             value: MlpHead::new(s, bins, config, true, device),
             policy: MlpHead::new(s, actions, config, true, device),
             actions,
@@ -268,7 +275,7 @@ impl MuzeroNet {
         device: &Device,
     ) -> Self {
         let bins = 2 * self.support + 1;
-        self.prefix = Some(PrefixNet::new(
+        self.reward = RewardPredictor::Prefix(PrefixNet::new(
             self.state_width,
             units,
             horizon,
@@ -276,26 +283,31 @@ impl MuzeroNet {
             config,
             device,
         ));
-        self.reward = None;
         self
     }
 
     /// Whether the model predicts value prefixes.
     pub fn predicts_value_prefix(&self) -> bool {
-        self.prefix.is_some()
+        self.prefix_net().is_some()
+    }
+
+    fn prefix_net(&self) -> Option<&PrefixNet> {
+        match &self.reward {
+            RewardPredictor::Prefix(net) => Some(net),
+            RewardPredictor::Step(_) => None,
+        }
     }
 
     /// The prefix LSTM's reset interval, if the model predicts value prefixes.
     pub fn prefix_horizon(&self) -> Option<usize> {
-        self.prefix.as_ref().map(|p| p.horizon())
+        self.prefix_net().map(|p| p.horizon())
     }
 
     /// States from hidden vectors `[B, S]` at the root of an unroll or a
     /// search: with a fresh prefix carry when the model needs one.
     pub fn root_state(&self, hidden: Tensor<2>) -> MuzeroState {
         let prefix = self
-            .prefix
-            .as_ref()
+            .prefix_net()
             .map(|p| PrefixCarry::root(hidden.dims()[0], p.units(), &hidden.device()));
         MuzeroState { hidden, prefix }
     }
@@ -348,7 +360,7 @@ impl MuzeroNet {
         action: Tensor<2>,
     ) -> (MuzeroState, Option<BinnedScalar>) {
         let hidden = min_max_scale(self.transition(state, action));
-        match (&self.prefix, &state.prefix) {
+        match (self.prefix_net(), &state.prefix) {
             (None, _) => (MuzeroState::new(hidden), None),
             (Some(net), Some(parent)) => {
                 let (carry, dist) = net.step(parent, hidden.clone(), self.bin_space());
@@ -443,11 +455,15 @@ impl RewardModel for MuzeroNet {
     /// in the state, not on features alone: use
     /// [`WorldModel::transition_reward`].
     fn reward(&self, features: Tensor<2>) -> BinnedScalar {
-        let head = self.reward.as_ref().expect(
-            "a value-prefix MuZero model has no per-step reward head; \
-             use WorldModel::transition_reward(state)",
-        );
-        BinnedScalar::new(head.forward(features), self.bin_space())
+        match &self.reward {
+            RewardPredictor::Step(head) => {
+                BinnedScalar::new(head.forward(features), self.bin_space())
+            }
+            RewardPredictor::Prefix(_) => panic!(
+                "a value-prefix MuZero model has no per-step reward head; \
+                 use WorldModel::transition_reward(state)"
+            ),
+        }
     }
 }
 
@@ -549,8 +565,8 @@ mod tests {
         let mut net = MuzeroNet::new(&config, kind, 2, &device);
         // Horizon 2; a head that is not zero-initialised, so that the
         // prefixes differ from step to step.
-        net.prefix = Some(PrefixNet::build(6, 4, 2, 21, &config, false, &device));
-        net.reward = None;
+        net.reward =
+            RewardPredictor::Prefix(PrefixNet::build(6, 4, 2, 21, &config, false, &device));
         let obs = ObsBatch::from_flat(vec![0.1, 0.5, -0.3, 0.9, 0.0, 0.2], 2, kind, &device);
         let root = net.represent(&obs);
         let action = || Tensor::<2>::zeros([2, 2], &device).slice_fill([0..2, 1..2], 1.0);

@@ -16,7 +16,7 @@
 //! on thread timing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -71,9 +71,10 @@ impl ActorThread {
                 };
                 let mut steps = env_steps;
                 let mut next = Ok(first);
-                while !thread_stop.load(Ordering::Relaxed) {
+                loop {
+                    // Stop after an error, when asked, or when the learner is gone.
                     let failed = next.is_err();
-                    if !send(&sender, next) || failed {
+                    if sender.send(next).is_err() || failed || thread_stop.load(Ordering::Relaxed) {
                         return;
                     }
                     if let Some(newer) = thread_latest.lock().expect("snapshot lock").take() {
@@ -120,11 +121,6 @@ impl ActorThread {
     pub fn publish(&self, policy: Box<dyn ActingPolicy>) {
         *self.latest.lock().expect("snapshot lock") = Some(policy);
     }
-}
-
-/// Send, reporting whether the learner is still listening.
-fn send(sender: &SyncSender<Result<ActorBatch>>, batch: Result<ActorBatch>) -> bool {
-    sender.send(batch).is_ok()
 }
 
 impl Drop for ActorThread {

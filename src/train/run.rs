@@ -173,26 +173,21 @@ fn run_loop(
     }
     // With async actors the environments move to the actor thread, which
     // sends their first observations as its first batch.
-    let mut collector = Some(collector);
-    let actors = if r.async_actors {
+    let mut collection = if r.async_actors {
         let policy = agent.acting_policy().ok_or_else(|| {
             Error::Unsupported(format!(
                 "run.async_actors: the {} agent cannot act apart from the learner",
                 agent.name()
             ))
         })?;
-        let collector = collector.take().expect("the collector");
-        let noise = state.noise.fork();
-        let steps = state.counters.env_steps;
-        Some(ActorThread::spawn(
+        let (noise, steps) = (state.noise.fork(), state.counters.env_steps);
+        Collection::Actors(ActorThread::spawn(
             collector, policy, noise, steps, r.prefill,
         ))
     } else {
-        None
-    };
-    if let Some(collector) = &collector {
         collector.record_current(agent.as_mut());
-    }
+        Collection::Here(collector)
+    };
     let hash = config_hash(config);
     let mut episodes: Vec<Episode> = Vec::new();
     let mut last_metrics: Vec<Scalar> = Vec::new();
@@ -203,16 +198,17 @@ fn run_loop(
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
 
     while state.counters.env_steps < r.env_steps {
-        let (finished, metrics, steps_after) = match (&actors, &mut collector) {
-            (Some(actors), _) => learn_from_actors(actors, agent.as_mut(), &state, r.prefill)?,
-            (None, Some(collector)) => collect_and_learn(
+        let (finished, metrics, steps_after) = match &mut collection {
+            Collection::Actors(actors) => {
+                learn_from_actors(actors, agent.as_mut(), &state, r.prefill)?
+            }
+            Collection::Here(collector) => collect_and_learn(
                 collector,
                 agent.as_mut(),
                 &mut state,
                 r.prefill,
                 r.overlap_envs,
             )?,
-            (None, None) => unreachable!("the environments are here or with the actors"),
         };
         state.counters.env_steps = steps_after;
         state.counters.episodes += finished.len() as u64;
@@ -272,9 +268,17 @@ fn run_loop(
             write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
         }
     }
-    drop(actors);
+    drop(collection); // stops an actor thread
     write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
     logger.flush()
+}
+
+/// Where the training environments are stepped.
+enum Collection {
+    /// On the learner's thread (or a worker of it, with `overlap_envs`).
+    Here(Collector),
+    /// On an actor thread acting with policy snapshots (`async_actors`).
+    Actors(ActorThread),
 }
 
 /// One synchronous step: act, step the environments (on a worker while the

@@ -176,7 +176,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 4. Evaluate the final checkpoint greedily, as `somnium eval` does.
-    let eval = somnium::train::evaluate_run(&run, 50, true, &[])?;
+    let eval = somnium::train::evaluate_run(&run, &somnium::train::EvalRequest::new(50, true))?;
     println!(
         "trained agent: mean return {:.2} over {} episodes (random play {random:.2})",
         eval.mean_return, eval.episodes

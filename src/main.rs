@@ -50,6 +50,13 @@ enum Command {
         /// Act greedily instead of sampling from the policy.
         #[arg(long)]
         greedy: bool,
+        /// Evaluate the checkpoint written at this many environment steps.
+        #[arg(long, value_name = "ENV_STEPS")]
+        checkpoint: Option<u64>,
+        /// Act differently from training, e.g. --set dreamer.planner.kind=cem
+        /// (only run.*, dreamer.planner.* and muzero.search.* keys; repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Compute device (overrides the run's).
         #[arg(long)]
         device: Option<String>,
@@ -119,11 +126,16 @@ fn main() -> anyhow::Result<()> {
             run,
             episodes,
             greedy,
+            checkpoint,
+            set,
             device,
         } => {
-            let summary =
-                somnium::train::evaluate_run(&run, episodes, greedy, &device_override(device))
-                    .with_context(|| format!("evaluating {}", run.display()))?;
+            let mut request = somnium::train::EvalRequest::new(episodes, greedy);
+            request.checkpoint = checkpoint;
+            request.overrides = set;
+            request.overrides.extend(device_override(device));
+            let summary = somnium::train::evaluate_run(&run, &request)
+                .with_context(|| format!("evaluating {}", run.display()))?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Command::Dream {

@@ -96,7 +96,49 @@ fn manifest(dir: &Path) -> serde_json::Value {
 #[test]
 fn dreamer_resumes_after_sigkill() {
     // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
-    sigkill_then_resume(TINY, 250);
+    let (_tmp, run) = sigkill_then_resume(TINY, 250);
+    evaluation_can_pick_a_checkpoint_and_a_planner(&run);
+}
+
+/// `somnium eval` on an older checkpoint, acting by a planner the run did
+/// not train with; keys that shape the networks are refused by name.
+fn evaluation_can_pick_a_checkpoint_and_a_planner(run: &Path) {
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", run.to_str().unwrap(), "--episodes", "2"];
+        args.extend_from_slice(extra);
+        somnium().args(&args).output().unwrap()
+    };
+    let out = eval(&[
+        "--checkpoint",
+        "200",
+        "--set",
+        "dreamer.planner.kind=gumbel",
+        "--set",
+        "dreamer.planner.search.simulations=4",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["checkpoint_env_steps"], 200);
+    assert_eq!(summary["episodes"], 2);
+
+    let out = eval(&["--set", "dreamer.rssm.deter=64"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("dreamer.rssm.deter"),
+        "{err}"
+    );
+    let out = eval(&["--checkpoint", "250"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("no complete checkpoint at 250")
+            && err.contains("600"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,19 +149,19 @@ fn dreamer_with_an_actor_thread_resumes_after_sigkill() {
     let config = TINY
         .replace("[run]\n", "[run]\nasync_actors = true\n")
         .replace("[env]\n", "[env]\nnum_envs = 2\n");
-    sigkill_then_resume(&config, 250);
+    let _ = sigkill_then_resume(&config, 250);
 }
 
 #[test]
 fn muzero_resumes_after_sigkill() {
     // 0.25 updates per step after the prefill: (600 - 100) / 4 = 125 updates in all.
-    sigkill_then_resume(TINY_MUZERO, 125);
+    let _ = sigkill_then_resume(TINY_MUZERO, 125);
 }
 
 /// Train `config`, kill the run after its first checkpoint, resume it, and
 /// check that it ends where an uninterrupted run would, having made
 /// `expected_updates` updates in all.
-fn sigkill_then_resume(config: &str, expected_updates: u64) {
+fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let exp = tmp.path().join("tiny.toml");
     std::fs::write(&exp, config).unwrap();
@@ -197,6 +239,7 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) {
         .filter_map(|v| v["step"].as_u64())
         .max();
     assert_eq!(last_step, Some(600));
+    (tmp, run)
 }
 
 #[test]

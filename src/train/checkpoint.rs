@@ -109,6 +109,30 @@ impl Checkpoint {
         }
     }
 
+    /// The complete checkpoint written at `env_steps` environment steps.
+    pub fn at_env_steps(root: &Path, env_steps: u64) -> Result<Checkpoint> {
+        let dir = root.join(format!("{env_steps:012}"));
+        if dir.join(MANIFEST).is_file() {
+            return Checkpoint::open(&dir);
+        }
+        let kept: Vec<String> = complete_dirs(root)?
+            .iter()
+            .filter_map(|d| d.file_name()?.to_str()?.parse::<u64>().ok())
+            .map(|steps| steps.to_string())
+            .collect();
+        Err(Error::checkpoint(
+            root,
+            format!(
+                "no complete checkpoint at {env_steps} environment steps; kept: {}",
+                if kept.is_empty() {
+                    "none".to_string()
+                } else {
+                    kept.join(", ")
+                }
+            ),
+        ))
+    }
+
     /// Open the checkpoint in `dir`.
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let path = dir.join(MANIFEST);

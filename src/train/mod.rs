@@ -14,5 +14,7 @@ pub use agent::{ActingPolicy, ActionCodec, Agent};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
 pub use collect::{Collector, Episode, Recorded, make_env, record_random_play};
 pub use dream::dream;
-pub use run::{EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment};
+pub use run::{
+    EvalRequest, EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment,
+};
 pub use run_dir::RunDir;

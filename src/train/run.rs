@@ -425,24 +425,75 @@ fn evaluate(
     })
 }
 
-/// Evaluate the newest checkpoint of a run.
-pub fn evaluate_run(
-    run_dir: &Path,
-    episodes: usize,
-    greedy: bool,
-    overrides: &[String],
-) -> Result<EvalSummary> {
+/// What `somnium eval` plays, and with which checkpoint and planner.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    /// Episodes to play.
+    pub episodes: usize,
+    /// Act greedily instead of as in training.
+    pub greedy: bool,
+    /// The checkpoint at this many environment steps; the newest if `None`.
+    pub checkpoint: Option<u64>,
+    /// `key=value` overrides. Only keys that do not shape the trained
+    /// networks may change: `run.*` (device, seed...) and the way the agent
+    /// acts, `dreamer.planner.*` or `muzero.search.*`. So a model trained
+    /// acting by its actor can be evaluated acting by CEM or Gumbel search.
+    pub overrides: Vec<String>,
+}
+
+impl EvalRequest {
+    /// `episodes` episodes of the newest checkpoint, as trained.
+    pub fn new(episodes: usize, greedy: bool) -> Self {
+        EvalRequest {
+            episodes,
+            greedy,
+            checkpoint: None,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// Keys `somnium eval --set` may change: none of them shapes the weights.
+const EVAL_OVERRIDABLE: [&str; 3] = ["run.", "dreamer.planner.", "muzero.search."];
+
+/// Evaluate a checkpoint of a run (the newest unless `request` names one).
+pub fn evaluate_run(run_dir: &Path, request: &EvalRequest) -> Result<EvalSummary> {
     let run = RunDir::open(run_dir)?;
-    let config = run.load_config(overrides)?;
-    let checkpoint = Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
-        Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate")
-    })?;
-    checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
+    for spec in &request.overrides {
+        let (key, _) = crate::config::parse_override(spec)?;
+        if !EVAL_OVERRIDABLE
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+        {
+            return Err(Error::config(
+                "--set",
+                key,
+                "evaluation may change only run.*, dreamer.planner.* and muzero.search.*: \
+                 this key shapes the trained networks or the environment",
+            ));
+        }
+    }
+    let trained = run.load_config(&[])?;
+    let config = run.load_config(&request.overrides)?;
+    let checkpoint = match request.checkpoint {
+        Some(steps) => Checkpoint::at_env_steps(&run.checkpoints(), steps)?,
+        None => Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
+            Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate")
+        })?,
+    };
+    checkpoint.check_config(&config_hash(&trained), agent_name(trained.agent))?;
     let mut noise = Noise::new(config.run.seed ^ 0xe7a1);
     let collector = Collector::new(&config.env, 1, &mut noise)?;
     let mut agent = build_agent(&config, &collector)?;
     agent.load(&checkpoint.dir)?;
-    let mut summary = evaluate(agent.as_mut(), &config, episodes.max(1), greedy, &mut noise)?;
+    let episodes = request.episodes.max(1);
+    let mut summary = evaluate(
+        agent.as_mut(),
+        &config,
+        episodes,
+        request.greedy,
+        &mut noise,
+    )?;
     summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
     Ok(summary)
 }

@@ -145,8 +145,8 @@ impl PolicyDistribution {
     pub fn sample(&self, noise: &mut Noise) -> Tensor<2> {
         match self {
             PolicyDistribution::Discrete(dist) => {
-                let shape = dist.log_probs.dims();
-                dist.sample(noise.uniform_tensor(shape, &dist.log_probs.device()))
+                let [b, _] = dist.log_probs.dims();
+                dist.sample(noise.uniform_tensor([b, 1], &dist.log_probs.device()))
             }
             PolicyDistribution::Continuous(dist) => {
                 let shape = dist.mean.dims();

@@ -136,10 +136,10 @@ impl Rssm {
     }
 
     fn sample(&self, dist: &OneHotCategorical<3>, noise: &mut Noise) -> Tensor<2> {
-        let shape = dist.log_probs.dims();
-        let sample =
-            dist.sample_straight_through(noise.uniform_tensor(shape, &dist.log_probs.device()));
-        sample.reshape([shape[0], self.stoch * self.classes])
+        let [b, stoch, _] = dist.log_probs.dims();
+        let uniform = noise.uniform_tensor([b, stoch, 1], &dist.log_probs.device());
+        let sample = dist.sample_straight_through(uniform);
+        sample.reshape([b, self.stoch * self.classes])
     }
 
     /// The deterministic step `h' = core(h, in(z, a))`.

@@ -29,7 +29,7 @@ use crate::config::{Validate, Validator};
 use crate::core::{
     Dynamics, LatentState, Noise, PlanOutput, Planner, PolicyModel, ValueModel, WorldModel,
 };
-use crate::nn::dist::OneHotCategorical;
+use crate::nn::dist::sample_one_hot;
 use crate::nn::tensor_util::{int_tensor_from_vec, tensor_from_vec, to_vec};
 
 /// How the sequence distribution is refitted to the elites.
@@ -184,17 +184,13 @@ impl SamplingPlanner {
                     .clamp(-1.0, 1.0)
             }
             SequenceDistribution::Categorical { probs } => {
-                let logits = probs
+                let probs = probs
                     .clone()
-                    .clamp_min(1e-12)
-                    .log()
                     .unsqueeze_dim::<4>(1)
                     .repeat_dim(1, n)
                     .reshape([b * n * h, a]);
-                let uniform = noise.uniform_tensor([b * n * h, a], &probs.device());
-                OneHotCategorical { log_probs: logits }
-                    .sample(uniform)
-                    .reshape([b, n, h, a])
+                let uniform = noise.uniform_tensor([b * n * h, 1], &probs.device());
+                sample_one_hot(probs, uniform).reshape([b, n, h, a])
             }
         }
     }
@@ -472,10 +468,8 @@ impl SamplingPlanner {
                 let [b, a] = first.dims();
                 let device = first.device();
                 let chosen: Vec<usize> = if self.explore {
-                    let dist = OneHotCategorical {
-                        log_probs: first.clone().clamp_min(1e-12).log(),
-                    };
-                    let sample = dist.sample(noise.uniform_tensor([b, a], &device));
+                    let sample =
+                        sample_one_hot(first.clone(), noise.uniform_tensor([b, 1], &device));
                     first_max_per_row(&to_vec(sample), a)
                 } else {
                     first_max_per_row(&to_vec(first.clone()), a)
@@ -500,7 +494,9 @@ mod tests {
 
     use super::*;
     use crate::core::{Observed, PolicyDistribution, VectorState};
-    use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, ScalarTransform};
+    use crate::nn::dist::{
+        Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical, ScalarTransform,
+    };
 
     /// A point on a line. Discrete actions (left, stay, right) move it by
     /// -1, 0, +1; a continuous action in [-1, 1] moves it by that much. The

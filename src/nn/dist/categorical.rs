@@ -56,20 +56,53 @@ impl<const D: usize> OneHotCategorical<D> {
         one_hot_of_max(self.log_probs.clone())
     }
 
-    /// A one-hot sample by the Gumbel-max trick, from `uniform` noise in (0, 1)
-    /// of the same shape. No gradient flows through it.
+    /// A one-hot sample, from one `uniform` number in [0, 1) per
+    /// distribution (shape `[.., 1]`; see [`sample_one_hot`]). No gradient
+    /// flows through it.
     pub fn sample(&self, uniform: Tensor<D>) -> Tensor<D> {
-        let gumbel = uniform.clamp(1e-20, 1.0 - 1e-7).log().neg().log().neg();
-        one_hot_of_max(self.log_probs.clone().detach() + gumbel)
+        sample_one_hot(self.probs(), uniform)
     }
 
     /// [`Self::sample`] with straight-through gradients: the value is the
     /// one-hot sample, the gradient is that of the probabilities.
     pub fn sample_straight_through(&self, uniform: Tensor<D>) -> Tensor<D> {
-        let sample = self.sample(uniform);
         let probs = self.probs();
+        let sample = sample_one_hot(probs.clone(), uniform);
         sample + probs.clone() - probs.detach()
     }
+}
+
+/// A one-hot sample from `probs [.., K]` (rows summing to one up to
+/// rounding) by inverting the cumulative distribution: the class drawn is
+/// the first whose cumulative probability exceeds `u * total` for
+/// `uniform = u [.., 1]` in [0, 1). One random number per distribution and
+/// no logarithms, where the Gumbel-max trick needs K numbers and two
+/// logarithms per class: the RSSM draws 32 x 32 classes per state and step.
+/// No gradient flows through it.
+pub fn sample_one_hot<const D: usize>(probs: Tensor<D>, uniform: Tensor<D>) -> Tensor<D> {
+    let mut edge = probs.dims();
+    let k = edge[D - 1];
+    edge[D - 1] = 1;
+    let device = probs.device();
+    let ones = Tensor::<D>::ones(edge, &device);
+    if k == 1 {
+        return ones;
+    }
+    let cdf = probs.detach().cumsum(D - 1);
+    let threshold = uniform * cdf.clone().narrow(D - 1, k - 1, 1);
+    // 0 before the drawn class and 1 from it on (a cumulative sum of
+    // non-negative numbers never decreases); the last class counts as
+    // reached even where `u * total` rounded up to the total.
+    let reached = cdf.narrow(D - 1, 0, k - 1).greater(threshold).float();
+    let reached = Tensor::cat(vec![reached, ones], D - 1);
+    let before = Tensor::cat(
+        vec![
+            Tensor::<D>::zeros(edge, &device),
+            reached.clone().narrow(D - 1, 0, k - 1),
+        ],
+        D - 1,
+    );
+    reached - before
 }
 
 /// One-hot of the arg-max along the last axis (ties, which have probability
@@ -118,22 +151,56 @@ mod tests {
     }
 
     #[test]
-    fn gumbel_samples_follow_the_probabilities() {
+    fn samples_follow_the_probabilities() {
         use rand::{RngExt, SeedableRng};
         let device = Device::flex();
-        let n = 4000;
-        let logits = tensor_from_vec([0.0, 3f32.ln()].repeat(n), [n, 2], &device);
+        let n = 8000;
+        // p = [0.1, 0.2, 0.3, 0.4]; every draw is one-hot.
+        let logits = tensor_from_vec(
+            [1f32, 2.0, 3.0, 4.0].map(f32::ln).repeat(n),
+            [n, 4],
+            &device,
+        );
         let dist = OneHotCategorical::new(logits, 0.0);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let noise: Vec<f32> = (0..2 * n).map(|_| rng.random::<f32>()).collect();
-        let samples = to_vec(dist.sample(tensor_from_vec(noise, [n, 2], &device)));
-        let ones: f32 = samples.chunks(2).map(|s| s[1]).sum();
-        assert!(samples.chunks(2).all(|s| s[0] + s[1] == 1.0));
-        let freq = ones / n as f32;
+        let noise: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
+        let samples = to_vec(dist.sample(tensor_from_vec(noise, [n, 1], &device)));
         assert!(
-            (freq - 0.75).abs() < 0.03,
-            "class 1 drawn with frequency {freq}, expected 0.75"
+            samples
+                .chunks(4)
+                .all(|s| s.iter().sum::<f32>() == 1.0 && s.iter().all(|&x| x == 0.0 || x == 1.0))
         );
+        for (class, p) in [0.1f32, 0.2, 0.3, 0.4].into_iter().enumerate() {
+            let freq = samples.chunks(4).map(|s| s[class]).sum::<f32>() / n as f32;
+            // Four standard errors of a frequency over 8000 draws: <= 0.022.
+            assert!(
+                (freq - p).abs() < 0.022,
+                "class {class} drawn with frequency {freq}, expected {p}"
+            );
+        }
+    }
+
+    #[test]
+    fn inverse_cdf_picks_the_class_whose_interval_holds_u() {
+        let device = Device::flex();
+        // Cumulative [0.1, 0.3, 0.6, 1.0]: u = 0 -> 0, 0.15 -> 1, 0.35 -> 2, 0.999 -> 3, and u just below one -> the last class.
+        let probs = tensor_from_vec([0.1f32, 0.2, 0.3, 0.4].repeat(5), [5, 4], &device);
+        let u = tensor_from_vec(
+            vec![0.0, 0.15, 0.35, 0.999, 1.0 - f32::EPSILON / 2.0],
+            [5, 1],
+            &device,
+        );
+        let samples = to_vec(sample_one_hot(probs, u));
+        let drawn: Vec<usize> = samples
+            .chunks(4)
+            .map(|s| s.iter().position(|&x| x == 1.0).unwrap())
+            .collect();
+        assert_eq!(drawn, vec![0, 1, 2, 3, 3], "{samples:?}");
+        // Rows whose probabilities sum to a little less than one still draw
+        // exactly one class.
+        let probs = tensor_from_vec(vec![0.5, 0.4999], [1, 2], &device);
+        let u = tensor_from_vec(vec![0.99999], [1, 1], &device);
+        assert_eq!(to_vec(sample_one_hot(probs, u)), vec![0.0, 1.0]);
     }
 
     #[test]
@@ -141,7 +208,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let logits = tensor_from_vec(vec![0.0, 3f32.ln()], [1, 2], &device).require_grad();
         let dist = OneHotCategorical::new(logits.clone(), 0.0);
-        let noise = tensor_from_vec(vec![0.5, 0.5], [1, 2], &device);
+        // u = 0.5 lies in class 1's interval [0.25, 1).
+        let noise = tensor_from_vec(vec![0.5], [1, 1], &device);
         // Loss = sample . w with w = [1, 2]: d/dlogits = J_softmax^T w.
         let w = tensor_from_vec(vec![1.0, 2.0], [1, 2], &device);
         let sample = dist.sample_straight_through(noise);

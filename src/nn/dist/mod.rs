@@ -22,5 +22,5 @@ mod normal;
 
 pub use bernoulli::Bernoulli;
 pub use binned::{BinSpace, BinnedScalar, ScalarTransform};
-pub use categorical::OneHotCategorical;
+pub use categorical::{OneHotCategorical, sample_one_hot};
 pub use normal::BoundedNormal;

@@ -77,7 +77,7 @@ impl Checkpoint {
     ) -> Result<Checkpoint> {
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io("creating checkpoint directory", root, e))?;
-        let name = format!("{:012}", manifest.counters.env_steps);
+        let name = dir_name(manifest.counters.env_steps);
         let tmp = root.join(format!(".tmp-{name}"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)
@@ -111,7 +111,7 @@ impl Checkpoint {
 
     /// The complete checkpoint written at `env_steps` environment steps.
     pub fn at_env_steps(root: &Path, env_steps: u64) -> Result<Checkpoint> {
-        let dir = root.join(format!("{env_steps:012}"));
+        let dir = root.join(dir_name(env_steps));
         if dir.join(MANIFEST).is_file() {
             return Checkpoint::open(&dir);
         }
@@ -179,6 +179,12 @@ impl Checkpoint {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+}
+
+/// A checkpoint's directory name: its environment steps, zero-padded so
+/// that names sort in the order the checkpoints were written.
+fn dir_name(env_steps: u64) -> String {
+    format!("{env_steps:012}")
 }
 
 fn complete_dirs(root: &Path) -> Result<Vec<PathBuf>> {

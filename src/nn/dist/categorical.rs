@@ -183,7 +183,8 @@ mod tests {
     #[test]
     fn inverse_cdf_picks_the_class_whose_interval_holds_u() {
         let device = Device::flex();
-        // Cumulative [0.1, 0.3, 0.6, 1.0]: u = 0 -> 0, 0.15 -> 1, 0.35 -> 2, 0.999 -> 3, and u just below one -> the last class.
+        // Cumulative [0.1, 0.3, 0.6, 1.0]: u = 0 -> 0, 0.15 -> 1, 0.35 -> 2,
+        // 0.999 -> 3, and u just below one -> the last class.
         let probs = tensor_from_vec([0.1f32, 0.2, 0.3, 0.4].repeat(5), [5, 4], &device);
         let u = tensor_from_vec(
             vec![0.0, 0.15, 0.35, 0.999, 1.0 - f32::EPSILON / 2.0],

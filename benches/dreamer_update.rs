@@ -3,6 +3,8 @@
 //!
 //! Run with `cargo bench --bench dreamer_update` (flex CPU backend);
 //! `SOMNIUM_BENCH_PRESETS=xs,s` chooses presets (default `xs,s`),
+//! `SOMNIUM_BENCH_SHARDS=1,2` how many threaded shares each update is
+//! split into (`run.update_shards`; default `1,2`),
 //! `SOMNIUM_BENCH_DEVICE=wgpu` the device (build with `--features wgpu`)
 //! and `SOMNIUM_BENCH_PRECISION=f16` its float type (default `f32`).
 //! Figures are recorded in docs/performance.md.
@@ -16,7 +18,7 @@ use somnium::device::{Precision, open_device};
 use somnium::dreamer::DreamerAgent;
 use somnium::train::record_random_play;
 
-fn agent_for(preset: &str) -> DreamerAgent {
+fn agent_for(preset: &str, shards: usize) -> DreamerAgent {
     let path = format!(
         "{}/experiments/presets/dreamer/{preset}.toml",
         env!("CARGO_MANIFEST_DIR")
@@ -38,7 +40,8 @@ fn agent_for(preset: &str) -> DreamerAgent {
         0,
         &device,
     )
-    .unwrap();
+    .unwrap()
+    .with_replicas(&vec![device.clone(); shards - 1]);
     record_random_play(&mut agent, env.as_mut(), 2000, &mut Noise::new(0)).unwrap();
     agent
 }
@@ -50,9 +53,14 @@ fn bench_updates(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(30))
         .warm_up_time(Duration::from_secs(5));
+    let shards = std::env::var("SOMNIUM_BENCH_SHARDS").unwrap_or_else(|_| "1,2".into());
     for preset in presets.split(',') {
-        let mut agent = agent_for(preset);
-        group.bench_function(preset, |b| b.iter(|| agent.train_step().unwrap()));
+        for shards in shards.split(',') {
+            let shards: usize = shards.parse().expect("SOMNIUM_BENCH_SHARDS: numbers");
+            let mut agent = agent_for(preset, shards);
+            let name = format!("{preset}/{shards}-shard");
+            group.bench_function(name, |b| b.iter(|| agent.train_step().unwrap()));
+        }
     }
     group.finish();
 }

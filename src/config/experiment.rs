@@ -81,6 +81,14 @@ pub struct RunConfig {
     /// parallelism: the batch is split over `device` and these, gradients
     /// are summed on `device`), e.g. `["wgpu:1", "wgpu:2"]`; empty = off.
     pub replica_devices: Vec<String>,
+    /// Shares each DreamerV3 update is split into on `device` itself, each
+    /// computed on its own thread with an equal part of the CPU threads
+    /// (data parallelism within one device, combined with any replica
+    /// devices); 1 = off. On a CPU, set it to the number of cores: the
+    /// element-wise work between matrix products then runs on every core
+    /// (docs/performance.md). The return normaliser averages the shares'
+    /// percentiles, as across devices.
+    pub update_shards: usize,
     /// Float precision of every tensor: `f32`, `f16` or `bf16` (half
     /// precision throughout, for GPUs; see `somnium::device::Precision`).
     pub precision: Precision,
@@ -124,6 +132,7 @@ impl Default for RunConfig {
             seed: 0,
             device: "flex".into(),
             replica_devices: Vec::new(),
+            update_shards: 1,
             precision: Precision::F32,
             overlap_envs: false,
             async_actors: false,
@@ -205,6 +214,23 @@ impl Validate for ExperimentConfig {
                 "replica_devices",
                 "needs fewer devices than sequences per batch (dreamer.replay.batch)",
             );
+            v.check(
+                self.run.update_shards >= 1,
+                "update_shards",
+                "must be at least 1",
+            );
+            v.check(
+                self.run.update_shards == 1 || self.agent == AgentKind::Dreamer,
+                "update_shards",
+                "data parallelism is implemented for DreamerV3 only",
+            );
+            v.check(
+                self.run.update_shards + self.run.replica_devices.len()
+                    <= self.dreamer.replay.batch,
+                "update_shards",
+                "with the replica devices, needs at most one share per sequence \
+                 of the batch (dreamer.replay.batch)",
+            );
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
         v.section("muzero", |v| self.muzero.validate(v));
@@ -250,6 +276,31 @@ mod tests {
             missing.is_empty(),
             "docs/config.md does not list {missing:?}"
         );
+    }
+
+    #[test]
+    fn update_shards_are_checked_against_the_batch() {
+        let load = |text: &str| load_str::<ExperimentConfig>(text, "e.toml", &[]);
+        let c = load("[run]\nupdate_shards = 2\n").unwrap();
+        assert_eq!(c.run.update_shards, 2);
+        for (text, problem) in [
+            ("[run]\nupdate_shards = 0\n", "at least 1"),
+            ("[run]\nupdate_shards = 17\n", "dreamer.replay.batch"),
+            (
+                "[run]\nupdate_shards = 15\nreplica_devices = [\"flex\", \"flex\"]\n",
+                "dreamer.replay.batch",
+            ),
+            (
+                "agent = \"muzero\"\n[run]\nupdate_shards = 2\n",
+                "DreamerV3 only",
+            ),
+        ] {
+            let err = load(text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("e.toml: `run.update_shards`") && err.contains(problem),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -81,6 +81,38 @@ pub(crate) fn add_weighted(sum: &mut Vec<Scalar>, new: Vec<Scalar>, weight: f32)
     }
 }
 
+/// Run `jobs` at the same time, one thread each, and return their results
+/// in order: the shares of a data-parallel update. Each job runs in its own
+/// rayon pool with an equal part of the global pool's threads, so that on a
+/// CPU the matrix products of a share stay on its threads (with as many
+/// shares as cores, each share's work runs on one core end to end; shared,
+/// the element-wise work between products left the cores half idle).
+/// A panicking job panics the caller.
+pub(crate) fn concurrently<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    let threads = (rayon::current_num_threads() / jobs.len().max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+                        Ok(pool) => pool.install(job),
+                        Err(_) => job(),
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    })
+}
+
 /// An actor and critic learned in imagination.
 pub struct ActorCritic {
     /// The policy `[B, F] -> [B, A]`.
@@ -197,51 +229,36 @@ impl ActorCritic {
     /// its own returns, and the normaliser keeps the average of the shards'
     /// percentile estimates (as the reference's multi-device code averages
     /// its statistics across devices).
-    pub fn update_parallel<M: WorldModel>(
+    pub fn update_parallel<M>(
         &mut self,
         shards: Vec<Shard<'_, M>>,
         main: &Device,
         noise: &mut Noise,
-    ) -> Vec<Scalar> {
+    ) -> Vec<Scalar>
+    where
+        M: WorldModel + Sync,
+        <M::Dynamics as Dynamics>::State: Send,
+    {
         let total: usize = shards.iter().map(|s| s.first_continues.dims()[0]).sum();
+        let noises: Vec<Noise> = shards.iter().map(|_| noise.fork()).collect();
+        let this = &*self;
+        let results = concurrently(
+            shards
+                .into_iter()
+                .zip(noises)
+                .enumerate()
+                .map(|(i, (shard, mut noise))| {
+                    move || this.shard_on_main(shard, i > 0, main, total, &mut noise)
+                })
+                .collect(),
+        );
         let mut actor_sum = GradientsAccumulator::<Actor>::new();
         let mut critic_sum = GradientsAccumulator::<Critic>::new();
         let (mut lows, mut highs) = (Vec::new(), Vec::new());
         let mut metrics: Vec<Scalar> = Vec::new();
-        for shard in shards {
-            let device = shard.first_continues.device();
-            let weight = shard.first_continues.dims()[0] as f32 / total as f32;
-            let forked = (device != *main).then(|| {
-                (
-                    self.actor.clone().fork(&device),
-                    self.critic.clone().fork(&device),
-                    self.slow_critic.clone().fork(&device),
-                )
-            });
-            let nets = match &forked {
-                Some((actor, critic, slow_critic)) => Nets {
-                    actor,
-                    critic,
-                    slow_critic,
-                },
-                None => Nets {
-                    actor: &self.actor,
-                    critic: &self.critic,
-                    slow_critic: &self.slow_critic,
-                },
-            };
-            let mut normalizer = self.state.normalizer.clone();
-            let mut shard_noise = noise.fork();
-            let grads = self.shard_grads(nets, shard, &mut normalizer, weight, &mut shard_noise);
-            let (actor, critic) = match &forked {
-                Some((actor, critic, _)) => (
-                    grads.actor.to_device(main, actor),
-                    grads.critic.to_device(main, critic),
-                ),
-                None => (grads.actor, grads.critic),
-            };
-            actor_sum.accumulate(&self.actor, actor);
-            critic_sum.accumulate(&self.critic, critic);
+        for (grads, normalizer, weight) in results {
+            actor_sum.accumulate(&self.actor, grads.actor);
+            critic_sum.accumulate(&self.critic, grads.critic);
             lows.push(normalizer.low);
             highs.push(normalizer.high);
             add_weighted(&mut metrics, grads.metrics, weight);
@@ -250,6 +267,49 @@ impl ActorCritic {
         self.state.normalizer.low = mean(&lows);
         self.state.normalizer.high = mean(&highs);
         self.apply(actor_sum.grads(), critic_sum.grads(), metrics)
+    }
+
+    /// One shard of [`Self::update_parallel`]: its gradients moved to
+    /// `main`, the normaliser its returns updated, and its weight. The
+    /// networks are forked (same parameter ids, a fresh autodiff graph)
+    /// when the shard is on another device or `own_copy` asks, which lets
+    /// shards on one device run on separate threads.
+    fn shard_on_main<M: WorldModel>(
+        &self,
+        shard: Shard<'_, M>,
+        own_copy: bool,
+        main: &Device,
+        total: usize,
+        noise: &mut Noise,
+    ) -> (ShardGrads, ReturnNormalizer, f32) {
+        let device = shard.first_continues.device();
+        let weight = shard.first_continues.dims()[0] as f32 / total as f32;
+        let forked = (own_copy || device != *main).then(|| {
+            (
+                self.actor.clone().fork(&device),
+                self.critic.clone().fork(&device),
+                self.slow_critic.clone().fork(&device),
+            )
+        });
+        let nets = match &forked {
+            Some((actor, critic, slow_critic)) => Nets {
+                actor,
+                critic,
+                slow_critic,
+            },
+            None => Nets {
+                actor: &self.actor,
+                critic: &self.critic,
+                slow_critic: &self.slow_critic,
+            },
+        };
+        let mut normalizer = self.state.normalizer.clone();
+        let mut grads = self.shard_grads(nets, shard, &mut normalizer, weight, noise);
+        if let Some((actor, critic, _)) = &forked {
+            grads.actor = grads.actor.to_device(main, actor);
+            grads.critic = grads.critic.to_device(main, critic);
+        }
+        (grads, normalizer, weight)
     }
 
     /// Imagine from one shard's starts and differentiate its losses,

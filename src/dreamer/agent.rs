@@ -7,7 +7,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::{ActorCritic, Shard, add_weighted};
+use super::actor_critic::{ActorCritic, Shard, add_weighted, concurrently};
 use super::config::DreamerConfig;
 use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
@@ -17,7 +17,7 @@ use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::AnyPlanner;
-use crate::replay::{SequenceReplay, Transition};
+use crate::replay::{SequenceBatch, SequenceReplay, Transition};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
 };
@@ -237,36 +237,33 @@ impl DreamerAgent {
         let mut metrics = Vec::new();
         let started = std::time::Instant::now();
 
-        // World model: each share on its device, gradients summed here.
-        let mut sum = GradientsAccumulator::<DreamerWorldModel>::new();
-        let mut shards = Vec::with_capacity(parts.len());
-        for (part, device) in parts.into_iter().zip(&devices) {
-            let weight = part.batch as f32 / c.replay.batch as f32;
-            let replica = (*device != self.device).then(|| self.model.clone().fork(device));
-            let model = replica.as_ref().unwrap_or(&self.model);
-            let data = DeviceBatch::new(part, self.obs_kind, device);
-            let observed = model.observe_sequences(&data, c.rssm.free_nats, &mut self.state.noise);
-            let total = observed.losses.total(&c.loss_scales) * weight;
-            let mut part_metrics: Vec<Scalar> = observed
-                .losses
-                .named()
-                .into_iter()
-                .map(|(name, loss)| {
-                    (
-                        format!("loss/{name}"),
-                        to_vec(loss.clone().detach())[0] as f64,
-                    )
+        // World model: each share on its device (and, with several, its own
+        // thread), gradients summed here.
+        let update = ModelUpdate {
+            model: &self.model,
+            config: c,
+            obs_kind: self.obs_kind,
+            main: &self.device,
+        };
+        let shares: Vec<ModelShare> = if parts.len() == 1 {
+            let part = parts.into_iter().next().expect("one share");
+            vec![update.share(part, &self.device, false, &mut self.state.noise)]
+        } else {
+            let noises: Vec<Noise> = parts.iter().map(|_| self.state.noise.fork()).collect();
+            let jobs = parts.into_iter().zip(&devices).zip(noises).enumerate();
+            concurrently(
+                jobs.map(|(i, ((part, device), mut noise))| {
+                    move || update.share(part, device, i > 0, &mut noise)
                 })
-                .collect();
-            part_metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
-            add_weighted(&mut metrics, part_metrics, weight);
-            let grads = GradientsParams::from_grads(total.backward(), model);
-            let grads = match &replica {
-                Some(replica) => grads.to_device(&self.device, replica),
-                None => grads,
-            };
-            sum.accumulate(&self.model, grads);
-            shards.push((data, observed.posteriors, observed.continues));
+                .collect(),
+            )
+        };
+        let mut sum = GradientsAccumulator::<DreamerWorldModel>::new();
+        let mut shards = Vec::with_capacity(shares.len());
+        for share in shares {
+            add_weighted(&mut metrics, share.metrics, share.weight);
+            sum.accumulate(&self.model, share.grads);
+            shards.push((share.data, share.posteriors, share.continues));
         }
         let mut grads = sum.grads();
         let clip = c.optimizer.global_clip(c.optimizer.model_clip);
@@ -333,6 +330,74 @@ impl DreamerAgent {
             }
         }
         Ok(metrics)
+    }
+}
+
+/// One share of a world-model update: its gradients (on the agent's
+/// device), its loss metrics and what imagination starts from.
+struct ModelShare {
+    weight: f32,
+    grads: GradientsParams,
+    metrics: Vec<Scalar>,
+    data: DeviceBatch,
+    posteriors: RssmState,
+    continues: Tensor<1>,
+}
+
+/// What every share of a world-model update reads: the model, its config,
+/// how observations are fed and the device the gradients are summed on.
+#[derive(Clone, Copy)]
+struct ModelUpdate<'a> {
+    model: &'a DreamerWorldModel,
+    config: &'a DreamerConfig,
+    obs_kind: ObsKind,
+    main: &'a Device,
+}
+
+impl ModelUpdate<'_> {
+    /// Observe `part` on `device` and differentiate its world-model
+    /// losses, weighted by its share of the batch. `own_copy` forks the
+    /// model (same parameter ids, a fresh autodiff graph) so that shares on
+    /// one device can run on separate threads without sharing a graph.
+    fn share(
+        &self,
+        part: SequenceBatch,
+        device: &Device,
+        own_copy: bool,
+        noise: &mut Noise,
+    ) -> ModelShare {
+        let (c, main) = (self.config, self.main);
+        let weight = part.batch as f32 / c.replay.batch as f32;
+        let replica = (own_copy || device != main).then(|| self.model.clone().fork(device));
+        let model = replica.as_ref().unwrap_or(self.model);
+        let data = DeviceBatch::new(part, self.obs_kind, device);
+        let observed = model.observe_sequences(&data, c.rssm.free_nats, noise);
+        let total = observed.losses.total(&c.loss_scales) * weight;
+        let mut metrics: Vec<Scalar> = observed
+            .losses
+            .named()
+            .into_iter()
+            .map(|(name, loss)| {
+                (
+                    format!("loss/{name}"),
+                    to_vec(loss.clone().detach())[0] as f64,
+                )
+            })
+            .collect();
+        metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
+        let grads = GradientsParams::from_grads(total.backward(), model);
+        let grads = match &replica {
+            Some(replica) => grads.to_device(main, replica),
+            None => grads,
+        };
+        ModelShare {
+            weight,
+            grads,
+            metrics,
+            data,
+            posteriors: observed.posteriors,
+            continues: observed.continues,
+        }
     }
 }
 

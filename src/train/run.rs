@@ -46,12 +46,11 @@ fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<d
     let env = collector.env();
     match config.agent {
         AgentKind::Dreamer => {
-            let replicas = config
-                .run
-                .replica_devices
-                .iter()
-                .map(|spec| open_device(spec, config.run.precision))
-                .collect::<Result<Vec<_>>>()?;
+            // Further shares on the main device, then one per replica device.
+            let mut replicas = vec![device.clone(); config.run.update_shards.saturating_sub(1)];
+            for spec in &config.run.replica_devices {
+                replicas.push(open_device(spec, config.run.precision)?);
+            }
             Ok(Box::new(
                 DreamerAgent::new(
                     &config.dreamer,

@@ -155,10 +155,8 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
 }
 
 fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
+    // The agent seeds burn's generator (seed 0 below): a reproducible start.
     let device = burn::tensor::Device::flex();
-    // burn's initialisers draw from a global generator: seed it for a
-    // reproducible start.
-    device.seed(0);
     let mut env = PickOne::new();
     let mut agent = DreamerAgent::new(
         &config,

@@ -213,13 +213,12 @@ fn dreamer_row() -> Vec<(PlannerKind, f32)> {
     c.behaviour.entropy = 3e-3;
     let env = Cycle::new();
     let device = Device::flex();
-    device.seed(SEED);
     let mut agent = DreamerAgent::new(
         &c,
         env.observation_space(),
         env.action_space(),
         1,
-        0,
+        SEED,
         &device,
     )
     .unwrap();
@@ -259,13 +258,12 @@ fn muzero_row(value_prefix: bool) -> Vec<(PlannerKind, f32)> {
     c.actor_critic.behaviour.entropy = 3e-3;
     let env = Cycle::new();
     let device = Device::flex();
-    device.seed(SEED);
     let mut agent = MuzeroAgent::new(
         &c,
         env.observation_space(),
         env.action_space(),
         1,
-        0,
+        SEED,
         &device,
     )
     .unwrap();

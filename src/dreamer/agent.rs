@@ -157,6 +157,8 @@ pub struct DreamerAgent {
 
 impl DreamerAgent {
     /// A fresh agent for the given spaces, on `device` (gradients are enabled on it).
+    /// `seed` seeds the device's random generator, which draws the initial
+    /// weights, and the agent's own sampling.
     pub fn new(
         config: &DreamerConfig,
         observation_space: &Space,
@@ -166,6 +168,8 @@ impl DreamerAgent {
         device: &Device,
     ) -> Result<Self> {
         let device = device.clone().autodiff();
+        // The networks' initial weights come from the device's generator.
+        device.seed(seed);
         let obs_kind = ObsKind::of(observation_space);
         let codec = ActionCodec::new(action_space)?;
         let width = codec.width();

@@ -71,6 +71,8 @@ fn optimizer(config: &MuzeroConfig) -> ModuleOptimizer {
 
 impl MuzeroAgent {
     /// A fresh agent for the given spaces (discrete actions only), on `device`.
+    /// `seed` seeds the device's random generator, which draws the initial
+    /// weights, and the agent's own sampling.
     pub fn new(
         config: &MuzeroConfig,
         observation_space: &Space,
@@ -86,6 +88,8 @@ impl MuzeroAgent {
             ));
         };
         let device = device.clone().autodiff();
+        // The networks' initial weights come from the device's generator.
+        device.seed(seed);
         let obs_kind = ObsKind::of(observation_space);
         if !MuzeroNet::supports(&config.network, obs_kind) {
             return Err(Error::Unsupported(format!(

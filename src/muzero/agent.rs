@@ -15,6 +15,7 @@ use super::consistency::ConsistencyHeads;
 use super::learner::{reanalyse_policies, unroll_loss, value_targets};
 use super::networks::MuzeroNet;
 use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel};
+use crate::device::epsilon_floor;
 use crate::dreamer::ActorCritic;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
@@ -62,10 +63,10 @@ pub struct MuzeroAgent {
     actor_critic: Option<ActorCritic>,
 }
 
-fn optimizer(config: &MuzeroConfig) -> ModuleOptimizer {
+fn optimizer(config: &MuzeroConfig, device: &Device) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_weight_decay(config.training.weight_decay)
-        .with_epsilon(1e-8)
+        .with_epsilon(1e-8f32.max(epsilon_floor(device)))
         .init()
 }
 
@@ -130,7 +131,7 @@ impl MuzeroAgent {
         Ok(MuzeroAgent {
             target: net.valid(),
             modules: MuzeroModules { net, consistency },
-            optim: optimizer(config),
+            optim: optimizer(config, &device),
             state: AgentState {
                 updates: 0,
                 env_steps: 0,
@@ -390,7 +391,10 @@ impl Agent for MuzeroAgent {
     fn load(&mut self, dir: &Path) -> Result<()> {
         self.modules = load_module(self.modules.clone(), &dir.join("model.bpk"))?;
         self.target = load_module(self.modules.net.valid(), &dir.join("target.bpk"))?;
-        self.optim = load_optimizer(optimizer(&self.config), &dir.join("optim.bpk"))?;
+        self.optim = load_optimizer(
+            optimizer(&self.config, &self.device),
+            &dir.join("optim.bpk"),
+        )?;
         self.state = load_json(&dir.join("agent_state.json"))?;
         self.replay = load_json(&dir.join("replay.json"))?;
         if let Some(ac) = &mut self.actor_critic {

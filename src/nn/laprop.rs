@@ -19,7 +19,7 @@
 //! w <- w - lr * m / (1 - b1^t)
 //! ```
 
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer, RecordState, StateSink, StateSource};
+use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::store::burn_pack::Scalar;
 use burn::tensor::{Device, Tensor};
 
@@ -52,14 +52,6 @@ impl Default for Laprop {
 }
 
 impl Laprop {
-    /// LaProp with AGC ratio `agc`, as a whole-module optimiser.
-    pub fn with_agc(agc: f32) -> ModuleOptimizer {
-        ModuleOptimizer::from(Laprop {
-            agc,
-            ..Laprop::default()
-        })
-    }
-
     /// `grad`, shortened so its norm is at most `agc * max(pmin, |param|)`.
     fn clip<const D: usize>(&self, grad: Tensor<D>, param: &Tensor<D>) -> Tensor<D> {
         let grad_norm = grad.clone().powi_scalar(2).sum().sqrt();

@@ -1,0 +1,79 @@
+//! Training in IEEE half precision (`run.precision = "f16"`) on flex.
+//!
+//! f16's smallest positive number is 6e-8, so the optimisers' epsilons of
+//! the papers (Adam 1e-8, LaProp 1e-20) round to zero in it: a parameter
+//! without gradient then divides 0 by 0 and its first step makes it NaN,
+//! as DreamerV3's first update did before the epsilons were floored
+//! (`somnium::device::epsilon_floor`). Each optimiser here must train for
+//! a few updates with every metric finite and the world model's loss
+//! falling.
+//!
+//! Its own test binary: a device's float type is fixed per process.
+
+use burn::tensor::FloatDType;
+use somnium::core::Noise;
+use somnium::device::{Precision, epsilon_floor, open_device};
+use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
+use somnium::muzero::{MuzeroAgent, MuzeroConfig};
+use somnium::train::record_random_play;
+
+type Metrics = Vec<(String, f64)>;
+
+fn assert_finite(metrics: &Metrics, what: &str, update: usize) {
+    for (name, value) in metrics {
+        assert!(
+            value.is_finite(),
+            "{what}: `{name}` is {value} at update {update} in f16"
+        );
+    }
+}
+
+fn metric(metrics: &Metrics, name: &str) -> f64 {
+    metrics.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn both_agents_train_in_f16_with_every_optimiser() {
+    let device = open_device("flex", Precision::F16).unwrap();
+    assert_eq!(device.settings().float_dtype, FloatDType::F16);
+    assert_eq!(epsilon_floor(&device), 2f32.powi(-14));
+    let mut env = somnium::envs::make("CartPole-v1").unwrap();
+
+    for kind in [OptimizerKind::Adam, OptimizerKind::Laprop] {
+        let mut c = DreamerConfig::tiny();
+        c.behaviour.horizon = 5;
+        c.optimizer.kind = kind;
+        let (obs, act) = (env.observation_space(), env.action_space());
+        let mut agent = DreamerAgent::new(&c, obs, act, 1, 0, &device).unwrap();
+        record_random_play(&mut agent, env.as_mut(), 500, &mut Noise::new(0)).unwrap();
+        let mut decoder = Vec::new();
+        for update in 1..=30 {
+            let metrics = agent.train_step().unwrap();
+            assert_finite(&metrics, &format!("DreamerV3 with {kind:?}"), update);
+            decoder.push(metric(&metrics, "loss/decoder"));
+        }
+        let late = decoder[25..].iter().sum::<f64>() / 5.0;
+        eprintln!(
+            "f16 DreamerV3, {kind:?}: decoder loss {:.3} -> {late:.3}",
+            decoder[0]
+        );
+        assert!(
+            late < decoder[0],
+            "{kind:?}: the decoder loss should fall in f16: {decoder:?}"
+        );
+    }
+
+    let mut c = MuzeroConfig::default();
+    c.network.state = 16;
+    c.network.units = 32;
+    c.network.layers = 1;
+    c.network.support = 10;
+    c.search.simulations = 4;
+    c.training.batch = 16;
+    let (obs, act) = (env.observation_space(), env.action_space());
+    let mut agent = MuzeroAgent::new(&c, obs, act, 1, 0, &device).unwrap();
+    record_random_play(&mut agent, env.as_mut(), 300, &mut Noise::new(0)).unwrap();
+    for update in 1..=10 {
+        assert_finite(&agent.train_step().unwrap(), "MuZero", update);
+    }
+}

@@ -5,8 +5,8 @@
 //! without gradient then divides 0 by 0 and its first step makes it NaN,
 //! as DreamerV3's first update did before the epsilons were floored
 //! (`somnium::device::epsilon_floor`). Each optimiser here must train for
-//! a few updates with every metric finite and the world model's loss
-//! falling.
+//! a few updates with every metric finite and the world model's decoder
+//! loss falling by at least a fifth.
 //!
 //! Its own test binary: a device's float type is fixed per process.
 
@@ -43,6 +43,11 @@ fn both_agents_train_in_f16_with_every_optimiser() {
         let mut c = DreamerConfig::tiny();
         c.behaviour.horizon = 5;
         c.optimizer.kind = kind;
+        // LaProp's 2025 schedule (4e-5 after 1,000 warm-up updates) would
+        // barely move the weights in 30 updates; this checks the numbers,
+        // not the schedule.
+        c.optimizer.laprop_lr = 1e-3;
+        c.optimizer.warmup = 1;
         let (obs, act) = (env.observation_space(), env.action_space());
         let mut agent = DreamerAgent::new(&c, obs, act, 1, 0, &device).unwrap();
         record_random_play(&mut agent, env.as_mut(), 500, &mut Noise::new(0)).unwrap();
@@ -58,8 +63,8 @@ fn both_agents_train_in_f16_with_every_optimiser() {
             decoder[0]
         );
         assert!(
-            late < decoder[0],
-            "{kind:?}: the decoder loss should fall in f16: {decoder:?}"
+            late < 0.8 * decoder[0],
+            "{kind:?}: the decoder loss should fall by a fifth in f16: {decoder:?}"
         );
     }
 

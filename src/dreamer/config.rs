@@ -5,14 +5,12 @@
 //! `loss_scales.replay_critic = 0.3`). Size presets live in
 //! `experiments/presets/`.
 
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
-use burn::optim::{AdamConfig, ModuleOptimizer};
-use burn::tensor::Device;
-
 use crate::device::epsilon_floor;
-
 use crate::nn::laprop::Laprop;
 use crate::nn::norm::NormKind;
 use crate::planners::PlannerConfig;

@@ -307,11 +307,7 @@ fn dreamer_matches_flex() {
 }
 
 fn tiny_muzero() -> MuzeroConfig {
-    let mut c = MuzeroConfig::default();
-    c.network.state = 16;
-    c.network.units = 32;
-    c.network.layers = 1;
-    c.network.support = 10;
+    let mut c = MuzeroConfig::tiny();
     c.search.simulations = 8;
     c.training.batch = 8;
     c.training.unroll = 3;

@@ -67,11 +67,7 @@ impl Env for Alternate {
 const PREFILL_EPISODES: usize = 15;
 
 fn tiny_config(kind: SearchKind) -> MuzeroConfig {
-    let mut c = MuzeroConfig::default();
-    c.network.state = 16;
-    c.network.units = 32;
-    c.network.layers = 1;
-    c.network.support = 10;
+    let mut c = MuzeroConfig::tiny();
     c.search.kind = kind;
     c.search.simulations = if kind == SearchKind::Gumbel { 4 } else { 8 };
     c.search.max_considered_actions = 2;

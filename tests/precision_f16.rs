@@ -68,11 +68,7 @@ fn both_agents_train_in_f16_with_every_optimiser() {
         );
     }
 
-    let mut c = MuzeroConfig::default();
-    c.network.state = 16;
-    c.network.units = 32;
-    c.network.layers = 1;
-    c.network.support = 10;
+    let mut c = MuzeroConfig::tiny();
     c.search.simulations = 4;
     c.training.batch = 16;
     let (obs, act) = (env.observation_space(), env.action_space());

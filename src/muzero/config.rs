@@ -160,6 +160,20 @@ pub struct EfficientZeroConfig {
     pub off_policy_correction: bool,
 }
 
+impl MuzeroConfig {
+    /// A very small MuZero (state 16, one 32-unit layer, support 10, i.e.
+    /// 21 bins) for tests, examples and smoke runs, not results; search
+    /// and training keep their defaults.
+    pub fn tiny() -> Self {
+        let mut c = MuzeroConfig::default();
+        c.network.state = 16;
+        c.network.units = 32;
+        c.network.layers = 1;
+        c.network.support = 10;
+        c
+    }
+}
+
 impl Default for MuzeroConfig {
     fn default() -> Self {
         MuzeroConfig {

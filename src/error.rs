@@ -48,6 +48,14 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A run's metrics cannot be read as asked (`somnium plot`).
+    #[error("metrics `{path}`: {problem}")]
+    Metrics {
+        /// The `metrics.jsonl` file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        problem: String,
+    },
     /// A training quantity became NaN or infinite.
     #[error("non-finite value in `{name}` at update {update}: {value}")]
     NonFinite {

@@ -78,6 +78,27 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Plot a metric of one or more runs against environment steps (SVG).
+    Plot {
+        /// Run directories (each with its metrics.jsonl).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The metric, e.g. eval/return, episode/return, loss/reward.
+        #[arg(long, default_value = "eval/return")]
+        metric: String,
+        /// Legend entries, one per run in order (default: the run directories' names).
+        #[arg(long = "label", value_name = "NAME")]
+        labels: Vec<String>,
+        /// The chart's title (default: the metric).
+        #[arg(long)]
+        title: Option<String>,
+        /// Output file; defaults to <first run>/plots/<metric>.svg.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Also print the points as a Markdown table.
+        #[arg(long)]
+        table: bool,
+    },
     /// Print the fully resolved config of an experiment (defaults, presets, file, overrides).
     Config {
         /// The experiment file; omit it to print the defaults.
@@ -154,6 +175,44 @@ fn main() -> anyhow::Result<()> {
             )
             .with_context(|| format!("dreaming from {}", run.display()))?;
             println!("wrote {}", path.display());
+        }
+        Command::Plot {
+            runs,
+            metric,
+            labels,
+            title,
+            output,
+            table,
+        } => {
+            anyhow::ensure!(
+                labels.is_empty() || labels.len() == runs.len(),
+                "--label given {} times for {} runs: give one per run, in order",
+                labels.len(),
+                runs.len()
+            );
+            let mut curves = Vec::with_capacity(runs.len());
+            for (i, run) in runs.iter().enumerate() {
+                let mut curve = somnium::logging::read_curve(run, &metric)?;
+                if let Some(label) = labels.get(i) {
+                    curve.label = label.clone();
+                }
+                curves.push(curve);
+            }
+            let output = output.unwrap_or_else(|| {
+                runs[0]
+                    .join("plots")
+                    .join(format!("{}.svg", metric.replace('/', "-")))
+            });
+            somnium::logging::write_svg(
+                &curves,
+                &metric,
+                title.as_deref().unwrap_or(&metric),
+                &output,
+            )?;
+            if table {
+                print!("{}", somnium::logging::markdown_table(&curves, &metric));
+            }
+            println!("wrote {}", output.display());
         }
         Command::Config { experiment, set } => {
             let config: somnium::config::ExperimentConfig = match experiment {

@@ -156,6 +156,47 @@ fn dreamer_resumes_after_sigkill() {
     // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
     let (_tmp, run) = sigkill_then_resume(TINY, 250);
     evaluation_can_pick_a_checkpoint_and_a_planner(&run);
+    the_resumed_run_plots(&run);
+}
+
+/// `somnium plot` over the resumed run's metrics: the update counter ends
+/// at the run's 250 updates (the steps logged twice around the kill count
+/// once); a metric never logged is refused with those that were.
+fn the_resumed_run_plots(run: &Path) {
+    let output = run.join("plots/updates.svg");
+    let plot = |metric: &str| {
+        somnium()
+            .args(["plot", run.to_str().unwrap(), "--table", "--metric", metric])
+            .args(["--output", output.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = plot("perf/updates");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last_row = table
+        .lines()
+        .filter(|l| l.starts_with("| 600 |"))
+        .collect::<Vec<_>>();
+    assert_eq!(last_row, ["| 600 | 250.0 |"], "{table}");
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .contains("<polyline")
+    );
+
+    let out = plot("eval/retrun");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("no values of `eval/retrun`")
+            && err.contains("perf/updates"),
+        "{err}"
+    );
 }
 
 /// `somnium eval` on an older checkpoint, acting by a planner the run did

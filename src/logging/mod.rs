@@ -6,13 +6,17 @@
 //! files ([`TensorboardSink`], through `tensorboard-rs`, kept behind the
 //! trait so it can be replaced), and a terminal progress bar
 //! ([`ProgressSink`]). Metric names are grouped by prefix: `loss/`,
-//! `episode/`, `eval/`, `perf/`, `model/`.
+//! `episode/`, `eval/`, `perf/`, `model/`. [`read_curve`] and
+//! [`write_svg`] turn runs' `metrics.jsonl` back into learning curves
+//! (`somnium plot`).
 
 mod jsonl;
+mod plot;
 mod progress;
 mod tensorboard;
 
 pub use jsonl::{JsonlSink, read_jsonl};
+pub use plot::{Curve, markdown_table, read_curve, write_svg};
 pub use progress::ProgressSink;
 pub use tensorboard::TensorboardSink;
 

@@ -120,6 +120,7 @@ fn draw(
 ) -> std::result::Result<(), String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     // Whole numbers for returns in the hundreds, decimals for small losses.
+    let corner = legend_corner(curves, &x_range, &y_range);
     let decimals = if y_range.end - y_range.start >= 20.0 {
         0
     } else {
@@ -145,7 +146,7 @@ fn draw(
         .draw()
         .map_err(|e| text(&e))?;
     for (i, curve) in curves.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLOURS[i % COLOURS.len()].to_rgba();
         chart
             .draw_series(LineSeries::new(
                 curve.points.iter().copied(),
@@ -167,13 +168,73 @@ fn draw(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(|e| text(&e))?;
     root.present().map_err(|e| text(&e))
+}
+
+/// Ten colours that stay apart on white (Tableau's palette).
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The corner whose legend-sized box (two fifths of the width, a third of
+/// the height) covers the fewest points along the curves (each segment
+/// sampled at 16 points), so the legend hides as little data as it can.
+fn legend_corner(
+    curves: &[Curve],
+    x_range: &std::ops::Range<f64>,
+    y_range: &std::ops::Range<f64>,
+) -> SeriesLabelPosition {
+    let unit = |v: f64, r: &std::ops::Range<f64>| (v - r.start) / (r.end - r.start).max(1e-12);
+    let mut samples = Vec::new();
+    for curve in curves {
+        for pair in curve.points.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            samples.extend((0..16).map(|k| {
+                let f = k as f64 / 16.0;
+                (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+            }));
+        }
+        samples.extend(curve.points.last().copied());
+    }
+    let covered = |right: bool, upper: bool| {
+        samples
+            .iter()
+            .filter(|&&(x, y)| {
+                let (u, v) = (unit(x, x_range), unit(y, y_range));
+                (if right { u >= 0.6 } else { u <= 0.4 })
+                    && (if upper {
+                        v >= 2.0 / 3.0
+                    } else {
+                        v <= 1.0 / 3.0
+                    })
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::LowerRight, covered(true, false)),
+        (SeriesLabelPosition::UpperLeft, covered(false, true)),
+        (SeriesLabelPosition::LowerLeft, covered(false, false)),
+        (SeriesLabelPosition::UpperRight, covered(true, true)),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, count)| count)
+    .map(|(corner, _)| corner)
+    .expect("four corners")
 }
 
 /// The curves as a Markdown table: one row per step any curve logged, one
@@ -292,6 +353,33 @@ mod tests {
             .count();
         assert_eq!(series, 2 + 2, "two lines, two legend marks");
         assert_eq!(svg.matches("<circle").count(), 5, "one marker per point");
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_emptiest_corner() {
+        let rising = Curve {
+            label: "rising".into(),
+            points: vec![(0.0, 0.0), (1000.0, 1000.0)],
+        };
+        let (x, y) = (0.0..1000.0, 0.0..1000.0);
+        // A rising diagonal passes through the lower-left and upper-right boxes.
+        let corner = legend_corner(std::slice::from_ref(&rising), &x, &y);
+        assert!(
+            matches!(
+                corner,
+                SeriesLabelPosition::LowerRight | SeriesLabelPosition::UpperLeft
+            ),
+            "{corner:?}"
+        );
+        let high = Curve {
+            label: "high".into(),
+            points: vec![(0.0, 900.0), (1000.0, 900.0)],
+        };
+        let corner = legend_corner(&[rising, high], &x, &y);
+        assert!(
+            matches!(corner, SeriesLabelPosition::LowerRight),
+            "{corner:?}"
+        );
     }
 
     #[test]

@@ -117,6 +117,28 @@ fn device_override(device: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// After training: the run's best and last evaluation returns (nothing
+/// when it made no evaluation).
+fn print_evaluations(run: &std::path::Path) {
+    let Ok(curve) = somnium::logging::read_curve(run, "eval/return") else {
+        return;
+    };
+    let best =
+        curve.points.iter().copied().fold(
+            (0.0, f64::NEG_INFINITY),
+            |a, b| if b.1 > a.1 { b } else { a },
+        );
+    if let Some(&(last_step, last)) = curve.points.last() {
+        println!(
+            "evaluation return: best {:.1} at {} env steps, last {last:.1} at {last_step} \
+             (all: somnium plot {} --table)",
+            best.1,
+            best.0,
+            run.display()
+        );
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -133,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             let run = somnium::train::train_experiment(&experiment, &set)
                 .with_context(|| format!("training {}", experiment.display()))?;
             println!("run directory: {}", run.display());
+            print_evaluations(&run);
         }
         Command::Resume {
             run,
@@ -142,6 +165,7 @@ fn main() -> anyhow::Result<()> {
             set.extend(device_override(device));
             somnium::train::resume(&run, &set)
                 .with_context(|| format!("resuming {}", run.display()))?;
+            print_evaluations(&run);
         }
         Command::Eval {
             run,

@@ -1,5 +1,7 @@
-//! A terminal progress bar: environment steps, updates per second and the
-//! latest episode return.
+//! A terminal progress bar: environment steps, updates per second, the
+//! latest episode return and evaluation, and the best evaluation so far;
+//! each evaluation also leaves a line above the bar, so the terminal keeps
+//! the curve a user is watching for.
 
 use std::time::Instant;
 
@@ -14,6 +16,8 @@ pub struct ProgressSink {
     first_updates: Option<(f64, Instant)>,
     last_return: Option<f64>,
     last_eval: Option<f64>,
+    /// The best evaluation return and the step it came at.
+    best_eval: Option<(f64, u64)>,
 }
 
 impl ProgressSink {
@@ -33,6 +37,7 @@ impl ProgressSink {
             first_updates: None,
             last_return: None,
             last_eval: None,
+            best_eval: None,
         }
     }
 }
@@ -49,6 +54,11 @@ impl MetricsSink for ProgressSink {
         }
         if let Some(r) = find(values, "eval/return") {
             self.last_eval = Some(r);
+            if self.best_eval.is_none_or(|(best, _)| r > best) {
+                self.best_eval = Some((r, step));
+            }
+            self.bar
+                .println(format!("{step:>9} env steps  evaluation return {r:.1}"));
         }
         let mut message = String::new();
         if let Some(updates) = find(values, "perf/updates") {
@@ -64,6 +74,9 @@ impl MetricsSink for ProgressSink {
         if let Some(r) = self.last_eval {
             message.push_str(&format!("eval {r:.1}"));
         }
+        if let Some((best, at)) = self.best_eval {
+            message.push_str(&format!(" (best {best:.1} at {at})"));
+        }
         self.bar.set_message(message);
         Ok(())
     }
@@ -72,5 +85,26 @@ impl MetricsSink for ProgressSink {
 impl Drop for ProgressSink {
     fn drop(&mut self) {
         self.bar.abandon();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_keeps_the_best_evaluation_and_its_step() {
+        let mut sink = ProgressSink::new(6_000, 0);
+        let eval = |r: f64| vec![("eval/return".to_string(), r)];
+        sink.scalars(1_000, &[("episode/return".into(), 20.0)])
+            .unwrap();
+        assert_eq!(sink.bar.message(), "return 20.0  ");
+        for (step, r) in [(3_000, 305.9), (4_000, 500.0), (5_000, 238.0)] {
+            sink.scalars(step, &eval(r)).unwrap();
+        }
+        assert_eq!(
+            sink.bar.message(),
+            "return 20.0  eval 238.0 (best 500.0 at 4000)"
+        );
     }
 }

@@ -131,6 +131,7 @@ fn draw(
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
+        .margin_right(36)
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(x_range, y_range)

@@ -123,17 +123,16 @@ fn print_evaluations(run: &std::path::Path) {
     let Ok(curve) = somnium::logging::read_curve(run, "eval/return") else {
         return;
     };
-    let best =
-        curve.points.iter().copied().fold(
-            (0.0, f64::NEG_INFINITY),
-            |a, b| if b.1 > a.1 { b } else { a },
-        );
-    if let Some(&(last_step, last)) = curve.points.last() {
+    // The first of equal bests: when the run first got there.
+    let best = curve
+        .points
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.1 > a.1 { b } else { a });
+    if let (Some((best_step, best)), Some(&(last_step, last))) = (best, curve.points.last()) {
         println!(
-            "evaluation return: best {:.1} at {} env steps, last {last:.1} at {last_step} \
-             (all: somnium plot {} --table)",
-            best.1,
-            best.0,
+            "evaluation return: best {best:.1} at {best_step} env steps, last {last:.1} at \
+             {last_step} (all: somnium plot {} --table)",
             run.display()
         );
     }

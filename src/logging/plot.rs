@@ -7,7 +7,7 @@
 //! browser or a Markdown page); [`markdown_table`] prints the same points
 //! as a table for `docs/results.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
@@ -32,7 +32,7 @@ pub fn read_curve(run: &Path, metric: &str) -> Result<Curve> {
     let path = run.join("metrics.jsonl");
     let rows = read_jsonl(&path)?;
     let mut by_step = BTreeMap::new();
-    let mut names = std::collections::BTreeSet::new();
+    let mut names = BTreeSet::new();
     for row in &rows {
         names.extend(row.keys().filter(|k| *k != "step").cloned());
         let (Some(step), Some(value)) = (row.get("step").and_then(Value::as_u64), row.get(metric))
@@ -46,17 +46,15 @@ pub fn read_curve(run: &Path, metric: &str) -> Result<Curve> {
     }
     if by_step.is_empty() {
         let known: Vec<_> = names.into_iter().collect();
-        return Err(metrics_error(
-            &path,
-            format!(
-                "no values of `{metric}`; the metrics logged are: {}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        ));
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        return Err(Error::Metrics {
+            path,
+            problem: format!("no values of `{metric}`; the metrics logged are: {known}"),
+        });
     }
     let label = run
         .file_name()
@@ -69,13 +67,6 @@ pub fn read_curve(run: &Path, metric: &str) -> Result<Curve> {
             .map(|(step, value)| (step as f64, value))
             .collect(),
     })
-}
-
-fn metrics_error(path: &Path, problem: String) -> Error {
-    Error::Metrics {
-        path: path.to_path_buf(),
-        problem,
-    }
 }
 
 /// Draw `curves` of `metric` against environment steps into the SVG file
@@ -119,8 +110,8 @@ fn draw(
     y_range: std::ops::Range<f64>,
 ) -> std::result::Result<(), String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
-    // Whole numbers for returns in the hundreds, decimals for small losses.
     let corner = legend_corner(curves, &x_range, &y_range);
+    // Whole numbers for returns in the hundreds, decimals for small losses.
     let decimals = if y_range.end - y_range.start >= 20.0 {
         0
     } else {

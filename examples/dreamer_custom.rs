@@ -127,22 +127,16 @@ fn make_goals() -> Box<dyn Env> {
     Box::new(Goals::new())
 }
 
-/// The paper's DreamerV3 at a small size, with the rates of a short run.
+/// The paper's DreamerV3 at the library's smallest size:
+/// `DreamerConfig::tiny()` is the default design with 64-unit networks,
+/// batches of 8 x 16 steps, 8-step imagination and rates of 1e-3 for a
+/// short run. Any field of `DreamerConfig` (the `[dreamer]` section of an
+/// experiment file) can be set the same way.
 fn config() -> DreamerConfig {
-    let mut c = DreamerConfig::default();
-    c.rssm.deter = 64;
-    c.rssm.hidden = 64;
+    let mut c = DreamerConfig::tiny();
+    // 8 categorical latents of 8 classes (tiny's 4 x 4 is for tests).
     c.rssm.stoch = 8;
     c.rssm.classes = 8;
-    c.encoder.mlp_layers = 1;
-    c.encoder.mlp_units = 64;
-    c.heads.layers = 1;
-    c.heads.units = 64;
-    c.replay.batch = 8;
-    c.replay.length = 16;
-    c.behaviour.horizon = 8;
-    c.optimizer.model_lr = 1e-3;
-    c.optimizer.actor_critic_lr = 1e-3;
     // Replayed steps per environment step: 64 / (8 x 16) = one update
     // every two environment steps.
     c.train_ratio = 64.0;

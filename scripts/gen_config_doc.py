@@ -55,7 +55,9 @@ for name, sec in sections:
             if isinstance(table.get(fname), dict): continue
         v = table.get(fname)
         if isinstance(v, dict): continue
-        vs = f'`"{v}"`' if isinstance(v,str) else f"`{str(v).lower() if isinstance(v,bool) else v}`"
+        if v is None: vs = "unset"
+        elif isinstance(v,str): vs = f'`"{v}"`'
+        else: vs = f"`{str(v).lower() if isinstance(v,bool) else v}`"
         key = f"{sec}.{fname}" if sec else fname
         out.append(f"| `{key}` | {vs} | {doc} |")
     out.append("")

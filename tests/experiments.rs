@@ -30,12 +30,18 @@ fn every_experiment_loads() {
     assert!(!files.is_empty());
     for file in files {
         let config: ExperimentConfig = load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            somnium::envs::make(&config.env.id).is_ok(),
-            "{}: unknown env {}",
-            file.display(),
-            config.env.id
-        );
+        match somnium::envs::make(&config.env.id) {
+            Ok(_) => {}
+            // A Gymnasium environment needs the Python packages CI installs;
+            // without them (and without SOMNIUM_REQUIRE_PYTHON=1) say so and go on.
+            Err(e)
+                if config.env.id.starts_with("gym:")
+                    && std::env::var("SOMNIUM_REQUIRE_PYTHON").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipping {}'s environment: {e}", file.display());
+            }
+            Err(e) => panic!("{}: env {}: {e}", file.display(), config.env.id),
+        }
     }
 }
 

@@ -152,6 +152,56 @@ fn one_seed_trains_one_run() {
 }
 
 #[test]
+fn a_run_stops_once_its_evaluation_reaches_the_goal() {
+    // Random CartPole episodes last about 20 steps, so a goal of 5 is met
+    // by the first evaluation, at 200 steps, long before env_steps = 600.
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("goal.toml");
+    std::fs::write(&exp, TINY).unwrap();
+    let logdir = tmp.path().join("runs");
+    let out = somnium()
+        .args(["train", exp.to_str().unwrap(), "--logdir"])
+        .arg(&logdir)
+        .args([
+            "--set",
+            "run.eval_every=200",
+            "--set",
+            "run.eval_episodes=2",
+        ])
+        .args(["--set", "run.stop_at_eval_return=5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stopped at 200 env steps"), "{stdout}");
+    let run = std::fs::read_dir(&logdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let last = checkpoints(&run).pop().unwrap();
+    assert_eq!(manifest(&last)["counters"]["env_steps"], 200);
+
+    // Without evaluations there is nothing to stop on: an error naming the key.
+    let out = somnium()
+        .args(["train", exp.to_str().unwrap(), "--logdir"])
+        .arg(&logdir)
+        .args(["--set", "run.stop_at_eval_return=5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("run.stop_at_eval_return"),
+        "{err}"
+    );
+}
+
+#[test]
 fn dreamer_resumes_after_sigkill() {
     // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250 updates in all.
     let (_tmp, run) = sigkill_then_resume(TINY, 250);

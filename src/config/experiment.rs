@@ -118,6 +118,11 @@ pub struct RunConfig {
     /// noise, temperature 0) instead of acting as in training (sampled
     /// actions; DreamerV3's reference evaluates this way).
     pub eval_greedy: bool,
+    /// Stop training after an evaluation whose mean return reaches this
+    /// (e.g. 475, CartPole's "solved" mark), writing the final checkpoint
+    /// there: it holds the policy that reached it. Unset: train for
+    /// `env_steps`.
+    pub stop_at_eval_return: Option<f64>,
     /// Directory under which run directories are created.
     pub logdir: String,
     /// Write TensorBoard event files beside `metrics.jsonl`.
@@ -144,6 +149,7 @@ impl Default for RunConfig {
             eval_every: 10_000,
             eval_episodes: 10,
             eval_greedy: false,
+            stop_at_eval_return: None,
             logdir: "runs".into(),
             tensorboard: true,
             progress: true,
@@ -172,6 +178,11 @@ impl Validate for ExperimentConfig {
                 self.run.eval_every == 0 || self.run.eval_episodes > 0,
                 "eval_episodes",
                 "must be positive when eval_every is set",
+            );
+            v.check(
+                self.run.stop_at_eval_return.is_none() || self.run.eval_every > 0,
+                "stop_at_eval_return",
+                "needs evaluations: set eval_every",
             );
             v.check(
                 self.run.device.parse::<crate::device::DeviceSpec>().is_ok(),

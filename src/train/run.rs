@@ -195,8 +195,9 @@ fn run_loop(
     let mut next_log = next_multiple(state.counters.env_steps, r.log_every);
     let mut next_eval = next_multiple(state.counters.env_steps, r.eval_every);
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
+    let mut reached = None;
 
-    while state.counters.env_steps < r.env_steps {
+    while state.counters.env_steps < r.env_steps && reached.is_none() {
         let (finished, metrics, steps_after) = match &mut collection {
             Collection::Actors(actors) => {
                 learn_from_actors(actors, agent.as_mut(), &state, r.prefill)?
@@ -261,6 +262,11 @@ fn run_loop(
                 ],
             )?;
             logger.flush()?;
+            if r.stop_at_eval_return
+                .is_some_and(|goal| summary.mean_return >= goal)
+            {
+                reached = Some(summary.mean_return);
+            }
         }
         if r.checkpoint_every > 0 && state.counters.env_steps >= next_checkpoint {
             next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
@@ -269,7 +275,15 @@ fn run_loop(
     }
     drop(collection); // stops an actor thread
     write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
-    logger.flush()
+    logger.flush()?;
+    drop(logger); // closes the progress bar before the line below
+    if let (Some(score), Some(goal)) = (reached, r.stop_at_eval_return) {
+        println!(
+            "stopped at {} env steps: evaluation return {score:.1} reached run.stop_at_eval_return = {goal}",
+            state.counters.env_steps
+        );
+    }
+    Ok(())
 }
 
 /// Where the training environments are stepped.

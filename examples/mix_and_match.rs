@@ -34,7 +34,8 @@ fn small_dreamer() -> DreamerConfig {
     c.replay.length = 32;
     c.train_ratio = 256.0;
     c.optimizer.model_lr = 3e-4;
-    c.optimizer.actor_critic_lr = 1e-4;
+    c.optimizer.actor_lr = 1e-4;
+    c.optimizer.critic_lr = 1e-4;
     c
 }
 

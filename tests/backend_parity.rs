@@ -277,7 +277,7 @@ fn dreamer_matches_flex() {
         let lr = config.optimizer.model_lr;
         let model_err = worst(&ref_model, &values(agent.world_model()), |_| lr as f32);
         let actor_err = worst(&ref_actor, &values(&agent.actor_critic().actor), |_| {
-            config.optimizer.actor_critic_lr as f32
+            config.optimizer.actor_lr as f32
         });
         eprintln!(
             "{spec}: DreamerV3 parity: gradient {grad_err:.2e} of scale; after one update world model {model_err:.3} lr, actor {actor_err:.3} lr"

@@ -209,7 +209,8 @@ fn dreamer_row() -> Vec<(PlannerKind, f32)> {
     c.behaviour.discount = 0.9;
     // A slow actor with more entropy, so it does not settle on one action
     // before the reward model has learnt which action pays where.
-    c.optimizer.actor_critic_lr = 2e-4;
+    c.optimizer.actor_lr = 2e-4;
+    c.optimizer.critic_lr = 2e-4;
     c.behaviour.entropy = 3e-3;
     let env = Cycle::new();
     let device = Device::flex();

@@ -400,18 +400,19 @@ impl ActorCritic {
         mut metrics: Vec<Scalar>,
     ) -> Vec<Scalar> {
         let o = &self.optimizer;
-        let (clip, lr) = (
-            o.global_clip(o.actor_critic_clip),
-            o.lr(o.actor_critic_lr, self.state.updates),
-        );
+        let clip = o.global_clip(o.actor_critic_clip);
+        let actor_lr = o.lr(o.actor_lr, self.state.updates);
+        let critic_lr = o.lr(o.critic_lr, self.state.updates);
         let actor_norm = clip_global_norm(&self.actor, &mut actor_grads, clip);
         let critic_norm = clip_global_norm(&self.critic, &mut critic_grads, clip);
         metrics.push(("actor/grad_norm".into(), actor_norm as f64));
         metrics.push(("critic/grad_norm".into(), critic_norm as f64));
-        self.actor = self.actor_optim.step(lr, self.actor.clone(), actor_grads);
+        self.actor = self
+            .actor_optim
+            .step(actor_lr, self.actor.clone(), actor_grads);
         self.critic = self
             .critic_optim
-            .step(lr, self.critic.clone(), critic_grads);
+            .step(critic_lr, self.critic.clone(), critic_grads);
         self.state.updates += 1;
         let every = self.behaviour.slow_critic_every as u64;
         if self.state.updates.is_multiple_of(every) {

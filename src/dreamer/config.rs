@@ -69,7 +69,7 @@ impl Default for ActorCriticSettings {
             behaviour: dreamer.behaviour,
             heads: dreamer.heads,
             norm: dreamer.norm,
-            lr: dreamer.optimizer.actor_critic_lr,
+            lr: dreamer.optimizer.actor_lr,
             eps: dreamer.optimizer.actor_critic_eps,
             clip: dreamer.optimizer.actor_critic_clip,
         }
@@ -86,7 +86,8 @@ impl ActorCriticSettings {
             heads: self.heads.clone(),
             norm: self.norm,
             optimizer: OptimizerConfig {
-                actor_critic_lr: self.lr,
+                actor_lr: self.lr,
+                critic_lr: self.lr,
                 actor_critic_eps: self.eps,
                 actor_critic_clip: self.clip,
                 ..defaults.optimizer
@@ -232,8 +233,11 @@ pub struct OptimizerConfig {
     pub kind: OptimizerKind,
     /// World-model learning rate.
     pub model_lr: f64,
-    /// Actor and critic learning rate.
-    pub actor_critic_lr: f64,
+    /// Actor learning rate.
+    pub actor_lr: f64,
+    /// Critic learning rate (the reference gives actor and critic an
+    /// optimiser each, both at 3e-5).
+    pub critic_lr: f64,
     /// Adam epsilon of the world model.
     pub model_eps: f32,
     /// Adam epsilon of actor and critic.
@@ -290,7 +294,8 @@ impl DreamerConfig {
         c.replay.length = 16;
         c.behaviour.horizon = 8;
         c.optimizer.model_lr = 1e-3;
-        c.optimizer.actor_critic_lr = 1e-3;
+        c.optimizer.actor_lr = 1e-3;
+        c.optimizer.critic_lr = 1e-3;
         c
     }
 }
@@ -428,7 +433,8 @@ impl Default for OptimizerConfig {
         OptimizerConfig {
             kind: OptimizerKind::Adam,
             model_lr: 1e-4,
-            actor_critic_lr: 3e-5,
+            actor_lr: 3e-5,
+            critic_lr: 3e-5,
             model_eps: 1e-8,
             actor_critic_eps: 1e-5,
             model_clip: 1000.0,
@@ -509,7 +515,8 @@ impl Validate for DreamerConfig {
             let o = &self.optimizer;
             v.positive("agc", o.agc);
             v.positive("model_lr", o.model_lr);
-            v.positive("actor_critic_lr", o.actor_critic_lr);
+            v.positive("actor_lr", o.actor_lr);
+            v.positive("critic_lr", o.critic_lr);
             v.positive("laprop_lr", o.laprop_lr);
             v.positive("model_eps", o.model_eps);
             v.positive("actor_critic_eps", o.actor_critic_eps);

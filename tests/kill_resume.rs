@@ -89,6 +89,16 @@ fn checkpoints(run: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// The run directory of a logdir that holds one run.
+fn only_run(logdir: &Path) -> PathBuf {
+    std::fs::read_dir(logdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
@@ -110,12 +120,7 @@ fn metrics_of_run(config: &str, seed: u64) -> Vec<serde_json::Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = std::fs::read_dir(tmp.path().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = only_run(&tmp.path().join("runs"));
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -178,27 +183,9 @@ fn a_run_stops_once_its_evaluation_reaches_the_goal() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("stopped at 200 env steps"), "{stdout}");
-    let run = std::fs::read_dir(&logdir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = only_run(&logdir);
     let last = checkpoints(&run).pop().unwrap();
     assert_eq!(manifest(&last)["counters"]["env_steps"], 200);
-
-    // Without evaluations there is nothing to stop on: an error naming the key.
-    let out = somnium()
-        .args(["train", exp.to_str().unwrap(), "--logdir"])
-        .arg(&logdir)
-        .args(["--set", "run.stop_at_eval_return=5"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("run.stop_at_eval_return"),
-        "{err}"
-    );
 }
 
 #[test]
@@ -391,28 +378,24 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDi
     (tmp, run)
 }
 
+/// What `somnium args...` says on stderr, having checked that it failed.
+fn error_of(args: &[&str]) -> String {
+    let out = somnium().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    err
+}
+
 #[test]
 fn command_line_errors_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = somnium()
-        .args(["train", "does/not/exist.toml"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = error_of(&["train", "does/not/exist.toml"]);
     assert!(err.contains("does/not/exist.toml"), "{err}");
 
     let exp = tmp.path().join("bad.toml");
     std::fs::write(&exp, "[dreamer.rssm]\nclases = 4\n").unwrap();
-    let out = somnium()
-        .args(["train", exp.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("dreamer.rssm.clases"),
-        "{err}"
-    );
+    let err = error_of(&["train", exp.to_str().unwrap()]);
+    assert!(err.contains("dreamer.rssm.clases"), "{err}");
 
     let good = tmp.path().join("good.toml");
     std::fs::write(&good, TINY).unwrap();
@@ -442,38 +425,22 @@ fn command_line_errors_name_the_problem() {
 
     // A GPU that is not there: an error naming the device (and, in a build
     // without WGPU, the feature), never a panic inside the backend.
-    let out = somnium()
-        .args([
-            "train",
-            good.to_str().unwrap(),
-            "--device",
-            "wgpu:7",
-            "--logdir",
-            logdir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let good = good.to_str().unwrap();
+    let err = error_of(&[
+        "train",
+        good,
+        "--device",
+        "wgpu:7",
+        "--logdir",
+        logdir.to_str().unwrap(),
+    ]);
     assert!(err.contains("wgpu:7") && !err.contains("panicked"), "{err}");
     assert!(!logdir.exists(), "{err}");
-    let out = somnium()
-        .args(["train", good.to_str().unwrap(), "--set", "run.precision=f8"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("run.precision"),
-        "{err}"
-    );
-
-    let out = somnium()
-        .args(["resume", tmp.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("config.toml is missing"),
-        "{err}"
-    );
+    let err = error_of(&["train", good, "--set", "run.precision=f8"]);
+    assert!(err.contains("run.precision"), "{err}");
+    // A goal without evaluations to reach it by.
+    let err = error_of(&["train", good, "--set", "run.stop_at_eval_return=5"]);
+    assert!(err.contains("run.stop_at_eval_return"), "{err}");
+    let err = error_of(&["resume", tmp.path().to_str().unwrap()]);
+    assert!(err.contains("config.toml is missing"), "{err}");
 }

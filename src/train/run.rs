@@ -196,6 +196,7 @@ fn run_loop(
     let mut next_eval = next_multiple(state.counters.env_steps, r.eval_every);
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
     let mut reached = None;
+    let mut checkpointed_at = None;
 
     while state.counters.env_steps < r.env_steps && reached.is_none() {
         let (finished, metrics, steps_after) = match &mut collection {
@@ -271,10 +272,15 @@ fn run_loop(
         if r.checkpoint_every > 0 && state.counters.env_steps >= next_checkpoint {
             next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
             write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
+            checkpointed_at = Some(state.counters.env_steps);
         }
     }
     drop(collection); // stops an actor thread
-    write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
+    // The final checkpoint, unless the last step already wrote it (a run
+    // that ends or stops on a checkpoint step).
+    if checkpointed_at != Some(state.counters.env_steps) {
+        write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
+    }
     logger.flush()?;
     drop(logger); // closes the progress bar before the line below
     if let (Some(score), Some(goal)) = (reached, r.stop_at_eval_return) {

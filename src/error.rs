@@ -57,14 +57,20 @@ pub enum Error {
         problem: String,
     },
     /// A training quantity became NaN or infinite.
-    #[error("non-finite value in `{name}` at update {update}: {value}")]
+    #[error(
+        "non-finite value in `{name}` at update {update}: {value}{}",
+        also(others)
+    )]
     NonFinite {
-        /// The metric or loss, e.g. `loss/reward`.
+        /// The first such metric or loss in the update's order, e.g. `loss/reward`.
         name: String,
         /// The update counter when it happened.
         update: u64,
         /// The offending value.
         value: f64,
+        /// The update's other non-finite metrics, in order: where a NaN
+        /// spread to (or began, when it shows in several at once).
+        others: Vec<String>,
     },
     /// An environment failed.
     #[error(transparent)]
@@ -76,6 +82,29 @@ pub enum Error {
     /// printed above this error).
     #[error("the actor thread stopped unexpectedly (see the panic message above)")]
     ActorStopped,
+}
+
+fn also(others: &[String]) -> String {
+    match others.is_empty() {
+        true => String::new(),
+        false => format!(" (also non-finite: {})", others.join(", ")),
+    }
+}
+
+/// An update's metrics, or the [`Error::NonFinite`] naming every one of
+/// them that is NaN or infinite: training stops rather than carry a NaN
+/// into the weights and the next checkpoint.
+pub fn check_finite(metrics: Vec<(String, f64)>, update: u64) -> Result<Vec<(String, f64)>> {
+    let mut bad = metrics.iter().filter(|(_, value)| !value.is_finite());
+    let Some((name, value)) = bad.next() else {
+        return Ok(metrics);
+    };
+    Err(Error::NonFinite {
+        name: name.clone(),
+        update,
+        value: *value,
+        others: bad.map(|(name, _)| name.clone()).collect(),
+    })
 }
 
 impl Error {
@@ -107,5 +136,35 @@ impl Error {
             path: path.into(),
             problem: problem.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(values: &[(&str, f64)]) -> Vec<(String, f64)> {
+        values.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn finite_metrics_pass_through_unchanged() {
+        let m = metrics(&[("loss/reward", 0.5), ("loss/kl", 1.0)]);
+        assert_eq!(check_finite(m.clone(), 3).unwrap(), m);
+    }
+
+    #[test]
+    fn a_non_finite_update_names_the_first_and_every_other() {
+        let m = metrics(&[
+            ("loss/decoder", 0.1),
+            ("loss/actor", f64::NAN),
+            ("loss/critic", 2.0),
+            ("actor/entropy", f64::INFINITY),
+        ]);
+        let message = check_finite(m, 7).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "non-finite value in `loss/actor` at update 7: NaN (also non-finite: actor/entropy)"
+        );
     }
 }

@@ -12,7 +12,9 @@ use super::config::DreamerConfig;
 use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
+use crate::Result;
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
+use crate::error::check_finite;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
@@ -22,7 +24,6 @@ use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
 };
 use crate::train::{ActingPolicy, ActionCodec, Agent};
-use crate::{Error, Result};
 use somnium_envs::{Action, Observation, Space};
 
 /// Counters and small state saved beside the weights.
@@ -326,16 +327,7 @@ impl DreamerAgent {
             started.elapsed().as_secs_f64(),
         ));
         self.state.updates += 1;
-        for (name, value) in &metrics {
-            if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    name: name.clone(),
-                    update: self.state.updates,
-                    value: *value,
-                });
-            }
-        }
-        Ok(metrics)
+        check_finite(metrics, self.state.updates)
     }
 }
 

@@ -17,6 +17,7 @@ use super::networks::MuzeroNet;
 use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel};
 use crate::device::epsilon_floor;
 use crate::dreamer::ActorCritic;
+use crate::error::check_finite;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
@@ -211,16 +212,7 @@ impl MuzeroAgent {
             self.obs_kind,
             &self.device,
         );
-        let mut metrics = loss.metrics;
-        for (name, value) in &metrics {
-            if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    name: name.clone(),
-                    update: self.state.updates,
-                    value: *value,
-                });
-            }
-        }
+        let mut metrics = check_finite(loss.metrics, self.state.updates)?;
         let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.modules);
         if t.grad_clip > 0.0 {
             let norm = clip_global_norm(&self.modules, &mut grads, t.grad_clip);

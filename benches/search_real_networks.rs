@@ -8,13 +8,14 @@
 //! experiment's MLP networks (`experiments/muzero/cartpole.toml`) and the
 //! MinAtar Breakout CNN (`experiments/muzero/minatar-breakout.toml`), batch
 //! 8 (the experiments' environment count) and 64, 16 simulations, flex
-//! backend. Throughput is in simulations (per tree) per second.
+//! backend (`SOMNIUM_BENCH_DEVICE=wgpu:0` another device, built with
+//! `--features wgpu`). Throughput is in simulations (per tree) per second.
 
 use std::hint::black_box;
 
-use burn::tensor::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use somnium::core::{Noise, ObsBatch, ObsKind};
+use somnium::device::{Precision, open_device};
 use somnium::muzero::NetworkConfig;
 use somnium::muzero::networks::MuzeroNet;
 use somnium::planners::{
@@ -81,7 +82,8 @@ impl SearchModel for Constant {
 }
 
 fn search(c: &mut Criterion) {
-    let device = Device::flex();
+    let spec = std::env::var("SOMNIUM_BENCH_DEVICE").unwrap_or_else(|_| "flex".into());
+    let device = open_device(&spec, Precision::F32).unwrap();
     let mut group = c.benchmark_group("muzero_search_s16");
     group.sample_size(10);
     for case in cases() {

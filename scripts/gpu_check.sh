@@ -5,24 +5,31 @@
 #   scripts/gpu_check.sh pack            # here: build with WGPU, pack into .gpu/
 #   scripts/gpu_check.sh run [SECONDS]   # there, from the repository root
 #
-# `run` checks flex against $DEVICE (default `wgpu:0`; tests/backend_parity.rs), times a
-# DreamerV3 update at the presets of $PRESETS (default xs,s) in f32 and f16,
-# then trains the README's CartPole experiment on the GPU until SECONDS
-# (default 480) have passed since it began. What it prints and the
-# training metrics go to $OUT (default .gpu/out). Vulkan's loader must be
-# installed there: `.deb` files in .gl/ are unpacked first if present.
+# `run` does the stages named in $STAGES (default `parity update train`):
+#   parity  flex against $DEVICE (default `wgpu:0`; tests/backend_parity.rs)
+#   update  a DreamerV3 update at the presets of $PRESETS (default xs,s) in
+#           each float type of $PRECISIONS (default `f32 f16`)
+#   pixels  the same at $PIXEL_PRESETS (default s) on 84 x 84 frames (Atari's size)
+#   search  MuZero's search with real networks (benches/search_real_networks.rs)
+#   train   the README's CartPole experiment until SECONDS (default 480)
+#           have passed since the script began.
+# Each stage prints the most GPU memory nvidia-smi saw while it ran. What
+# it prints and the training metrics go to $OUT (default .gpu/out). Vulkan's
+# loader must be installed there: `.deb` files in .gl/ are unpacked first if present.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pack=.gpu/bins.tar.xz
 
 if [ "${1:-}" = pack ]; then
     set -e
-    cargo build --release --features wgpu --bin somnium --test backend_parity --bench dreamer_update
+    cargo build --release --features wgpu --bin somnium --test backend_parity \
+        --bench dreamer_update --bench search_real_networks
     newest() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
     rm -rf .gpu/bins && mkdir -p .gpu/bins
     cp target/release/somnium .gpu/bins/
     cp "$(newest backend_parity)" .gpu/bins/backend_parity
     cp "$(newest dreamer_update)" .gpu/bins/dreamer_update
+    cp "$(newest search_real_networks)" .gpu/bins/search_real_networks
     strip .gpu/bins/*
     # The test and bench binaries find experiments/ through the path they
     # were built in; `run` links that path to its own checkout.
@@ -47,24 +54,62 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json \
     /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
     [ -f "$icd" ] && { export VK_DRIVER_FILES=$icd; break; }
 done
+# The 2026-11-28 machine found no adapter with the loader alone; with the
+# glvnd libraries in .gl/ and NVIDIA's EGL vendor file named, it did.
+egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+[ -f "$egl" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$egl
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 bins=/tmp/somnium-gpu-bins
 mkdir -p $bins && tar -C $bins -xJf "$pack"
 root=$(cat $bins/build_root)
 [ -e "$root" ] || { mkdir -p "$(dirname "$root")" && ln -s "$PWD" "$root"; }
 
-stage "backend parity: flex against $device"
-SOMNIUM_PARITY_DEVICES=$device timeout 120 $bins/backend_parity --nocapture --test-threads 1 2>&1 |
-    grep -E "parity|replica|test result|panicked"
-
-for precision in f32 f16; do
-    stage "DreamerV3 update, ${PRESETS:-xs,s}, $precision"
-    (cd /tmp && SOMNIUM_BENCH_DEVICE=$device SOMNIUM_BENCH_SHARDS=1 \
-        SOMNIUM_BENCH_PRESETS=${PRESETS:-xs,s} SOMNIUM_BENCH_PRECISION=$precision \
+stages=" ${STAGES:-parity update train} "
+wants() { [[ $stages == *" $1 "* ]]; }
+# Peak GPU memory while a command runs: nvidia-smi samples every 200 ms.
+with_memory() {
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >/tmp/smi.$$ &
+    local smi=$!
+    "$@"
+    kill $smi 2>/dev/null
+    echo "   peak GPU memory: $(sort -n /tmp/smi.$$ | tail -1) MiB"
+}
+bench_update() { # precision presets [pixels]
+    (cd /tmp && env SOMNIUM_BENCH_DEVICE=$device SOMNIUM_BENCH_SHARDS=1 SOMNIUM_BENCH_SECONDS=10 \
+        SOMNIUM_BENCH_PRESETS=$2 SOMNIUM_BENCH_PRECISION=$1 ${3:+SOMNIUM_BENCH_PIXELS=$3} \
         timeout 150 $bins/dreamer_update --bench 2>&1 |
-        grep -E "^dreamer|time:|panicked|Err")
-done
+        grep -E "^dreamer|time:|panicked|Err|non-finite")
+}
 
+if wants parity; then
+    stage "backend parity: flex against $device"
+    SOMNIUM_PARITY_DEVICES=$device timeout 120 $bins/backend_parity --nocapture --test-threads 1 2>&1 |
+        grep -E "parity|replica|test result|panicked"
+fi
+
+if wants update; then
+    for precision in ${PRECISIONS:-f32 f16}; do
+        for preset in $(tr , ' ' <<<"${PRESETS:-xs,s}"); do
+            stage "DreamerV3 update, $preset, $precision"
+            with_memory bench_update "$precision" "$preset"
+        done
+    done
+fi
+
+if wants pixels; then
+    for preset in $(tr , ' ' <<<"${PIXEL_PRESETS:-s}"); do
+        stage "DreamerV3 update, $preset, 84 x 84 frames, f32"
+        with_memory bench_update f32 "$preset" 84
+    done
+fi
+
+if wants search; then
+    stage "MuZero search with real networks on $device"
+    (cd /tmp && SOMNIUM_BENCH_DEVICE=$device timeout 150 $bins/search_real_networks --bench \
+        --warm-up-time 2 --measurement-time 5 2>&1 | grep -E "^muzero|time:|thrpt:|panicked|Err")
+fi
+
+wants train || { stage end; exit 0; }
 stage "CartPole (README experiment) on $device for $(left) s"
 (sleep 60; nvidia-smi --query-gpu=utilization.gpu,memory.used,power.draw --format=csv) &
 timeout "$(left)" $bins/somnium train experiments/dreamer/cartpole.toml --device "$device" \

@@ -11,6 +11,8 @@
 #           each float type of $PRECISIONS (default `f32 f16`)
 #   pixels  the same at $PIXEL_PRESETS (default s) on 84 x 84 frames (Atari's size)
 #   search  MuZero's search with real networks (benches/search_real_networks.rs)
+#   f16     tests/precision_f16.rs on the device: the tiny models, then
+#           DreamerV3 at each preset of $F16_PRESETS (default xs)
 #   train   the README's CartPole experiment until SECONDS (default 480)
 #           have passed since the script began.
 # Each stage prints the most GPU memory nvidia-smi saw while it ran. What
@@ -23,11 +25,12 @@ pack=.gpu/bins.tar.xz
 if [ "${1:-}" = pack ]; then
     set -e
     cargo build --release --features wgpu --bin somnium --test backend_parity \
-        --bench dreamer_update --bench search_real_networks
+        --test precision_f16 --bench dreamer_update --bench search_real_networks
     newest() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
     rm -rf .gpu/bins && mkdir -p .gpu/bins
     cp target/release/somnium .gpu/bins/
     cp "$(newest backend_parity)" .gpu/bins/backend_parity
+    cp "$(newest precision_f16)" .gpu/bins/precision_f16
     cp "$(newest dreamer_update)" .gpu/bins/dreamer_update
     cp "$(newest search_real_networks)" .gpu/bins/search_real_networks
     strip .gpu/bins/*
@@ -107,6 +110,20 @@ if wants search; then
     stage "MuZero search with real networks on $device"
     (cd /tmp && SOMNIUM_BENCH_DEVICE=$device timeout 150 $bins/search_real_networks --bench \
         --warm-up-time 2 --measurement-time 5 2>&1 | grep -E "^muzero|time:|thrpt:|panicked|Err")
+fi
+
+if wants f16; then
+    f16_run() { # [preset]
+        env SOMNIUM_F16_DEVICE=$device ${1:+SOMNIUM_F16_PRESET=$1} \
+            timeout 150 $bins/precision_f16 --nocapture 2>&1 |
+            grep -E "f16|panicked|test result|weights"
+    }
+    stage "f16 training on $device: the tiny models"
+    with_memory f16_run
+    for preset in $(tr , ' ' <<<"${F16_PRESETS:-xs}"); do
+        stage "f16 training on $device: DreamerV3 at preset $preset"
+        with_memory f16_run "$preset"
+    done
 fi
 
 wants train || { stage end; exit 0; }

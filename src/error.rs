@@ -92,8 +92,9 @@ fn also(others: &[String]) -> String {
 }
 
 /// An update's metrics, or the [`Error::NonFinite`] naming every one of
-/// them that is NaN or infinite: training stops rather than carry a NaN
-/// into the weights and the next checkpoint.
+/// them that is NaN or infinite: the run stops there, before a checkpoint
+/// could save what the update did, so its last checkpoint stays the last
+/// finite state to resume from.
 pub fn check_finite(metrics: Vec<(String, f64)>, update: u64) -> Result<Vec<(String, f64)>> {
     let mut bad = metrics.iter().filter(|(_, value)| !value.is_finite());
     let Some((name, value)) = bad.next() else {

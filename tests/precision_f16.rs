@@ -6,8 +6,9 @@
 //! without gradient then divides 0 by 0 and its first step makes it NaN,
 //! as DreamerV3's first update did before the epsilons were floored
 //! (`somnium::device::epsilon_floor`). Each optimiser here must train for
-//! a few updates with every metric finite and the world model's decoder
-//! loss falling by at least a fifth. A DreamerV3 update that fails says
+//! a few updates without error (an update whose metrics are not all finite
+//! returns `Error::NonFinite`) and the world model's decoder loss falling
+//! by at least a fifth. A DreamerV3 update that fails says
 //! which networks' weights are no longer finite: the world model's (its
 //! optimiser step) or only the actor's and critic's.
 //!
@@ -56,15 +57,6 @@ fn dreamer_update(agent: &mut DreamerAgent, what: &str) -> Metrics {
     })
 }
 
-fn assert_finite(metrics: &Metrics, what: &str, update: usize) {
-    for (name, value) in metrics {
-        assert!(
-            value.is_finite(),
-            "{what}: `{name}` is {value} at update {update} in f16"
-        );
-    }
-}
-
 fn metric(metrics: &Metrics, name: &str) -> f64 {
     metrics.iter().find(|(n, _)| n == name).unwrap().1
 }
@@ -107,9 +99,8 @@ fn both_agents_train_in_f16_with_every_optimiser() {
         record_random_play(&mut agent, env.as_mut(), 500, &mut Noise::new(0)).unwrap();
         let mut decoder = Vec::new();
         for update in 1..=30 {
-            let what = format!("DreamerV3 with {kind:?} on {spec}");
+            let what = format!("DreamerV3 with {kind:?} on {spec}, update {update}");
             let metrics = dreamer_update(&mut agent, &what);
-            assert_finite(&metrics, &what, update);
             decoder.push(metric(&metrics, "loss/decoder"));
         }
         let late = decoder[25..].iter().sum::<f64>() / 5.0;
@@ -130,6 +121,9 @@ fn both_agents_train_in_f16_with_every_optimiser() {
     let mut agent = MuzeroAgent::new(&c, obs, act, 1, 0, &device).unwrap();
     record_random_play(&mut agent, env.as_mut(), 300, &mut Noise::new(0)).unwrap();
     for update in 1..=10 {
-        assert_finite(&agent.train_step().unwrap(), "MuZero", update);
+        // An update with a non-finite loss, gradient norm or metric is an error.
+        if let Err(e) = agent.train_step() {
+            panic!("MuZero on {spec}, update {update}: {e}");
+        }
     }
 }

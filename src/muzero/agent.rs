@@ -212,12 +212,15 @@ impl MuzeroAgent {
             self.obs_kind,
             &self.device,
         );
-        let mut metrics = check_finite(loss.metrics, self.state.updates)?;
+        let mut metrics = loss.metrics;
         let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.modules);
         if t.grad_clip > 0.0 {
             let norm = clip_global_norm(&self.modules, &mut grads, t.grad_clip);
             metrics.push(("model/grad_norm".into(), norm as f64));
         }
+        // Losses and gradient norm checked before the step, so a NaN never
+        // reaches the weights or the replay's priorities.
+        let mut metrics = check_finite(metrics, self.state.updates + 1)?;
         self.modules = self.optim.step(t.lr, self.modules.clone(), grads);
         self.replay
             .update_priorities(&positions, &loss.priorities, c.replay.min_priority);
@@ -239,7 +242,8 @@ impl MuzeroAgent {
             let continues = (0..t.batch).map(|i| targets.acted[i * k1]).collect();
             let continues = tensor_from_vec(continues, [t.batch], &self.device);
             let frozen = self.modules.net.clone().no_grad();
-            metrics.extend(ac.update(&frozen, starts, continues, noise));
+            let ac_metrics = ac.update(&frozen, starts, continues, noise);
+            metrics.extend(check_finite(ac_metrics, self.state.updates)?);
         }
         let mean_priority = loss.priorities.iter().sum::<f32>() / loss.priorities.len() as f32;
         metrics.push(("replay/priority".into(), mean_priority as f64));

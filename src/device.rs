@@ -179,10 +179,10 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// Floating-point precision of a run's tensors (`run.precision`).
 ///
 /// burn 0.22 sets a device's default float type once, before any tensor
-/// exists on it; every parameter, activation, gradient and optimiser moment
-/// then uses it. This is half-precision training, not autocast: burn keeps
-/// no f32 master weights and scales no losses. Use it on GPUs with fast
-/// half arithmetic; on `flex` it is slower than f32 (bf16 matmuls widen to
+/// exists on it; every parameter, activation and gradient then uses it.
+/// The optimisers keep f32 master weights and moments
+/// ([`crate::nn::master_weights`]); losses are not scaled. Use it on GPUs
+/// with fast half arithmetic; on `flex` it is slower than f32 (bf16 matmuls widen to
 /// f32) and serves to test a configuration before a GPU run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -213,22 +213,6 @@ impl fmt::Display for Precision {
             Precision::F16 => "f16",
             Precision::Bf16 => "bf16",
         })
-    }
-}
-
-/// The smallest epsilon an optimiser may add to a root mean square before
-/// dividing by it on `device`: zero unless the device computes in f16, where
-/// it is f16's smallest normal number, 2^-14 (6.1e-5).
-///
-/// The papers' epsilons (Adam's 1e-8, LaProp's 1e-20) round to zero in f16,
-/// so a parameter without gradient divides 0 by 0 and the first step turns
-/// it into NaN (seen with DreamerV3's zero-initialised output layers, whose
-/// inputs get no gradient on the first update). bf16 has f32's range and
-/// keeps the papers' values.
-pub fn epsilon_floor(device: &Device) -> f32 {
-    match device.settings().float_dtype {
-        FloatDType::F16 => 2f32.powi(-14),
-        _ => 0.0,
     }
 }
 

@@ -1,27 +1,34 @@
 //! Training in IEEE half precision (`run.precision = "f16"`) on flex, or
 //! on the device `SOMNIUM_F16_DEVICE` names (e.g. `wgpu:0` on a GPU).
 //!
-//! f16's smallest positive number is 6e-8, so the optimisers' epsilons of
-//! the papers (Adam 1e-8, LaProp 1e-20) round to zero in it: a parameter
-//! without gradient then divides 0 by 0 and its first step makes it NaN,
-//! as DreamerV3's first update did before the epsilons were floored
-//! (`somnium::device::epsilon_floor`). Each optimiser here must train for
-//! a few updates without error (an update whose metrics are not all finite
-//! returns `Error::NonFinite`) and the world model's decoder loss falling
-//! by at least a fifth. A DreamerV3 update that fails says
-//! which networks' weights are no longer finite: the world model's (its
-//! optimiser step) or only the actor's and critic's.
+//! In f16 the optimisers keep f32 master weights and moments
+//! (`somnium::nn::master_weights`): the first tests show what that is for,
+//! an update below f16's resolution that a plain f16 Adam loses and a
+//! gradient whose square underflows f16 that makes a plain f16 Adam's
+//! weight infinite, and that the f32 state survives a checkpoint. Then
+//! each optimiser of each agent must train for a few updates without error
+//! (an update whose metrics are not all finite returns `Error::NonFinite`)
+//! and the world model's decoder loss fall by at least a fifth. A DreamerV3
+//! update that fails says which networks' weights are no longer finite: the
+//! world model's (its optimiser step) or only the actor's and critic's.
 //!
 //! Its own test binary: a device's float type is fixed per process.
 
+use std::sync::OnceLock;
+
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{FloatDType, Tensor};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer, RecordState, StateSink, StateSource};
+use burn::tensor::{DType, Device, FloatDType, Tensor};
 use somnium::config::{ExperimentConfig, load_str};
 use somnium::core::Noise;
-use somnium::device::{Precision, epsilon_floor, open_device};
+use somnium::device::{Precision, open_device};
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::muzero::{MuzeroAgent, MuzeroConfig};
-use somnium::nn::tensor_util::to_vec;
+use somnium::nn::master_weights::{MasterWeights, optimizer_for};
+use somnium::nn::mlp::Mlp;
+use somnium::nn::norm::NormKind;
+use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
+use somnium::train::checkpoint::{load_optimizer, save_optimizer};
 use somnium::train::record_random_play;
 
 type Metrics = Vec<(String, f64)>;
@@ -78,12 +85,124 @@ fn small_dreamer() -> DreamerConfig {
     config.dreamer
 }
 
+/// The device of every test here, switched to f16 once (the tests run on
+/// parallel threads; a device holding tensors cannot be switched).
+fn f16_device() -> (String, Device) {
+    static DEVICE: OnceLock<(String, Device)> = OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let spec = std::env::var("SOMNIUM_F16_DEVICE").unwrap_or_else(|_| "flex".into());
+            let device = open_device(&spec, Precision::F16).unwrap();
+            (spec, device)
+        })
+        .clone()
+}
+
+fn adam() -> burn::optim::Adam {
+    AdamConfig::new().with_epsilon(1e-8).build()
+}
+
+/// `steps` Adam steps on a weight of 1.0 with a constant gradient `grad`,
+/// plainly in f16 and with f32 master weights; the two final weights.
+fn plain_and_master(grad: f32, lr: f64, steps: usize) -> (f32, f32) {
+    let (_, device) = f16_device();
+    let weight = || Tensor::<1>::from_floats([1.0], &device);
+    let gradient = || Tensor::<1>::from_floats([grad], &device);
+    let (mut plain, mut plain_state) = (weight(), None);
+    let (mut master, mut master_state) = (weight(), None);
+    let wrapped = MasterWeights(adam());
+    for _ in 0..steps {
+        (plain, plain_state) = adam().step(lr, plain, gradient(), plain_state);
+        (master, master_state) = wrapped.step(lr, master, gradient(), master_state);
+    }
+    assert_eq!(
+        master.dtype(),
+        DType::F16,
+        "the model keeps computing in f16"
+    );
+    (to_vec(plain)[0], to_vec(master)[0])
+}
+
+#[test]
+fn master_weights_keep_updates_below_f16_resolution() {
+    // Adam with a constant gradient moves a weight by lr each step: 50
+    // steps of 1e-4 take 1.0 to 0.995. f16 numbers just below 1.0 are
+    // 4.9e-4 apart, so each plain f16 step rounds back to 1.0.
+    let (plain, master) = plain_and_master(1.0, 1e-4, 50);
+    assert_eq!(plain, 1.0, "plain f16 Adam was expected to lose the steps");
+    assert!((master - 0.995).abs() < 4.9e-4, "{master}");
+}
+
+#[test]
+fn master_weights_survive_gradients_whose_square_underflows_f16() {
+    // Gradient 1e-3: Adam's second moment (1 - 0.999) * 1e-6 = 1e-9 is
+    // below f16's smallest number (6e-8), so in f16 it is zero and the
+    // first step divides by (nearly) nothing; in f32 the first step is
+    // lr * sign(g), 1.0 -> 0.99.
+    let (plain, master) = plain_and_master(1e-3, 1e-2, 1);
+    assert!(
+        !plain.is_finite() || (plain - 0.99).abs() > 0.05,
+        "plain f16 Adam was expected to take a wild step, got {plain}"
+    );
+    assert!((master - 0.99).abs() < 1e-3, "{master}");
+}
+
+#[test]
+fn master_state_stays_f32_through_a_checkpoint() {
+    let (_, device) = f16_device();
+    let wrapped = MasterWeights(adam());
+    let mut weight = Tensor::<1>::from_floats([0.3, -0.7], &device);
+    let mut state = None;
+    for g in [0.5, -0.25, 2.0] {
+        let grad = Tensor::<1>::from_floats([g, g * 0.1], &device);
+        (weight, state) = wrapped.step(1e-3, weight, grad, state);
+    }
+    let state = state.unwrap();
+    let mut sink = StateSink::default();
+    state.state_flatten("p", &mut sink);
+    let mut source = StateSource::new(sink.scalars.into_iter().collect());
+    for (name, data) in sink.tensors {
+        source.insert_tensor(name, data);
+    }
+    let back = RecordState::state_unflatten("p", &mut source, &device).unwrap();
+    let back: somnium::nn::master_weights::MasterState<1, burn::optim::Adam> = back;
+    assert_eq!(back.master.dtype(), DType::F32);
+    assert_eq!(to_vec(back.master.clone()), to_vec(state.master.clone()));
+    let inner = back.inner.unwrap().momentum;
+    assert_eq!(inner.time, 3);
+    assert_eq!(inner.moment_2.dtype(), DType::F32);
+    let original = state.inner.unwrap().momentum;
+    assert_eq!(to_vec(inner.moment_1), to_vec(original.moment_1));
+    assert_eq!(to_vec(inner.moment_2), to_vec(original.moment_2));
+
+    // Through the module optimiser and a burnpack file: the restored
+    // optimiser continues exactly as the original.
+    let ad = device.clone().autodiff();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("optim.bpk");
+    let x = tensor_from_vec(vec![1.0, 2.0], [1, 2], &ad);
+    let mut mlp = Mlp::new(2, 4, 1, NormKind::Layer, &ad);
+    let mut optim = optimizer_for(adam(), &device);
+    for _ in 0..3 {
+        let grads = GradientsParams::from_grads(mlp.forward(x.clone()).sum().backward(), &mlp);
+        mlp = optim.step(1e-3, mlp, grads);
+    }
+    save_optimizer(&optim, &path).unwrap();
+    let mut restored = load_optimizer(optimizer_for(adam(), &device), &path).unwrap();
+    let (mut a, mut b) = (mlp.clone(), mlp);
+    for _ in 0..5 {
+        let ga = GradientsParams::from_grads(a.forward(x.clone()).sum().backward(), &a);
+        let gb = GradientsParams::from_grads(b.forward(x.clone()).sum().backward(), &b);
+        a = optim.step(1e-3, a, ga);
+        b = restored.step(1e-3, b, gb);
+    }
+    assert_eq!(to_vec(a.forward(x.clone())), to_vec(b.forward(x)));
+}
+
 #[test]
 fn both_agents_train_in_f16_with_every_optimiser() {
-    let spec = std::env::var("SOMNIUM_F16_DEVICE").unwrap_or_else(|_| "flex".into());
-    let device = open_device(&spec, Precision::F16).unwrap();
+    let (spec, device) = f16_device();
     assert_eq!(device.settings().float_dtype, FloatDType::F16);
-    assert_eq!(epsilon_floor(&device), 2f32.powi(-14));
     let mut env = somnium::envs::make("CartPole-v1").unwrap();
 
     for kind in [OptimizerKind::Adam, OptimizerKind::Laprop] {

@@ -89,8 +89,9 @@ pub struct RunConfig {
     /// (docs/performance.md). The return normaliser averages the shares'
     /// percentiles, as across devices.
     pub update_shards: usize,
-    /// Float precision of every tensor: `f32`, `f16` or `bf16` (half
-    /// precision throughout, for GPUs; see `somnium::device::Precision`).
+    /// Float precision of the tensors: `f32`, `f16` or `bf16` (half
+    /// precision for GPUs, with f32 master weights in the optimisers; see
+    /// `somnium::device::Precision`).
     pub precision: Precision,
     /// Step the environments on a worker thread while the agent trains on
     /// the replay it has (the step's own transitions reach replay right

@@ -10,8 +10,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
-use crate::device::epsilon_floor;
 use crate::nn::laprop::Laprop;
+use crate::nn::master_weights::optimizer_for;
 use crate::nn::norm::NormKind;
 use crate::planners::PlannerConfig;
 
@@ -391,17 +391,20 @@ impl Default for BehaviourConfig {
 
 impl OptimizerConfig {
     /// The optimiser of one module on `device`: Adam with `adam_eps`, or
-    /// LaProp with adaptive gradient clipping; either epsilon raised to the
-    /// device's [`epsilon_floor`] (f16 only).
+    /// LaProp with adaptive gradient clipping; with f32 master weights when
+    /// the device computes in half precision ([`optimizer_for`]).
     pub fn build(&self, adam_eps: f32, device: &Device) -> ModuleOptimizer {
-        let floor = epsilon_floor(device);
         match self.kind {
-            OptimizerKind::Adam => AdamConfig::new().with_epsilon(adam_eps.max(floor)).init(),
-            OptimizerKind::Laprop => ModuleOptimizer::from(Laprop {
-                agc: self.agc,
-                eps: Laprop::default().eps.max(floor),
-                ..Laprop::default()
-            }),
+            OptimizerKind::Adam => {
+                optimizer_for(AdamConfig::new().with_epsilon(adam_eps).build(), device)
+            }
+            OptimizerKind::Laprop => optimizer_for(
+                Laprop {
+                    agc: self.agc,
+                    ..Laprop::default()
+                },
+                device,
+            ),
         }
     }
 

@@ -15,11 +15,11 @@ use super::consistency::ConsistencyHeads;
 use super::learner::{reanalyse_policies, unroll_loss, value_targets};
 use super::networks::MuzeroNet;
 use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel};
-use crate::device::epsilon_floor;
 use crate::dreamer::ActorCritic;
 use crate::error::check_finite;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
+use crate::nn::master_weights::optimizer_for;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::{MctsPlanner, SearchConfig};
 use crate::replay::{SearchStats, TrajectoryReplay};
@@ -65,10 +65,11 @@ pub struct MuzeroAgent {
 }
 
 fn optimizer(config: &MuzeroConfig, device: &Device) -> ModuleOptimizer {
-    AdamWConfig::new()
+    let adamw = AdamWConfig::new()
         .with_weight_decay(config.training.weight_decay)
-        .with_epsilon(1e-8f32.max(epsilon_floor(device)))
-        .init()
+        .with_epsilon(1e-8)
+        .build();
+    optimizer_for(adamw, device)
 }
 
 impl MuzeroAgent {

@@ -7,7 +7,7 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 
 /// Sums squared gradients on the device; the total is read back once (one
 /// synchronisation per module, not one per parameter tensor).
@@ -19,7 +19,8 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let squares = g.powi_scalar(2).sum();
+            // In f32: one f16 gradient above 256 squares to infinity.
+            let squares = g.cast(FloatDType::F32).powi_scalar(2).sum();
             self.total = Some(match self.total.take() {
                 Some(total) => total + squares,
                 None => squares,

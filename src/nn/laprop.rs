@@ -23,6 +23,8 @@ use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource};
 use burn::store::burn_pack::Scalar;
 use burn::tensor::{Device, Tensor};
 
+use super::master_weights::{take_as_recorded, take_time};
+
 /// LaProp's hyperparameters (defaults: the DreamerV3 2025 code's).
 #[derive(Debug, Clone, Copy)]
 pub struct Laprop {
@@ -89,15 +91,10 @@ impl<const D: usize> RecordState for LapropState<D> {
     }
 
     fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
-        let time = match src.take_scalar(prefix, "time")? {
-            Scalar::UInt(t) => t as usize,
-            Scalar::Int(t) => usize::try_from(t).ok()?,
-            _ => return None,
-        };
         Some(LapropState {
-            time,
-            rms: Tensor::from_data(src.take_tensor(prefix, "rms")?, device),
-            momentum: Tensor::from_data(src.take_tensor(prefix, "momentum")?, device),
+            time: take_time(src, prefix)?,
+            rms: take_as_recorded(src, prefix, "rms", device)?,
+            momentum: take_as_recorded(src, prefix, "momentum", device)?,
         })
     }
 }

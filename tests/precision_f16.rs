@@ -141,8 +141,8 @@ fn master_weights_survive_gradients_whose_square_underflows_f16() {
     // lr * sign(g), 1.0 -> 0.99.
     let (plain, master) = plain_and_master(1e-3, 1e-2, 1);
     assert!(
-        !plain.is_finite() || (plain - 0.99).abs() > 0.05,
-        "plain f16 Adam was expected to take a wild step, got {plain}"
+        !plain.is_finite(),
+        "plain f16 Adam was expected to step to a non-finite weight, got {plain}"
     );
     assert!((master - 0.99).abs() < 1e-3, "{master}");
 }
@@ -189,6 +189,23 @@ fn master_state_stays_f32_through_a_checkpoint() {
     }
     save_optimizer(&optim, &path).unwrap();
     let mut restored = load_optimizer(optimizer_for(adam(), &device), &path).unwrap();
+    // Saved again, the restored state still records every tensor as F32
+    // (burnpack names each tensor's dtype in its header). burn restores
+    // optimiser records on its default device, which computes in f32 here,
+    // so on flex this guards burn's loading path rather than our restore.
+    let again = dir.path().join("again.bpk");
+    save_optimizer(&restored, &again).unwrap();
+    let count = |file: &std::path::Path, dtype: &[u8]| {
+        let bytes = std::fs::read(file).unwrap();
+        bytes.windows(dtype.len()).filter(|w| *w == dtype).count()
+    };
+    assert_eq!(
+        count(&path, b"F32"),
+        9,
+        "3 parameters x (master, 2 moments)"
+    );
+    assert_eq!(count(&again, b"F32"), 9);
+    assert_eq!(count(&again, b"F16"), 0);
     let (mut a, mut b) = (mlp.clone(), mlp);
     for _ in 0..5 {
         let ga = GradientsParams::from_grads(a.forward(x.clone()).sum().backward(), &a);

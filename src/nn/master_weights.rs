@@ -5,13 +5,13 @@
 //! precision loses what the step is for:
 //!
 //! - an update smaller than half the spacing of the weight it changes
-//!   rounds away (f16 near 1.0 is spaced 1e-3 apart, bf16 8e-3; Adam at
-//!   learning rate 1e-4 moves a weight 1e-4 a step), so the weights stop
-//!   moving long before training ends;
+//!   rounds away (f16 just below 1.0 is spaced 4.9e-4 apart, bf16 3.9e-3;
+//!   Adam at learning rate 1e-4 moves a weight 1e-4 a step), so the
+//!   weights stop moving long before training ends;
 //! - Adam's second moment `(1 - b2) g^2` underflows to zero in f16 for
-//!   any gradient below about 8e-3 (below 0.25 on a GPU that flushes f16's
-//!   subnormal numbers to zero), and the division by it makes the weight
-//!   infinite or NaN.
+//!   any gradient below about 5.5e-3 (below 0.25 on a GPU that flushes
+//!   f16's subnormal numbers to zero), and the division by it makes the
+//!   weight infinite or NaN.
 //!
 //! [`MasterWeights`] wraps an optimiser so that it keeps an f32 copy of
 //! every parameter and its own moments in f32: the half gradient is widened,

@@ -14,6 +14,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
+use crate::device::Precision;
 use crate::{Error, Result};
 
 /// Bumped whenever the layout of a checkpoint changes.
@@ -43,6 +44,10 @@ pub struct Manifest {
     pub counters: Counters,
     /// The agent that wrote it (`dreamer`, `muzero`).
     pub agent: String,
+    /// The run's `run.precision` (absent in checkpoints from before it was
+    /// recorded, all of which are f32 runs').
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// A 64-bit FNV-1a hash, hex-encoded: stable across platforms and versions.
@@ -175,6 +180,24 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Fail unless the checkpoint was written at `precision`: in half
+    /// precision the optimisers' state holds f32 master weights
+    /// ([`crate::nn::master_weights`]), which an f32 run's optimisers do not
+    /// read (nor the other way round), so a resume across precisions would
+    /// restart every optimiser's moments without a word.
+    pub fn check_precision(&self, precision: Precision) -> Result<()> {
+        if self.manifest.precision == precision {
+            return Ok(());
+        }
+        Err(Error::checkpoint(
+            &self.dir,
+            format!(
+                "written with run.precision = \"{}\", resumed with \"{precision}\": the optimisers' state does not carry over between f32 and half precision; resume with --set run.precision={} (or start a new run from its weights)",
+                self.manifest.precision, self.manifest.precision
+            ),
+        ))
+    }
+
     /// Path of a file inside the checkpoint.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -282,6 +305,7 @@ mod tests {
                 episodes: 1,
             },
             agent: "dreamer".into(),
+            precision: Precision::F32,
         }
     }
 
@@ -344,6 +368,16 @@ mod tests {
         assert!(err.contains("different config"), "{err}");
         let err = ckpt.check_config("abc", "muzero").unwrap_err().to_string();
         assert!(err.contains("agent `dreamer`"), "{err}");
+        ckpt.check_precision(Precision::F32).unwrap();
+        let err = ckpt
+            .check_precision(Precision::F16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run.precision = \"f32\", resumed with \"f16\"")
+                && err.contains("--set run.precision=f32"),
+            "{err}"
+        );
         let device = Device::flex();
         let err = load_module(
             Mlp::new(2, 4, 1, NormKind::Layer, &device),
@@ -354,6 +388,14 @@ mod tests {
         assert!(err.contains("missing"), "{err}");
         let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("manifest"), "{err}");
+    }
+
+    #[test]
+    fn manifests_without_a_precision_are_f32_runs() {
+        let mut json = serde_json::to_value(manifest(5)).unwrap();
+        json.as_object_mut().unwrap().remove("precision");
+        let old: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(old.precision, Precision::F32);
     }
 
     #[test]

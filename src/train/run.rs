@@ -124,6 +124,7 @@ pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
         Error::checkpoint(run.checkpoints(), "no complete checkpoint to resume from")
     })?;
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
+    checkpoint.check_precision(config.run.precision)?;
     let state: LoopState = load_json(&checkpoint.file("loop_state.json"))?;
     let mut noise = state.noise.clone();
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
@@ -376,6 +377,7 @@ fn write_checkpoint(
         config_hash: hash.to_string(),
         counters: state.counters,
         agent: agent.name().into(),
+        precision: config.run.precision,
     };
     Checkpoint::write(
         &run.checkpoints(),

@@ -47,7 +47,8 @@ enum Command {
         /// Episodes to play.
         #[arg(long, default_value_t = 10)]
         episodes: usize,
-        /// Act greedily instead of sampling from the policy.
+        /// Act greedily instead of sampling from the policy (as does
+        /// `--set run.eval_greedy=true`, or a run trained with it).
         #[arg(long)]
         greedy: bool,
         /// Evaluate the checkpoint written at this many environment steps.

@@ -194,6 +194,27 @@ fn dreamer_resumes_after_sigkill() {
     let (_tmp, run) = sigkill_then_resume(TINY, 250);
     evaluation_can_pick_a_checkpoint_and_a_planner(&run);
     the_resumed_run_plots(&run);
+    resuming_in_another_precision_is_refused(&run);
+}
+
+/// An f32 run resumed in f16 would find none of its optimiser state in the
+/// form the half-precision optimisers keep (f32 master weights), so resume
+/// refuses before loading anything.
+fn resuming_in_another_precision_is_refused(run: &Path) {
+    let out = somnium()
+        .args([
+            "resume",
+            run.to_str().unwrap(),
+            "--set",
+            "run.precision=f16",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("run.precision = \"f32\", resumed with \"f16\""),
+        "{err}"
+    );
 }
 
 /// `somnium plot` over the resumed run's metrics: the update counter ends
@@ -260,6 +281,15 @@ fn evaluation_can_pick_a_checkpoint_and_a_planner(run: &Path) {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["checkpoint_env_steps"], 200);
     assert_eq!(summary["episodes"], 2);
+    assert_eq!(summary["greedy"], false);
+
+    // Greedy by the flag or by the run's own setting, the same episodes.
+    let by_flag = eval(&["--greedy"]);
+    let by_config = eval(&["--set", "run.eval_greedy=true"]);
+    let by_flag: serde_json::Value = serde_json::from_slice(&by_flag.stdout).unwrap();
+    let by_config: serde_json::Value = serde_json::from_slice(&by_config.stdout).unwrap();
+    assert_eq!(by_flag["greedy"], true);
+    assert_eq!(by_flag, by_config);
 
     let out = eval(&["--set", "dreamer.rssm.deter=64"]);
     let err = String::from_utf8_lossy(&out.stderr);

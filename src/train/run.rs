@@ -408,6 +408,9 @@ pub struct EvalSummary {
     pub mean_length: f64,
     /// Every episode's return.
     pub returns: Vec<f64>,
+    /// Whether the agent took its most likely actions (else it acted as in
+    /// training).
+    pub greedy: bool,
     /// Environment steps of the checkpoint evaluated (for `somnium eval`).
     pub checkpoint_env_steps: Option<u64>,
 }
@@ -442,6 +445,7 @@ fn evaluate(
         max_return: returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         mean_length: mean(done.iter().map(|e| e.length as f64)).unwrap_or(0.0),
         returns,
+        greedy,
         checkpoint_env_steps: None,
     })
 }
@@ -451,7 +455,8 @@ fn evaluate(
 pub struct EvalRequest {
     /// Episodes to play.
     pub episodes: usize,
-    /// Act greedily instead of as in training.
+    /// Act greedily instead of as in training (a run whose config, after
+    /// the overrides, sets `run.eval_greedy` is evaluated greedily too).
     pub greedy: bool,
     /// The checkpoint at this many environment steps; the newest if `None`.
     pub checkpoint: Option<u64>,
@@ -508,13 +513,10 @@ pub fn evaluate_run(run_dir: &Path, request: &EvalRequest) -> Result<EvalSummary
     let mut agent = build_agent(&config, &collector)?;
     agent.load(&checkpoint.dir)?;
     let episodes = request.episodes.max(1);
-    let mut summary = evaluate(
-        agent.as_mut(),
-        &config,
-        episodes,
-        request.greedy,
-        &mut noise,
-    )?;
+    // Greedy when asked, or when the run itself evaluates greedily (also
+    // through `--set run.eval_greedy=true`).
+    let greedy = request.greedy || config.run.eval_greedy;
+    let mut summary = evaluate(agent.as_mut(), &config, episodes, greedy, &mut noise)?;
     summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
     Ok(summary)
 }

@@ -5,7 +5,7 @@
 #   scripts/gpu_check.sh pack            # here: build with WGPU, pack into .gpu/
 #   scripts/gpu_check.sh run [SECONDS]   # there, from the repository root
 #
-# `run` does the stages named in $STAGES (default `parity update train`):
+# `run` does the stages named in $STAGES (default `parity f16 update train`):
 #   parity  flex against $DEVICE (default `wgpu:0`; tests/backend_parity.rs)
 #   update  a DreamerV3 update at the presets of $PRESETS (default xs,s) in
 #           each float type of $PRECISIONS (default `f32 f16`)
@@ -67,7 +67,7 @@ mkdir -p $bins && tar -C $bins -xJf "$pack"
 root=$(cat $bins/build_root)
 [ -e "$root" ] || { mkdir -p "$(dirname "$root")" && ln -s "$PWD" "$root"; }
 
-stages=" ${STAGES:-parity update train} "
+stages=" ${STAGES:-parity f16 update train} "
 wants() { [[ $stages == *" $1 "* ]]; }
 # Peak GPU memory while a command runs: nvidia-smi samples every 200 ms.
 with_memory() {

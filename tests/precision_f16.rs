@@ -14,11 +14,14 @@
 //!
 //! Its own test binary: a device's float type is fixed per process.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer, RecordState, StateSink, StateSource};
+use burn::optim::{GradientsParams, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{DType, Device, FloatDType, Tensor};
+use common::{adam, plain_and_master};
 use somnium::config::{ExperimentConfig, load_str};
 use somnium::core::Noise;
 use somnium::device::{Precision, open_device};
@@ -98,37 +101,12 @@ fn f16_device() -> (String, Device) {
         .clone()
 }
 
-fn adam() -> burn::optim::Adam {
-    AdamConfig::new().with_epsilon(1e-8).build()
-}
-
-/// `steps` Adam steps on a weight of 1.0 with a constant gradient `grad`,
-/// plainly in f16 and with f32 master weights; the two final weights.
-fn plain_and_master(grad: f32, lr: f64, steps: usize) -> (f32, f32) {
-    let (_, device) = f16_device();
-    let weight = || Tensor::<1>::from_floats([1.0], &device);
-    let gradient = || Tensor::<1>::from_floats([grad], &device);
-    let (mut plain, mut plain_state) = (weight(), None);
-    let (mut master, mut master_state) = (weight(), None);
-    let wrapped = MasterWeights(adam());
-    for _ in 0..steps {
-        (plain, plain_state) = adam().step(lr, plain, gradient(), plain_state);
-        (master, master_state) = wrapped.step(lr, master, gradient(), master_state);
-    }
-    assert_eq!(
-        master.dtype(),
-        DType::F16,
-        "the model keeps computing in f16"
-    );
-    (to_vec(plain)[0], to_vec(master)[0])
-}
-
 #[test]
 fn master_weights_keep_updates_below_f16_resolution() {
     // Adam with a constant gradient moves a weight by lr each step: 50
     // steps of 1e-4 take 1.0 to 0.995. f16 numbers just below 1.0 are
     // 4.9e-4 apart, so each plain f16 step rounds back to 1.0.
-    let (plain, master) = plain_and_master(1.0, 1e-4, 50);
+    let (plain, master) = plain_and_master(&f16_device().1, 1.0, 1e-4, 50);
     assert_eq!(plain, 1.0, "plain f16 Adam was expected to lose the steps");
     assert!((master - 0.995).abs() < 4.9e-4, "{master}");
 }
@@ -139,7 +117,7 @@ fn master_weights_survive_gradients_whose_square_underflows_f16() {
     // below f16's smallest number (6e-8), so in f16 it is zero and the
     // first step divides by (nearly) nothing; in f32 the first step is
     // lr * sign(g), 1.0 -> 0.99.
-    let (plain, master) = plain_and_master(1e-3, 1e-2, 1);
+    let (plain, master) = plain_and_master(&f16_device().1, 1e-3, 1e-2, 1);
     assert!(
         !plain.is_finite(),
         "plain f16 Adam was expected to step to a non-finite weight, got {plain}"

@@ -182,8 +182,9 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// exists on it; every parameter, activation and gradient then uses it.
 /// The optimisers keep f32 master weights and moments
 /// ([`crate::nn::master_weights`]); losses are not scaled. Use it on GPUs
-/// with fast half arithmetic; on `flex` it is slower than f32 (bf16 matmuls widen to
-/// f32) and serves to test a configuration before a GPU run.
+/// with fast half arithmetic; on `flex` it is slower than f32 (bf16
+/// matmuls widen to f32) and serves to test a configuration before a GPU
+/// run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {

@@ -44,8 +44,10 @@ pub struct Manifest {
     pub counters: Counters,
     /// The agent that wrote it (`dreamer`, `muzero`).
     pub agent: String,
-    /// The run's `run.precision` (absent in checkpoints from before it was
-    /// recorded, all of which are f32 runs').
+    /// The run's `run.precision`. Absent in checkpoints written before it
+    /// was recorded: those hold the plain optimiser state an f32 run reads
+    /// (half-precision runs kept no master weights then), so it defaults to
+    /// f32 whatever they trained in.
     #[serde(default)]
     pub precision: Precision,
 }

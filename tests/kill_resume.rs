@@ -201,18 +201,14 @@ fn dreamer_resumes_after_sigkill() {
 /// form the half-precision optimisers keep (f32 master weights), so resume
 /// refuses before loading anything.
 fn resuming_in_another_precision_is_refused(run: &Path) {
-    let out = somnium()
-        .args([
-            "resume",
-            run.to_str().unwrap(),
-            "--set",
-            "run.precision=f16",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = error_of(&[
+        "resume",
+        run.to_str().unwrap(),
+        "--set",
+        "run.precision=f16",
+    ]);
     assert!(
-        !out.status.success() && err.contains("run.precision = \"f32\", resumed with \"f16\""),
+        err.contains("run.precision = \"f32\", resumed with \"f16\""),
         "{err}"
     );
 }
@@ -284,10 +280,17 @@ fn evaluation_can_pick_a_checkpoint_and_a_planner(run: &Path) {
     assert_eq!(summary["greedy"], false);
 
     // Greedy by the flag or by the run's own setting, the same episodes.
-    let by_flag = eval(&["--greedy"]);
-    let by_config = eval(&["--set", "run.eval_greedy=true"]);
-    let by_flag: serde_json::Value = serde_json::from_slice(&by_flag.stdout).unwrap();
-    let by_config: serde_json::Value = serde_json::from_slice(&by_config.stdout).unwrap();
+    let summary_of = |extra: &[&str]| {
+        let out = eval(extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let by_flag = summary_of(&["--greedy"]);
+    let by_config = summary_of(&["--set", "run.eval_greedy=true"]);
     assert_eq!(by_flag["greedy"], true);
     assert_eq!(by_flag, by_config);
 

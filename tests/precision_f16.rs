@@ -5,7 +5,7 @@
 //! (`somnium::nn::master_weights`): the first tests show what that is for,
 //! an update below f16's resolution that a plain f16 Adam loses and a
 //! gradient whose square underflows f16 that makes a plain f16 Adam's
-//! weight infinite, and that the f32 state survives a checkpoint. Then
+//! weight non-finite, and that the f32 state survives a checkpoint. Then
 //! each optimiser of each agent must train for a few updates without error
 //! (an update whose metrics are not all finite returns `Error::NonFinite`)
 //! and the world model's decoder loss fall by at least a fifth. A DreamerV3

@@ -181,7 +181,8 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// burn 0.22 sets a device's default float type once, before any tensor
 /// exists on it; every parameter, activation and gradient then uses it.
 /// The optimisers keep f32 master weights and moments
-/// ([`crate::nn::master_weights`]); losses are not scaled. Use it on GPUs
+/// ([`crate::nn::master_weights`]), and in f16 losses are scaled
+/// dynamically ([`crate::nn::loss_scale`]). Use it on GPUs
 /// with fast half arithmetic; on `flex` it is slower than f32 (bf16
 /// matmuls widen to f32) and serves to test a configuration before a GPU
 /// run.

@@ -5,7 +5,10 @@
 //! (`somnium::nn::master_weights`): the first tests show what that is for,
 //! an update below f16's resolution that a plain f16 Adam loses and a
 //! gradient whose square underflows f16 that makes a plain f16 Adam's
-//! weight non-finite, and that the f32 state survives a checkpoint. Then
+//! weight non-finite, and that the f32 state survives a checkpoint. Losses
+//! are scaled (`somnium::nn::loss_scale`): a gradient below f16's range
+//! survives the backward pass, and a scale that overflows a gradient is
+//! halved with the step skipped, as many times as the arithmetic says. Then
 //! each optimiser of each agent must train for a few updates without error
 //! (an update whose metrics are not all finite returns `Error::NonFinite`)
 //! and the world model's decoder loss fall by at least a fifth. A DreamerV3
@@ -19,6 +22,7 @@ mod common;
 use std::sync::OnceLock;
 
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, Optimizer, RecordState, StateSink, StateSource};
 use burn::tensor::{DType, Device, FloatDType, Tensor};
 use common::{adam, plain_and_master};
@@ -27,6 +31,8 @@ use somnium::core::Noise;
 use somnium::device::{Precision, open_device};
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::muzero::{MuzeroAgent, MuzeroConfig};
+use somnium::nn::grad::global_norm;
+use somnium::nn::loss_scale::{INITIAL_SCALE, LossScale};
 use somnium::nn::master_weights::{MasterWeights, optimizer_for};
 use somnium::nn::mlp::Mlp;
 use somnium::nn::norm::NormKind;
@@ -125,6 +131,64 @@ fn master_weights_survive_gradients_whose_square_underflows_f16() {
     assert!((master - 0.99).abs() < 1e-3, "{master}");
 }
 
+/// A weight without bias on the f16 autodiff device, and its input `x`.
+fn f16_weight(x: f32) -> (Linear, Tensor<2>) {
+    let ad = f16_device().1.autodiff();
+    let layer = LinearConfig::new(1, 1).with_bias(false).init(&ad);
+    (layer, Tensor::<2>::from_floats([[x]], &ad))
+}
+
+/// The gradient of `loss` with respect to `layer`'s weight, computed with
+/// `scale` if any, as the optimiser would receive it.
+fn weight_grad(layer: &Linear, loss: Tensor<1>, scale: Option<&LossScale>) -> Tensor<2> {
+    let loss = scale.map_or(loss.clone(), |s| s.scale_loss(loss));
+    let mut grads = GradientsParams::from_grads(loss.backward(), layer);
+    if let Some(scale) = scale {
+        scale.unscale(layer, &mut grads);
+    }
+    grads.get::<2>(layer.weight.id).unwrap()
+}
+
+#[test]
+fn loss_scaling_keeps_gradients_below_f16_range() {
+    // loss = 1e-4 * w * x with x = 1e-4: dL/dw = 1e-8, below f16's
+    // smallest positive number (6e-8), so the plain backward pass gives 0.
+    // Scaled by 2^15 it is 3.3e-4 in f16, and 1e-8 again once widened and
+    // divided (to f16's relative precision, 2^-11).
+    let (layer, x) = f16_weight(1e-4);
+    let loss = || layer.forward(x.clone()).sum() * 1e-4;
+    let plain = weight_grad(&layer, loss(), None);
+    assert_eq!(to_vec(plain), vec![0.0], "f16 was expected to lose it");
+    let scaled = weight_grad(&layer, loss(), Some(&LossScale::default()));
+    assert_eq!(scaled.dtype(), DType::F32, "unscaled in f32");
+    let g = to_vec(scaled)[0];
+    assert!((g - 1e-8).abs() < 1e-8 * 2f32.powi(-10), "{g}");
+}
+
+#[test]
+fn an_overflowing_scale_is_halved_and_its_steps_skipped() {
+    // dL/dw = 10: scaled by S it overflows f16 (65,504) while 10 S does,
+    // so 2^15, 2^14 and 2^13 are skipped and 2^12 (40,960) is applied,
+    // with the gradient exactly 10 again.
+    let (layer, x) = f16_weight(1.0);
+    let mut scale = LossScale::default();
+    assert_eq!(scale.scale, INITIAL_SCALE);
+    let mut skipped = 0;
+    loop {
+        let loss = layer.forward(x.clone()).sum() * 10.0;
+        let mut grads = GradientsParams::from_grads(scale.scale_loss(loss).backward(), &layer);
+        scale.unscale(&layer, &mut grads);
+        let norm = global_norm(&layer, &grads);
+        if scale.update(norm.is_finite()) {
+            assert_eq!(norm, 10.0);
+            break;
+        }
+        skipped += 1;
+        assert!(skipped <= 15, "the scale never came down: {scale:?}");
+    }
+    assert_eq!((skipped, scale.scale), (3, 4096.0));
+}
+
 #[test]
 fn master_state_stays_f32_through_a_checkpoint() {
     let (_, device) = f16_device();
@@ -212,16 +276,22 @@ fn both_agents_train_in_f16_with_every_optimiser() {
         let mut agent = DreamerAgent::new(&c, obs, act, 1, 0, &device).unwrap();
         record_random_play(&mut agent, env.as_mut(), 500, &mut Noise::new(0)).unwrap();
         let mut decoder = Vec::new();
+        let mut scales = (0.0, 0.0);
         for update in 1..=30 {
             let what = format!("DreamerV3 with {kind:?} on {spec}, update {update}");
             let metrics = dreamer_update(&mut agent, &what);
             decoder.push(metric(&metrics, "loss/decoder"));
+            scales = (
+                metric(&metrics, "model/loss_scale"),
+                metric(&metrics, "behaviour/loss_scale"),
+            );
         }
         let late = decoder[25..].iter().sum::<f64>() / 5.0;
         eprintln!(
-            "f16 DreamerV3, {kind:?}: decoder loss {:.3} -> {late:.3}",
+            "f16 DreamerV3, {kind:?}: decoder loss {:.3} -> {late:.3}, loss scales {scales:?}",
             decoder[0]
         );
+        assert!(scales.0 >= 1.0 && scales.1 >= 1.0, "{scales:?}");
         assert!(
             late < 0.8 * decoder[0],
             "{kind:?}: the decoder loss should fall by a fifth in f16: {decoder:?}"
@@ -236,8 +306,9 @@ fn both_agents_train_in_f16_with_every_optimiser() {
     record_random_play(&mut agent, env.as_mut(), 300, &mut Noise::new(0)).unwrap();
     for update in 1..=10 {
         // An update with a non-finite loss, gradient norm or metric is an error.
-        if let Err(e) = agent.train_step() {
-            panic!("MuZero on {spec}, update {update}: {e}");
+        match agent.train_step() {
+            Ok(metrics) => assert!(metric(&metrics, "model/loss_scale") >= 1.0),
+            Err(e) => panic!("MuZero on {spec}, update {update}: {e}"),
         }
     }
 }

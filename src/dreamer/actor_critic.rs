@@ -25,6 +25,7 @@ use crate::core::{Dynamics, Noise, ValueModel, WorldModel};
 use crate::logging::Scalar;
 use crate::nn::ema::ema_update;
 use crate::nn::grad::clip_global_norm;
+use crate::nn::loss_scale::LossScale;
 use crate::nn::tensor_util::to_vec;
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
@@ -35,6 +36,10 @@ use crate::train::checkpoint::{
 struct ActorCriticState {
     updates: u64,
     normalizer: ReturnNormalizer,
+    /// The loss scale of the actor's and critic's shared backward pass
+    /// (used in f16 only; older checkpoints start from the initial one).
+    #[serde(default)]
+    loss_scale: LossScale,
 }
 
 /// One device's share of a behaviour update: a world model (with
@@ -129,6 +134,8 @@ pub struct ActorCritic {
     optimizer: OptimizerConfig,
     /// Continuous actions learn by backpropagating through the dynamics.
     backprop: bool,
+    /// The device computes in f16: losses are scaled ([`LossScale`]).
+    loss_scaling: bool,
 }
 
 impl ActorCritic {
@@ -161,11 +168,13 @@ impl ActorCritic {
                     b.return_norm_low,
                     b.return_norm_high,
                 ),
+                loss_scale: LossScale::default(),
             },
             behaviour: b.clone(),
             scales: config.loss_scales.clone(),
             optimizer: o.clone(),
             backprop: !discrete,
+            loss_scaling: LossScale::applies_on(device),
         }
     }
 
@@ -375,9 +384,17 @@ impl ActorCritic {
         }
         let t_losses = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let mut grads = ((losses.actor + critic_loss) * weight).backward();
-        let actor = GradientsParams::from_module(&mut grads, nets.actor);
-        let critic = GradientsParams::from_module(&mut grads, nets.critic);
+        let mut total = (losses.actor + critic_loss) * weight;
+        if self.loss_scaling {
+            total = self.state.loss_scale.scale_loss(total);
+        }
+        let mut grads = total.backward();
+        let mut actor = GradientsParams::from_module(&mut grads, nets.actor);
+        let mut critic = GradientsParams::from_module(&mut grads, nets.critic);
+        if self.loss_scaling {
+            self.state.loss_scale.unscale(nets.actor, &mut actor);
+            self.state.loss_scale.unscale(nets.critic, &mut critic);
+        }
         // Where the time goes (wall time; the flex backend runs eagerly).
         metrics.push(("perf/imagine_s".into(), t_imagine));
         metrics.push(("perf/behaviour_losses_s".into(), t_losses));
@@ -405,14 +422,18 @@ impl ActorCritic {
         let critic_lr = o.lr(o.critic_lr, self.state.updates);
         let actor_norm = clip_global_norm(&self.actor, &mut actor_grads, clip);
         let critic_norm = clip_global_norm(&self.critic, &mut critic_grads, clip);
-        metrics.push(("actor/grad_norm".into(), actor_norm as f64));
-        metrics.push(("critic/grad_norm".into(), critic_norm as f64));
-        self.actor = self
-            .actor_optim
-            .step(actor_lr, self.actor.clone(), actor_grads);
-        self.critic = self
-            .critic_optim
-            .step(critic_lr, self.critic.clone(), critic_grads);
+        let finite = actor_norm.is_finite() && critic_norm.is_finite();
+        let scale = &mut self.state.loss_scale;
+        if scale.apply_step(self.loss_scaling, finite, "behaviour", &mut metrics) {
+            metrics.push(("actor/grad_norm".into(), actor_norm as f64));
+            metrics.push(("critic/grad_norm".into(), critic_norm as f64));
+            self.actor = self
+                .actor_optim
+                .step(actor_lr, self.actor.clone(), actor_grads);
+            self.critic = self
+                .critic_optim
+                .step(critic_lr, self.critic.clone(), critic_grads);
+        }
         self.state.updates += 1;
         let every = self.behaviour.slow_critic_every as u64;
         if self.state.updates.is_multiple_of(every) {

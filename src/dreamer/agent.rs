@@ -17,6 +17,7 @@ use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Plan
 use crate::error::check_finite;
 use crate::logging::Scalar;
 use crate::nn::grad::clip_global_norm;
+use crate::nn::loss_scale::LossScale;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::AnyPlanner;
 use crate::replay::{SequenceBatch, SequenceReplay, Transition};
@@ -31,6 +32,10 @@ use somnium_envs::{Action, Observation, Space};
 struct AgentState {
     updates: u64,
     noise: Noise,
+    /// The world model's loss scale (used in f16 only; older checkpoints
+    /// have none and start from the initial one).
+    #[serde(default)]
+    loss_scale: LossScale,
 }
 
 /// Latent state of the environments being acted in.
@@ -191,6 +196,7 @@ impl DreamerAgent {
             state: AgentState {
                 updates: 0,
                 noise: Noise::new(seed ^ 0x5eed_d4ea),
+                loss_scale: LossScale::default(),
             },
             replay: SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
             acting: [None, None],
@@ -246,11 +252,13 @@ impl DreamerAgent {
 
         // World model: each share on its device (and, with several, its own
         // thread), gradients summed here.
+        let scaling = LossScale::applies_on(&self.device);
         let update = ModelUpdate {
             model: &self.model,
             config: c,
             obs_kind: self.obs_kind,
             main: &self.device,
+            loss_scale: scaling.then_some(self.state.loss_scale),
         };
         let shares: Vec<ModelShare> = if parts.len() == 1 {
             let part = parts.into_iter().next().expect("one share");
@@ -276,8 +284,11 @@ impl DreamerAgent {
         let clip = c.optimizer.global_clip(c.optimizer.model_clip);
         let lr = c.optimizer.lr(c.optimizer.model_lr, self.state.updates);
         let norm = clip_global_norm(&self.model, &mut grads, clip);
-        metrics.push(("model/grad_norm".into(), norm as f64));
-        self.model = self.model_optim.step(lr, self.model.clone(), grads);
+        let scale = &mut self.state.loss_scale;
+        if scale.apply_step(scaling, norm.is_finite(), "model", &mut metrics) {
+            metrics.push(("model/grad_norm".into(), norm as f64));
+            self.model = self.model_optim.step(lr, self.model.clone(), grads);
+        }
 
         let model_seconds = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
@@ -350,6 +361,8 @@ struct ModelUpdate<'a> {
     config: &'a DreamerConfig,
     obs_kind: ObsKind,
     main: &'a Device,
+    /// The loss scale, in f16.
+    loss_scale: Option<LossScale>,
 }
 
 impl ModelUpdate<'_> {
@@ -383,7 +396,15 @@ impl ModelUpdate<'_> {
             })
             .collect();
         metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
-        let grads = GradientsParams::from_grads(total.backward(), model);
+        let grads = match &self.loss_scale {
+            Some(scale) => {
+                let backward = scale.scale_loss(total).backward();
+                let mut grads = GradientsParams::from_grads(backward, model);
+                scale.unscale(model, &mut grads);
+                grads
+            }
+            None => GradientsParams::from_grads(total.backward(), model),
+        };
         let grads = match &replica {
             Some(replica) => grads.to_device(main, replica),
             None => grads,

@@ -18,7 +18,8 @@ use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel
 use crate::dreamer::ActorCritic;
 use crate::error::check_finite;
 use crate::logging::Scalar;
-use crate::nn::grad::clip_global_norm;
+use crate::nn::grad::{clip_global_norm, global_norm};
+use crate::nn::loss_scale::LossScale;
 use crate::nn::master_weights::optimizer_for;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::{MctsPlanner, SearchConfig};
@@ -36,6 +37,10 @@ struct AgentState {
     updates: u64,
     env_steps: u64,
     noise: Noise,
+    /// The loss scale (used in f16 only; older checkpoints have none and
+    /// start from the initial one).
+    #[serde(default)]
+    loss_scale: LossScale,
 }
 
 /// The networks that are trained together.
@@ -138,6 +143,7 @@ impl MuzeroAgent {
                 updates: 0,
                 env_steps: 0,
                 noise: Noise::new(seed ^ 0x6d75_7a65),
+                loss_scale: LossScale::default(),
             },
             replay: TrajectoryReplay::new(config.replay.capacity, num_envs, obs_kind, actions),
             planner: MctsPlanner::new(config.search.clone(), actions, discount),
@@ -214,15 +220,31 @@ impl MuzeroAgent {
             &self.device,
         );
         let mut metrics = loss.metrics;
-        let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.modules);
-        if t.grad_clip > 0.0 {
-            let norm = clip_global_norm(&self.modules, &mut grads, t.grad_clip);
+        let scaling = LossScale::applies_on(&self.device);
+        let total = match scaling {
+            true => self.state.loss_scale.scale_loss(loss.total),
+            false => loss.total,
+        };
+        let mut grads = GradientsParams::from_grads(total.backward(), &self.modules);
+        if scaling {
+            self.state.loss_scale.unscale(&self.modules, &mut grads);
+        }
+        let norm = match t.grad_clip > 0.0 {
+            true => Some(clip_global_norm(&self.modules, &mut grads, t.grad_clip)),
+            false => scaling.then(|| global_norm(&self.modules, &grads)),
+        };
+        let finite = norm.is_none_or(f32::is_finite);
+        let scale = &mut self.state.loss_scale;
+        let apply = scale.apply_step(scaling, finite, "model", &mut metrics);
+        if let Some(norm) = norm.filter(|_| apply && t.grad_clip > 0.0) {
             metrics.push(("model/grad_norm".into(), norm as f64));
         }
         // Losses and gradient norm checked before the step, so a NaN never
         // reaches the weights or the replay's priorities.
         let mut metrics = check_finite(metrics, self.state.updates + 1)?;
-        self.modules = self.optim.step(t.lr, self.modules.clone(), grads);
+        if apply {
+            self.modules = self.optim.step(t.lr, self.modules.clone(), grads);
+        }
         self.replay
             .update_priorities(&positions, &loss.priorities, c.replay.min_priority);
         self.state.updates += 1;

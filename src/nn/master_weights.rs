@@ -17,8 +17,9 @@
 //! every parameter and its own moments in f32: the half gradient is widened,
 //! the inner optimiser steps the f32 copy, and the half parameter the model
 //! computes with is that copy rounded once. This is the master-weight half
-//! of mixed-precision training (Micikevicius et al., 2018); losses are not
-//! scaled. [`optimizer_for`] wraps exactly when the device computes in half
+//! of mixed-precision training (Micikevicius et al., 2018); the other half,
+//! loss scaling, is [`super::loss_scale`] (in f16: the gradients reach the
+//! optimiser already in f32). [`optimizer_for`] wraps exactly when the device computes in half
 //! precision, so f32 runs use the inner optimiser unchanged.
 //!
 //! The master copy is the truth while a run trains: weights set from

@@ -13,6 +13,7 @@ pub mod ema;
 pub mod grad;
 pub mod gru;
 pub mod laprop;
+pub mod loss_scale;
 pub mod master_weights;
 pub mod mlp;
 pub mod norm;

@@ -69,6 +69,20 @@ fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
         "context 3 + horizon 6 + the start, or up to the episode's end: {steps}"
     );
     assert_eq!(errors["mse"].as_array().unwrap().len() as u64, steps);
+    for series in ["reward", "predicted_reward", "predicted_continue"] {
+        let values = errors[series].as_array().unwrap();
+        assert_eq!(values.len() as u64, steps, "{series}");
+        assert!(
+            values.iter().all(|v| v.as_f64().unwrap().is_finite()),
+            "{series}"
+        );
+    }
+    let continues = errors["predicted_continue"].as_array().unwrap();
+    assert!(
+        continues
+            .iter()
+            .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap()))
+    );
     assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
 
     let png = logdir.path().join("strip.png");

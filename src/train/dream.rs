@@ -8,7 +8,12 @@
 //! by side (a green bar over context steps, red over imagined ones) into
 //! an animated GIF, or into a PNG strip (real row above predicted row).
 //! Per-step squared errors are written beside the picture as JSON, so the
-//! growth of the open-loop error can be compared between runs.
+//! growth of the open-loop error can be compared between runs, with the
+//! rewards received beside those the reward head predicts at each step
+//! and the continue head's probability: a model that predicts pictures
+//! well but rewards only at their average rate teaches the actor to
+//! survive rather than to score (a long `--context` scores the
+//! reward head on a whole episode).
 //!
 //! Works for image observations: rendered environments (`env.pixels =
 //! true`, "pixel CartPole") and MinAtar's `[10, 10, C]` grids, each
@@ -27,8 +32,8 @@ use super::collect::make_env;
 use super::run::{agent_name, config_hash};
 use super::{ActionCodec, Agent, RunDir};
 use crate::config::AgentKind;
+use crate::core::{ContinueModel, ObservationModel, ObservationPrediction, RewardModel};
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
-use crate::core::{ObservationModel, ObservationPrediction};
 use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
@@ -59,6 +64,16 @@ struct DreamErrors {
     context_mse: f32,
     /// Mean over the imagined steps (open-loop prediction).
     open_loop_mse: f32,
+    /// Reward received on arriving at each step (0 at the start).
+    reward: Vec<f32>,
+    /// The reward head's mean at each step.
+    predicted_reward: Vec<f32>,
+    /// The continue head's probability that the episode goes on after each step.
+    predicted_continue: Vec<f32>,
+    /// Mean predicted reward over the steps that paid a reward (none: null).
+    predicted_reward_where_paid: Option<f32>,
+    /// Mean predicted reward over the other steps.
+    predicted_reward_elsewhere: Option<f32>,
 }
 
 /// Render a dream of the run's newest checkpoint; returns the picture's path.
@@ -113,6 +128,7 @@ pub fn dream(
     // One greedy episode, up to context + horizon steps.
     let steps = context + horizon;
     let mut observations = vec![env.reset(Some(config.run.seed ^ 0xd7ea))?];
+    let mut rewards = vec![0.0];
     let mut actions = Vec::new();
     while actions.len() < steps {
         let first = actions.is_empty();
@@ -127,6 +143,7 @@ pub fn dream(
         let step = env.step(&action)?;
         actions.push(codec.encode(&action));
         observations.push(step.obs);
+        rewards.push(step.reward);
         if step.terminated || step.truncated {
             break;
         }
@@ -140,6 +157,7 @@ pub fn dream(
     let mut state = model.rssm.initial(1, &plain);
     let mut previous = Tensor::<2>::zeros([1, codec.width()], &plain);
     let mut predicted = Vec::with_capacity(observations.len());
+    let (mut predicted_reward, mut predicted_continue) = (Vec::new(), Vec::new());
     for (t, obs) in observations.iter().enumerate() {
         if t < context {
             let embed = model.encoder.encode(&ObsBatch::from_observations(
@@ -155,7 +173,12 @@ pub fn dream(
         } else {
             state = model.rssm.imagine(&state, previous.clone(), &mut noise);
         }
-        let ObservationPrediction::Image(frame) = model.decoder.decode(state.features()) else {
+        let features = state.features();
+        let reward = model.reward_head.reward(features.clone()).mean();
+        predicted_reward.push(to_vec(reward)[0]);
+        let continues = model.continue_head.continuation(features.clone()).mean();
+        predicted_continue.push(to_vec(continues)[0]);
+        let ObservationPrediction::Image(frame) = model.decoder.decode(features) else {
             unreachable!("image observations have an image decoder")
         };
         predicted.push(to_vec(frame));
@@ -200,12 +223,24 @@ pub fn dream(
             xs.iter().sum::<f32>() / xs.len() as f32
         }
     };
+    let predicted_where = |paid: bool| {
+        let picked: Vec<f32> = (1..rewards.len())
+            .filter(|&t| (rewards[t] != 0.0) == paid)
+            .map(|t| predicted_reward[t])
+            .collect();
+        (!picked.is_empty()).then(|| average(&picked))
+    };
     let errors = DreamErrors {
         context,
         steps: mse.len(),
         context_mse: average(&mse[..context]),
         open_loop_mse: average(&mse[context..]),
         mse,
+        predicted_reward_where_paid: predicted_where(true),
+        predicted_reward_elsewhere: predicted_where(false),
+        reward: rewards,
+        predicted_reward,
+        predicted_continue,
     };
     let json = output.with_extension("json");
     let text = serde_json::to_string_pretty(&errors).expect("errors serialise");

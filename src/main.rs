@@ -75,6 +75,9 @@ enum Command {
         /// Output file (.gif or .png); defaults to <run>/videos/dream.gif.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Dream with the checkpoint written at this many environment steps.
+        #[arg(long)]
+        checkpoint: Option<u64>,
         /// Compute device (overrides the run's).
         #[arg(long)]
         device: Option<String>,
@@ -185,6 +188,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Dream {
             run,
+            checkpoint,
             context,
             horizon,
             output,
@@ -192,6 +196,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let path = somnium::train::dream(
                 &run,
+                checkpoint,
                 context,
                 horizon,
                 output.as_deref(),

@@ -58,7 +58,7 @@ fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
         "minatar",
     )
     .unwrap();
-    let gif = dream(&run, 3, 6, None, &[]).unwrap();
+    let gif = dream(&run, None, 3, 6, None, &[]).unwrap();
     assert_eq!(gif, run.join("videos/dream.gif"));
     let bytes = std::fs::read(&gif).unwrap();
     assert_eq!(&bytes[..6], b"GIF89a");
@@ -85,8 +85,15 @@ fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
     );
     assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
 
+    // A named checkpoint: the one the run wrote, or an error naming the step.
+    let named = logdir.path().join("named.gif");
+    dream(&run, Some(160), 1, 2, Some(&named), &[]).unwrap();
+    assert!(named.exists());
+    let err = dream(&run, Some(80), 1, 2, Some(&named), &[]).unwrap_err();
+    assert!(err.to_string().contains("80"), "{err}");
+
     let png = logdir.path().join("strip.png");
-    dream(&run, 2, 4, Some(&png), &[]).unwrap();
+    dream(&run, None, 2, 4, Some(&png), &[]).unwrap();
     let strip = std::fs::read(&png).unwrap();
     assert_eq!(&strip[1..4], b"PNG");
     // Width: one 120-pixel column (10 cells x 12) plus a gap per step.
@@ -99,7 +106,7 @@ fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
 pixels = true
 pixel_size = 16"#;
     let run = train_config(&tiny(pixels, logdir.path()), "pixels").unwrap();
-    let gif = dream(&run, 2, 3, None, &[]).unwrap();
+    let gif = dream(&run, None, 2, 3, None, &[]).unwrap();
     assert!(
         read_errors(&gif)["context_mse"]
             .as_f64()
@@ -109,6 +116,6 @@ pixel_size = 16"#;
 
     // Vector observations cannot be drawn; the error says what to do.
     let run = train_config(&tiny(r#"id = "CartPole-v1""#, logdir.path()), "vector").unwrap();
-    let err = dream(&run, 2, 3, None, &[]).unwrap_err().to_string();
+    let err = dream(&run, None, 2, 3, None, &[]).unwrap_err().to_string();
     assert!(err.contains("env.pixels = true"), "{err}");
 }

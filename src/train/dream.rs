@@ -76,9 +76,11 @@ struct DreamErrors {
     predicted_reward_elsewhere: Option<f32>,
 }
 
-/// Render a dream of the run's newest checkpoint; returns the picture's path.
+/// Render a dream of the run's newest checkpoint, or of the one written at
+/// `checkpoint` environment steps; returns the picture's path.
 pub fn dream(
     run_dir: &Path,
+    checkpoint: Option<u64>,
     context: usize,
     horizon: usize,
     output: Option<&Path>,
@@ -99,9 +101,12 @@ pub fn dream(
                 .into(),
         ));
     }
-    let checkpoint = Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
-        Error::checkpoint(run.checkpoints(), "no complete checkpoint to dream from")
-    })?;
+    let checkpoint = match checkpoint {
+        Some(steps) => Checkpoint::at_env_steps(&run.checkpoints(), steps)?,
+        None => Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
+            Error::checkpoint(run.checkpoints(), "no complete checkpoint to dream from")
+        })?,
+    };
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
     let mut env = make_env(&config.env)?;
     let kind = ObsKind::of(env.observation_space());

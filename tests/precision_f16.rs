@@ -312,3 +312,24 @@ fn both_agents_train_in_f16_with_every_optimiser() {
         }
     }
 }
+
+#[test]
+fn dreamer_update_shares_sum_unscaled_f32_gradients_in_f16() {
+    // Two shares on one device (`run.update_shards = 2`): each unscales its
+    // own gradients to f32 before they are summed and applied once.
+    let (spec, device) = f16_device();
+    let mut env = somnium::envs::make("CartPole-v1").unwrap();
+    let (obs, act) = (env.observation_space(), env.action_space());
+    let c = small_dreamer();
+    let agent = DreamerAgent::new(&c, obs, act, 1, 0, &device).unwrap();
+    let mut agent = agent.with_replicas(std::slice::from_ref(&device));
+    record_random_play(&mut agent, env.as_mut(), 300, &mut Noise::new(0)).unwrap();
+    for update in 1..=3 {
+        let metrics = dreamer_update(
+            &mut agent,
+            &format!("two shares on {spec}, update {update}"),
+        );
+        assert!(metric(&metrics, "model/loss_scale") >= 1.0);
+        assert!(metric(&metrics, "behaviour/loss_scale") >= 1.0);
+    }
+}

@@ -116,6 +116,16 @@ impl Checkpoint {
         }
     }
 
+    /// The checkpoint written at `env_steps` if given, else the newest; an
+    /// error names the directory and says there is none `to` use.
+    pub fn chosen(root: &Path, env_steps: Option<u64>, to: &str) -> Result<Checkpoint> {
+        match env_steps {
+            Some(steps) => Checkpoint::at_env_steps(root, steps),
+            None => Checkpoint::latest(root)?
+                .ok_or_else(|| Error::checkpoint(root, format!("no complete checkpoint to {to}"))),
+        }
+    }
+
     /// The complete checkpoint written at `env_steps` environment steps.
     pub fn at_env_steps(root: &Path, env_steps: u64) -> Result<Checkpoint> {
         let dir = root.join(dir_name(env_steps));

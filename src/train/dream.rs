@@ -101,12 +101,7 @@ pub fn dream(
                 .into(),
         ));
     }
-    let checkpoint = match checkpoint {
-        Some(steps) => Checkpoint::at_env_steps(&run.checkpoints(), steps)?,
-        None => Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
-            Error::checkpoint(run.checkpoints(), "no complete checkpoint to dream from")
-        })?,
-    };
+    let checkpoint = Checkpoint::chosen(&run.checkpoints(), checkpoint, "dream from")?;
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
     let mut env = make_env(&config.env)?;
     let kind = ObsKind::of(env.observation_space());

@@ -120,9 +120,7 @@ pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
 pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
     let run = RunDir::open(run_dir)?;
     let config = run.load_config(overrides)?;
-    let checkpoint = Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
-        Error::checkpoint(run.checkpoints(), "no complete checkpoint to resume from")
-    })?;
+    let checkpoint = Checkpoint::chosen(&run.checkpoints(), None, "resume from")?;
     checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
     checkpoint.check_precision(config.run.precision)?;
     let state: LoopState = load_json(&checkpoint.file("loop_state.json"))?;
@@ -501,12 +499,7 @@ pub fn evaluate_run(run_dir: &Path, request: &EvalRequest) -> Result<EvalSummary
     }
     let trained = run.load_config(&[])?;
     let config = run.load_config(&request.overrides)?;
-    let checkpoint = match request.checkpoint {
-        Some(steps) => Checkpoint::at_env_steps(&run.checkpoints(), steps)?,
-        None => Checkpoint::latest(&run.checkpoints())?.ok_or_else(|| {
-            Error::checkpoint(run.checkpoints(), "no complete checkpoint to evaluate")
-        })?,
-    };
+    let checkpoint = Checkpoint::chosen(&run.checkpoints(), request.checkpoint, "evaluate")?;
     checkpoint.check_config(&config_hash(&trained), agent_name(trained.agent))?;
     let mut noise = Noise::new(config.run.seed ^ 0xe7a1);
     let collector = Collector::new(&config.env, 1, &mut noise)?;

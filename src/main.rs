@@ -72,7 +72,8 @@ enum Command {
         /// Steps the model predicts open-loop.
         #[arg(long, default_value_t = 45)]
         horizon: usize,
-        /// Output file (.gif or .png); defaults to <run>/videos/dream.gif.
+        /// Output file: .gif or .png for image observations, .svg for vectors;
+        /// defaults to <run>/videos/dream.gif (images) or dream.svg (vectors).
         #[arg(long)]
         output: Option<PathBuf>,
         /// Dream with the checkpoint written at this many environment steps.

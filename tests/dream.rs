@@ -1,6 +1,7 @@
 //! `somnium dream` on a (briefly) trained DreamerV3: it writes the GIF, the
 //! PNG strip and the per-step errors for image observations (MinAtar's
-//! grids, rendered CartPole), and refuses, saying why, what it cannot draw.
+//! grids, rendered CartPole), the SVG chart for vector observations
+//! (CartPole), and refuses, saying why, a picture it cannot draw.
 
 use std::path::Path;
 
@@ -49,7 +50,7 @@ fn read_errors(path: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn dreams_minatar_grids_and_rendered_cartpole_and_refuses_vectors() {
+fn dreams_minatar_grids_rendered_cartpole_and_cartpole_vectors() {
     let logdir = tempfile::tempdir().unwrap();
 
     // MinAtar: [10, 10, 4] grids, one colour per channel.
@@ -114,8 +115,30 @@ pixel_size = 16"#;
             .is_finite()
     );
 
-    // Vector observations cannot be drawn; the error says what to do.
+    // Images are frames; another extension is an error naming the choices.
+    let err = dream(&run, None, 2, 3, Some(&logdir.path().join("d.svg")), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("d.svg") && err.contains(".gif"), "{err}");
+
+    // Vector CartPole: a chart of the four features, the reward and the
+    // continuation, each real beside predicted.
     let run = train_config(&tiny(r#"id = "CartPole-v1""#, logdir.path()), "vector").unwrap();
-    let err = dream(&run, None, 2, 3, None, &[]).unwrap_err().to_string();
-    assert!(err.contains("env.pixels = true"), "{err}");
+    let svg = dream(&run, None, 2, 3, None, &[]).unwrap();
+    assert_eq!(svg, run.join("videos/dream.svg"));
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    for panel in ["observation[0]", "observation[3]", "reward", "continue"] {
+        assert!(chart.contains(panel), "no {panel} panel");
+    }
+    assert!(!chart.contains("observation[4]"));
+    let errors = read_errors(&svg);
+    let steps = errors["steps"].as_u64().unwrap();
+    assert!((2..=6).contains(&steps), "{steps}");
+    assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+    let terminated = errors["terminated"].as_bool().unwrap();
+    assert!(terminated || steps == 6, "a short episode ends terminal");
+    let err = dream(&run, None, 2, 3, Some(&logdir.path().join("v.gif")), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("v.gif") && err.contains(".svg"), "{err}");
 }

@@ -85,6 +85,10 @@ fn dreams_minatar_grids_rendered_cartpole_and_cartpole_vectors() {
             .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap()))
     );
     assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+    assert!(
+        errors.get("observations").is_none(),
+        "frames stay in the picture"
+    );
 
     // A named checkpoint: the one the run wrote, or an error naming the step.
     let named = logdir.path().join("named.gif");
@@ -135,6 +139,21 @@ pixel_size = 16"#;
     let steps = errors["steps"].as_u64().unwrap();
     assert!((2..=6).contains(&steps), "{steps}");
     assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+    for series in ["observations", "predicted_observations"] {
+        let rows = errors[series].as_array().unwrap();
+        assert_eq!(rows.len() as u64, steps, "{series}");
+        assert!(
+            rows.iter().all(|r| r.as_array().unwrap().len() == 4),
+            "{series}"
+        );
+    }
+    // CartPole starts within 0.05 of upright and centred.
+    let start = errors["observations"][0].as_array().unwrap();
+    assert!(
+        start
+            .iter()
+            .all(|x| x.as_f64().unwrap().abs() <= 0.05 + 1e-6)
+    );
     let terminated = errors["terminated"].as_bool().unwrap();
     assert!(terminated || steps == 6, "a short episode ends terminal");
     let err = dream(&run, None, 2, 3, Some(&logdir.path().join("v.gif")), &[])

@@ -44,7 +44,7 @@ use crate::core::{ContinueModel, ObservationModel, ObservationPrediction, Reward
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
 use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
-use crate::nn::symlog::symlog;
+use crate::nn::symlog::{symexp_f32, symlog};
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::{Error, Result};
 
@@ -73,6 +73,14 @@ struct DreamErrors {
     predicted_reward_where_paid: Option<f32>,
     /// Mean predicted reward over the other steps.
     predicted_reward_elsewhere: Option<f32>,
+    /// Vector observations only: the real features at each step, in the
+    /// environment's units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observations: Option<Vec<Vec<f32>>>,
+    /// Vector observations only: the model's features (symexp of its
+    /// symlog predictions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_observations: Option<Vec<Vec<f32>>>,
 }
 
 /// Render a dream of the run's newest checkpoint, or of the one written at
@@ -230,6 +238,12 @@ pub fn dream(
             .collect();
         (!picked.is_empty()).then(|| average(&picked))
     };
+    let vectors = matches!(kind, ObsKind::Vector { .. });
+    let in_env_units = |of: &[Vec<f32>]| -> Vec<Vec<f32>> {
+        of.iter()
+            .map(|v| v.iter().map(|&x| symexp_f32(x)).collect())
+            .collect()
+    };
     let errors = DreamErrors {
         context,
         terminated,
@@ -239,6 +253,8 @@ pub fn dream(
         mse,
         predicted_reward_where_paid: predicted_where(true),
         predicted_reward_elsewhere: predicted_where(false),
+        observations: vectors.then(|| in_env_units(&real)),
+        predicted_observations: vectors.then(|| in_env_units(&predicted)),
         reward: rewards,
         predicted_reward,
         predicted_continue,

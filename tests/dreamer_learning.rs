@@ -4,9 +4,13 @@
 //! action 0, episodes of 8 steps; the observation shows the previous action
 //! and the time step. Its optimum is known (always action 1, return 8).
 
-use somnium::core::Noise;
+use burn::module::Module;
+use burn::tensor::Tensor;
+use somnium::core::{Dynamics, Encoder, Noise, ObsKind};
+use somnium::dreamer::world_model::DeviceBatch;
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
+use somnium::nn::tensor_util::to_vec;
 use somnium::train::{ActingPolicy, Agent};
 
 struct PickOne {
@@ -148,7 +152,8 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     design_2025.optimizer.laprop_lr = 1e-3;
     design_2025.optimizer.warmup = 10;
     design_2025.loss_scales.replay_critic = 0.3;
-    learns_pick_one(design_2025, "2025", 0);
+    design_2025.replay.context = 1;
+    learns_pick_one(design_2025.clone(), "2025", 0);
     // Data parallelism: every batch split over two copies (here both on
     // flex), gradients summed before one optimiser step.
     learns_pick_one(DreamerConfig::tiny(), "2 replicas", 1);
@@ -216,5 +221,97 @@ fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
     assert!(
         thread_return >= 6.5,
         "{label}: a refreshed policy snapshot on another thread should play as the agent: {thread_return:.2}"
+    );
+}
+
+/// The 2025 design's replay context: after training, every replayed
+/// sequence starts from the latent stored at the step before it, and that
+/// start is worth having. PickOne's observation shows the time step, which
+/// the prior can predict from the previous state but not from a fresh
+/// one, so the first step's KL (posterior against prior) is lower from
+/// the stored start than from the initial state.
+#[test]
+fn replay_context_starts_sequences_from_the_stored_latents() {
+    let mut config = DreamerConfig::tiny();
+    config.replay.context = 1;
+    let device = burn::tensor::Device::flex();
+    let mut env = PickOne::new();
+    let mut agent = DreamerAgent::new(
+        &config,
+        env.observation_space(),
+        env.action_space(),
+        1,
+        1,
+        &device,
+    )
+    .unwrap();
+    let mut noise = Noise::new(1);
+    collect(&mut agent, &mut env, 20, true, &mut noise);
+    let sample = |agent: &DreamerAgent, noise: &mut Noise| {
+        let c = &config.replay;
+        agent
+            .replay()
+            .sample_with_context(32, c.length, c.context, noise)
+    };
+    let fresh = sample(&agent, &mut noise);
+    assert!(
+        fresh.start.as_ref().unwrap().known.iter().all(|&k| !k),
+        "no update has stored a latent yet"
+    );
+    for _ in 0..150 {
+        agent.train_step().unwrap();
+    }
+    let batch = sample(&agent, &mut noise);
+    let known = &batch.start.as_ref().unwrap().known;
+    assert!(
+        known.iter().all(|&k| k),
+        "every step has been replayed: {known:?}"
+    );
+
+    // The first step of every sequence, observed from the stored start and
+    // from the initial state.
+    let model = agent.world_model().valid();
+    let plain = device.clone();
+    let b = batch.batch;
+    let obs_kind = ObsKind::Vector { width: 3 };
+    let data = DeviceBatch::new(batch, obs_kind, &plain);
+    let first = |x: Tensor<2>| {
+        let width = x.dims()[1];
+        x.slice([0..b, 0..width])
+    };
+    let embed = first(model.encoder.encode(&data.obs));
+    let actions = first(data.actions.clone());
+    let (deter, stoch) = data.start.clone().unwrap();
+    let mut warm = model.rssm.initial(b, &plain);
+    (warm.deter, warm.stoch) = (deter, stoch);
+    let not_first = Tensor::<1>::zeros([b], &plain);
+    let cold = model.rssm.initial(b, &plain);
+    let is_first = Tensor::<1>::ones([b], &plain);
+    let kl = |observed: somnium::core::Observed<somnium::dreamer::rssm::RssmState>| -> f32 {
+        let (post, prior) = (
+            to_vec(observed.posterior.log_probs),
+            to_vec(observed.prior.log_probs),
+        );
+        let total: f32 = post
+            .iter()
+            .zip(&prior)
+            .map(|(&q, &p)| q.exp() * (q - p))
+            .sum();
+        total / b as f32
+    };
+    let mut noise = Noise::new(2);
+    let from_stored =
+        kl(model
+            .rssm
+            .observe(&warm, actions.clone(), embed.clone(), not_first, &mut noise));
+    let from_initial = kl(model
+        .rssm
+        .observe(&cold, actions, embed, is_first, &mut noise));
+    eprintln!(
+        "first-step KL: from the stored latent {from_stored:.3}, from the initial state {from_initial:.3}"
+    );
+    assert!(
+        from_stored < 0.75 * from_initial,
+        "the stored start should let the prior predict the first step: KL {from_stored:.3} vs {from_initial:.3}"
     );
 }

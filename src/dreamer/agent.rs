@@ -198,7 +198,10 @@ impl DreamerAgent {
                 noise: Noise::new(seed ^ 0x5eed_d4ea),
                 loss_scale: LossScale::default(),
             },
-            replay: SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
+            replay: replay_for(
+                config,
+                SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
+            ),
             acting: [None, None],
             replicas: Vec::new(),
             codec,
@@ -236,9 +239,12 @@ impl DreamerAgent {
     /// One update of world model, actor and critic on a replayed batch.
     pub fn train_step(&mut self) -> Result<Vec<Scalar>> {
         let c = &self.config;
-        let batch = self
-            .replay
-            .sample(c.replay.batch, c.replay.length, &mut self.state.noise);
+        let batch = self.replay.sample_with_context(
+            c.replay.batch,
+            c.replay.length,
+            c.replay.context,
+            &mut self.state.noise,
+        );
         let devices: Vec<Device> = std::iter::once(self.device.clone())
             .chain(self.replicas.iter().cloned())
             .collect();
@@ -278,6 +284,14 @@ impl DreamerAgent {
         for share in shares {
             add_weighted(&mut metrics, share.metrics, share.weight);
             sum.accumulate(&self.model, share.grads);
+            if c.replay.context > 0 {
+                // The next sequences after these steps start from them.
+                self.replay.store_latents(
+                    &share.data.positions,
+                    &to_vec(share.posteriors.deter.clone()),
+                    &to_vec(share.posteriors.stoch.clone()),
+                );
+            }
             shards.push((share.data, share.posteriors, share.continues));
         }
         let mut grads = sum.grads();
@@ -340,6 +354,16 @@ impl DreamerAgent {
         self.state.updates += 1;
         check_finite(metrics, self.state.updates)
     }
+}
+
+/// `replay`, keeping latent states when sequences start from them
+/// (`replay.context`, the 2025 design).
+fn replay_for(config: &DreamerConfig, mut replay: SequenceReplay) -> SequenceReplay {
+    if config.replay.context > 0 {
+        let r = &config.rssm;
+        replay.keep_latents(r.deter, r.stoch, r.classes);
+    }
+    replay
 }
 
 /// One share of a world-model update: its gradients (on the agent's
@@ -492,7 +516,7 @@ impl Agent for DreamerAgent {
 
     fn train(&mut self, env_steps: u64, prefill: u64) -> Result<Vec<Scalar>> {
         let (length, per_update) = (
-            self.config.replay.length,
+            self.config.replay.length + self.config.replay.context,
             (self.config.replay.batch * self.config.replay.length) as f64,
         );
         let owed = (env_steps.saturating_sub(prefill) as f64 * self.config.train_ratio / per_update)
@@ -523,7 +547,7 @@ impl Agent for DreamerAgent {
         self.state = load_json(&dir.join("agent_state.json"))?;
         let replay_path = dir.join("replay.json");
         if replay_path.exists() {
-            self.replay = SequenceReplay::load(&replay_path)?;
+            self.replay = replay_for(&self.config, SequenceReplay::load(&replay_path)?);
         }
         self.acting = [None, None];
         Ok(())

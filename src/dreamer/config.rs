@@ -274,6 +274,11 @@ pub struct ReplayConfig {
     pub batch: usize,
     /// Steps per sequence.
     pub length: usize,
+    /// Steps sampled before each sequence whose stored latent state starts
+    /// it (the 2025 code's `replay_context`, 1 there): the replay keeps the
+    /// posterior each update computes at every step it replays. 0, the 2023
+    /// design, starts every sequence from the initial state.
+    pub context: usize,
 }
 
 impl DreamerConfig {
@@ -455,6 +460,7 @@ impl Default for ReplayConfig {
             capacity: 1_000_000,
             batch: 16,
             length: 64,
+            context: 0,
         }
     }
 }
@@ -531,9 +537,17 @@ impl Validate for DreamerConfig {
             v.positive("batch", self.replay.batch);
             v.in_range("length", self.replay.length, 2, 100_000);
             v.check(
-                self.replay.capacity >= self.replay.length,
+                self.replay.capacity >= self.replay.length + self.replay.context,
                 "capacity",
-                "must hold at least one sequence",
+                "must hold at least one sequence and its context",
+            );
+            v.check(
+                self.replay.context == 0 || self.rssm.classes <= 256,
+                "context",
+                format!(
+                    "stored latents keep a class index in a byte; rssm.classes is {}",
+                    self.rssm.classes
+                ),
             );
         });
     }

@@ -141,6 +141,12 @@ pub struct DeviceBatch {
     pub batch: usize,
     /// `T`.
     pub length: usize,
+    /// The stored latent state each sequence starts from (`h` `[B, D]`,
+    /// `z` one-hots `[B, S * K]`; the 2025 design's replay context),
+    /// zeros where a sequence starts afresh.
+    pub start: Option<(Tensor<2>, Tensor<2>)>,
+    /// Where each row is kept in the replay, `(stream, slot)` `[T * B]`.
+    pub positions: Vec<(u32, u32)>,
 }
 
 impl DeviceBatch {
@@ -148,6 +154,14 @@ impl DeviceBatch {
     pub fn new(batch: SequenceBatch, obs_kind: ObsKind, device: &Device) -> Self {
         let rows = batch.batch * batch.length;
         let actions = batch.actions.len() / rows;
+        let b = batch.batch;
+        let start = batch.start.map(|start| {
+            let (d, z) = (start.deter.len() / b, start.stoch.len() / b);
+            (
+                tensor_from_vec(start.deter, [b, d], device),
+                tensor_from_vec(start.stoch, [b, z], device),
+            )
+        });
         DeviceBatch {
             obs: ObsBatch::from_flat(batch.obs, rows, obs_kind, device),
             actions: tensor_from_vec(batch.actions, [rows, actions], device),
@@ -156,6 +170,8 @@ impl DeviceBatch {
             is_terminal: tensor_from_vec(batch.is_terminal, [rows], device),
             batch: batch.batch,
             length: batch.length,
+            start,
+            positions: batch.positions,
         }
     }
 }
@@ -179,6 +195,12 @@ impl DreamerWorldModel {
         let device = data.actions.device();
         let embed = self.encoder.encode(&data.obs); // [T * B, E]
         let mut state = self.rssm.initial(b, &device);
+        if let Some((deter, stoch)) = &data.start {
+            // Sequences without a stored start are marked first, so the
+            // zeros there are reset to the initial state anyway.
+            state.deter = deter.clone();
+            state.stoch = stoch.clone();
+        }
         let mut posteriors = Vec::with_capacity(t_len);
         let mut priors = Vec::with_capacity(t_len);
         for t in 0..t_len {

@@ -11,8 +11,10 @@
 //! statistics, sampled by priority, with the n-step targets of unrolled
 //! positions.
 
+mod latents;
 mod sequence;
 mod trajectory;
 
+pub use latents::{LatentStore, StartLatents};
 pub use sequence::{SequenceBatch, SequenceReplay, Transition};
 pub use trajectory::{Position, SearchStats, Trajectory, TrajectoryReplay, UnrollTargets};

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::latents::{LatentStore, StartLatents};
 use crate::core::{Noise, ObsKind};
 use crate::{Error, Result};
 
@@ -42,6 +43,12 @@ pub struct SequenceBatch {
     pub is_first: Vec<f32>,
     /// Terminal flags `[T * B]`.
     pub is_terminal: Vec<f32>,
+    /// Where each row is kept: `(stream, slot)` `[T * B]`, to store the
+    /// latents an update computes there.
+    pub positions: Vec<(u32, u32)>,
+    /// The stored latents of the step before each sequence (sampled with a
+    /// replay context; `None` otherwise).
+    pub start: Option<StartLatents>,
 }
 
 impl SequenceBatch {
@@ -56,22 +63,17 @@ impl SequenceBatch {
             .step_by(per.max(1))
             .map(|first| {
                 let n = per.min(b - first);
-                let pick = |v: &[f32], width: usize| -> Vec<f32> {
-                    (0..t)
-                        .flat_map(|step| {
-                            let start = (step * b + first) * width;
-                            v[start..start + n * width].iter().copied()
-                        })
-                        .collect()
-                };
+                let pick_f32 = |v: &[f32], width: usize| pick(v, width, t, b, first, n);
                 SequenceBatch {
                     batch: n,
                     length: t,
-                    obs: pick(&self.obs, obs_len),
-                    actions: pick(&self.actions, action_len),
-                    rewards: pick(&self.rewards, 1),
-                    is_first: pick(&self.is_first, 1),
-                    is_terminal: pick(&self.is_terminal, 1),
+                    obs: pick_f32(&self.obs, obs_len),
+                    actions: pick_f32(&self.actions, action_len),
+                    rewards: pick_f32(&self.rewards, 1),
+                    is_first: pick_f32(&self.is_first, 1),
+                    is_terminal: pick_f32(&self.is_terminal, 1),
+                    positions: pick(&self.positions, 1, t, b, first, n),
+                    start: self.start.as_ref().map(|s| s.columns(first, n)),
                 }
             })
             .collect()
@@ -79,6 +81,16 @@ impl SequenceBatch {
 }
 
 /// Observations stored compactly: images (and binary grids) as bytes.
+/// Sequences `first..first + n` of a time-major `[t * b * width]` array.
+fn pick<T: Copy>(v: &[T], width: usize, t: usize, b: usize, first: usize, n: usize) -> Vec<T> {
+    (0..t)
+        .flat_map(|step| {
+            let start = (step * b + first) * width;
+            v[start..start + n * width].iter().copied()
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ObsStore {
     F32(Vec<f32>),
@@ -108,6 +120,10 @@ pub struct SequenceReplay {
     action_len: usize,
     /// Total steps ever added.
     pub added: u64,
+    /// The latents of the steps, when sequences start from them (the 2025
+    /// design's replay context; older checkpoints have none).
+    #[serde(default)]
+    latents: Option<LatentStore>,
 }
 
 impl SequenceReplay {
@@ -135,6 +151,7 @@ impl SequenceReplay {
             obs_len,
             action_len,
             added: 0,
+            latents: None,
         }
     }
 
@@ -198,6 +215,9 @@ impl SequenceReplay {
             s.is_terminal[slot] = step.is_terminal;
             s.head = (s.head + 1) % cap;
         }
+        if let Some(latents) = &mut self.latents {
+            latents.forget(index, slot);
+        }
         self.added += 1;
     }
 
@@ -208,22 +228,56 @@ impl SequenceReplay {
 
     /// Sample `batch` windows of `length` steps, uniformly over all valid windows.
     pub fn sample(&self, batch: usize, length: usize, noise: &mut Noise) -> SequenceBatch {
+        self.sample_with_context(batch, length, 0, noise)
+    }
+
+    /// Sample `batch` windows of `context + length` steps, uniformly over
+    /// all valid windows, and return their last `length` steps, each
+    /// sequence starting from the stored latent of the step before it
+    /// (the 2025 design's replay context; see [`LatentStore`]). A sequence
+    /// whose previous step has no latent yet starts from the initial
+    /// state, marked first. `context = 0` is the 2023 design: every
+    /// sequence starts from the initial state.
+    ///
+    /// # Panics
+    /// With `context > 0` on a buffer that keeps no latents
+    /// ([`SequenceReplay::keep_latents`]).
+    pub fn sample_with_context(
+        &self,
+        batch: usize,
+        length: usize,
+        context: usize,
+        noise: &mut Noise,
+    ) -> SequenceBatch {
+        let latents = (context > 0).then(|| {
+            self.latents
+                .as_ref()
+                .expect("a replay context needs a buffer that keeps latents")
+        });
+        let window = context + length;
         let starts: Vec<usize> = self
             .streams
             .iter()
-            .map(|s| (s.len + 1).saturating_sub(length))
+            .map(|s| (s.len + 1).saturating_sub(window))
             .collect();
         let total: usize = starts.iter().sum();
-        assert!(total > 0, "replay: no stream holds {length} steps yet");
+        assert!(total > 0, "replay: no stream holds {window} steps yet");
         let (obs_len, action_len) = (self.obs_len, self.action_len);
+        let rows = length * batch;
         let mut out = SequenceBatch {
             batch,
             length,
-            obs: vec![0.0; length * batch * obs_len],
-            actions: vec![0.0; length * batch * action_len],
-            rewards: vec![0.0; length * batch],
-            is_first: vec![0.0; length * batch],
-            is_terminal: vec![0.0; length * batch],
+            obs: vec![0.0; rows * obs_len],
+            actions: vec![0.0; rows * action_len],
+            rewards: vec![0.0; rows],
+            is_first: vec![0.0; rows],
+            is_terminal: vec![0.0; rows],
+            positions: vec![(0, 0); rows],
+            start: latents.map(|_| StartLatents {
+                deter: Vec::new(),
+                stoch: Vec::new(),
+                known: Vec::new(),
+            }),
         };
         for b in 0..batch {
             let mut pick = noise.below(total);
@@ -239,8 +293,15 @@ impl SequenceReplay {
                 })
                 .expect("pick within total");
             let s = &self.streams[stream];
+            let slot_at = |t: usize| (s.head + pick + t) % s.len.max(1);
+            // Without a stored start, the sequence starts afresh.
+            let mut warm = false;
+            if let (Some(latents), Some(start)) = (latents, out.start.as_mut()) {
+                latents.push_start(stream, slot_at(context - 1), start);
+                warm = *start.known.last().expect("pushed");
+            }
             for t in 0..length {
-                let slot = (s.head + pick + t) % s.len.max(1);
+                let slot = slot_at(context + t);
                 let row = t * batch + b;
                 match &s.obs {
                     ObsStore::F32(v) => out.obs[row * obs_len..(row + 1) * obs_len]
@@ -257,11 +318,55 @@ impl SequenceReplay {
                 out.actions[row * action_len..(row + 1) * action_len]
                     .copy_from_slice(&s.actions[slot * action_len..(slot + 1) * action_len]);
                 out.rewards[row] = s.rewards[slot];
-                out.is_first[row] = if t == 0 || s.is_first[slot] { 1.0 } else { 0.0 };
+                let first = (t == 0 && !warm) || s.is_first[slot];
+                out.is_first[row] = if first { 1.0 } else { 0.0 };
                 out.is_terminal[row] = if s.is_terminal[slot] { 1.0 } else { 0.0 };
+                out.positions[row] = (stream as u32, slot as u32);
             }
         }
         out
+    }
+
+    /// Keep a latent state beside every step (for
+    /// [`SequenceReplay::sample_with_context`]) of an RSSM with `deter`
+    /// units and `groups` categoricals of `classes` classes. The steps
+    /// already kept have none until an update replays them. A store of
+    /// other shapes (a checkpoint of another model) is replaced.
+    pub fn keep_latents(&mut self, deter: usize, groups: usize, classes: usize) {
+        if self
+            .latents
+            .as_ref()
+            .is_some_and(|l| l.fits(deter, groups, classes))
+        {
+            return;
+        }
+        let mut store = LatentStore::new(self.streams.len(), deter, groups, classes);
+        for (i, s) in self.streams.iter().enumerate() {
+            for slot in 0..s.len {
+                store.forget(i, slot);
+            }
+        }
+        self.latents = Some(store);
+    }
+
+    /// Store the latents an update computed at `positions` (rows of a
+    /// sampled batch): `deter` `[rows * deter]`, `stoch` one-hots
+    /// `[rows * groups * classes]`. Does nothing on a buffer that keeps no
+    /// latents.
+    pub fn store_latents(&mut self, positions: &[(u32, u32)], deter: &[f32], stoch: &[f32]) {
+        let Some(latents) = &mut self.latents else {
+            return;
+        };
+        let rows = positions.len().max(1);
+        let (d, z) = (deter.len() / rows, stoch.len() / rows);
+        for (row, &(stream, slot)) in positions.iter().enumerate() {
+            latents.store(
+                stream as usize,
+                slot as usize,
+                &deter[row * d..(row + 1) * d],
+                &stoch[row * z..(row + 1) * z],
+            );
+        }
     }
 
     /// Write the buffer to `path` (JSON header line, then the binary body).
@@ -393,6 +498,12 @@ mod tests {
             rewards: vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0],
             is_first: vec![1.0; 6],
             is_terminal: vec![0.0; 6],
+            positions: (0..6).map(|row| (0, row)).collect(),
+            start: Some(StartLatents {
+                deter: vec![0.0, 1.0, 2.0],
+                stoch: vec![0.0; 3],
+                known: vec![true, false, true],
+            }),
         };
         let parts = batch.split(2);
         assert_eq!(parts.len(), 2);
@@ -403,5 +514,73 @@ mod tests {
         assert_eq!(parts[1].rewards, vec![2.0, 12.0]);
         assert_eq!(parts[1].obs, vec![4.0, 5.0, 10.0, 11.0]);
         assert_eq!(parts[1].actions, vec![2.0, 5.0]);
+        assert_eq!(parts[0].positions, vec![(0, 0), (0, 1), (0, 3), (0, 4)]);
+        let starts = |i: usize| parts[i].start.as_ref().unwrap();
+        assert_eq!(
+            (starts(0).deter.clone(), starts(0).known.clone()),
+            (vec![0.0, 1.0], vec![true, false])
+        );
+        assert_eq!(starts(1).deter, vec![2.0]);
+    }
+
+    #[test]
+    fn a_replay_context_starts_each_sequence_from_the_latent_stored_before_it() {
+        let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 2);
+        for i in 0..10 {
+            add(&mut replay, 0, i as f32, i == 0 || i == 6);
+        }
+        replay.keep_latents(1, 1, 2);
+        // The latent of each step: h = 100 + the step's observation, z = class 1.
+        let every: Vec<(u32, u32)> = (0..10).map(|slot| (0, slot)).collect();
+        let deter: Vec<f32> = (0..10).map(|i| 100.0 + i as f32).collect();
+        let stoch: Vec<f32> = (0..10).flat_map(|_| [0.0, 1.0]).collect();
+        // Steps 0..=4 have latents; 5..=9 were never replayed.
+        replay.store_latents(&every[..5], &deter[..5], &stoch[..10]);
+
+        let mut noise = Noise::new(4);
+        for _ in 0..20 {
+            let batch = replay.sample_with_context(4, 3, 1, &mut noise);
+            let start = batch.start.as_ref().unwrap();
+            for b in 0..4 {
+                let first_obs = batch.obs[b];
+                assert!(first_obs >= 1.0, "step 0 is only ever context");
+                let before = first_obs - 1.0;
+                let known = before < 5.0;
+                assert_eq!(start.known[b], known);
+                let (h, z) = (start.deter[b], &start.stoch[2 * b..2 * b + 2]);
+                if known {
+                    assert_eq!((h, z), (100.0 + before, &[0.0, 1.0][..]));
+                } else {
+                    assert_eq!((h, z), (0.0, &[0.0, 0.0][..]));
+                }
+                // Marked first where the stored episode starts, or where
+                // no latent starts the sequence.
+                assert_eq!(batch.is_first[b] == 1.0, !known || first_obs == 6.0);
+                assert_eq!(batch.positions[b], (0, first_obs as u32));
+            }
+        }
+
+        // A new step in a reused slot forgets the slot's latent.
+        let mut small = SequenceReplay::new(3, 1, ObsKind::Vector { width: 1 }, 2);
+        small.keep_latents(1, 1, 2);
+        for i in 0..3 {
+            add(&mut small, 0, i as f32, false);
+        }
+        small.store_latents(
+            &[(0, 0), (0, 1), (0, 2)],
+            &[5.0, 6.0, 7.0],
+            &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0],
+        );
+        add(&mut small, 0, 3.0, false); // overwrites slot 0 (step 0)
+        let batch = small.sample_with_context(8, 2, 1, &mut Noise::new(0));
+        // Windows of 3 in [1, 2, 3]: the context is step 1, whose slot is intact.
+        let start = batch.start.unwrap();
+        assert!(start.known.iter().all(|&k| k));
+        assert!(start.deter.iter().all(|&h| h == 6.0));
+        let dir = tempfile::tempdir().unwrap();
+        small.save(&dir.path().join("replay.json")).unwrap();
+        let loaded = SequenceReplay::load(&dir.path().join("replay.json")).unwrap();
+        let again = loaded.sample_with_context(8, 2, 1, &mut Noise::new(0));
+        assert_eq!(again.start.unwrap().deter, start.deter, "latents are saved");
     }
 }

@@ -8,7 +8,9 @@
 //! `SOMNIUM_BENCH_DEVICE=wgpu` the device (build with `--features wgpu`),
 //! `SOMNIUM_BENCH_PRECISION=f16` its float type (default `f32`),
 //! `SOMNIUM_BENCH_PIXELS=84` replaces the vectors by CartPole rendered at
-//! 84 x 84 (the CNN encoder and decoder, at Atari's frame size) and
+//! 84 x 84 (the CNN encoder and decoder, at Atari's frame size),
+//! `SOMNIUM_BENCH_SET=dreamer.replay.context=0;...` overrides config
+//! values (`;`-separated, as `--set` takes them) and
 //! `SOMNIUM_BENCH_SECONDS=10` sets the measurement time (default 30).
 //! Figures are recorded in docs/performance.md.
 
@@ -31,6 +33,9 @@ fn agent_for(preset: &str, shards: usize) -> DreamerAgent {
     if let Ok(size) = std::env::var("SOMNIUM_BENCH_PIXELS") {
         overrides.push("env.pixels=true".into());
         overrides.push(format!("env.pixel_size={size}"));
+    }
+    if let Ok(set) = std::env::var("SOMNIUM_BENCH_SET") {
+        overrides.extend(set.split(';').filter(|s| !s.is_empty()).map(String::from));
     }
     let config: ExperimentConfig =
         load_str(&format!("include = [{path:?}]\n"), "bench", &overrides).unwrap();

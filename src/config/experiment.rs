@@ -121,7 +121,8 @@ pub struct RunConfig {
     pub eval_greedy: bool,
     /// Stop training after an evaluation whose mean return reaches this
     /// (e.g. 475, CartPole's "solved" mark), writing the final checkpoint
-    /// there: it holds the policy that reached it. Unset: train for
+    /// there: it holds the policy that reached it. Unset, or `inf` (to
+    /// lift an experiment file's goal from the command line): train for
     /// `env_steps`.
     pub stop_at_eval_return: Option<f64>,
     /// Directory under which run directories are created.
@@ -181,9 +182,12 @@ impl Validate for ExperimentConfig {
                 "must be positive when eval_every is set",
             );
             v.check(
-                self.run.stop_at_eval_return.is_none() || self.run.eval_every > 0,
+                self.run
+                    .stop_at_eval_return
+                    .is_none_or(|goal| goal == f64::INFINITY)
+                    || self.run.eval_every > 0,
                 "stop_at_eval_return",
-                "needs evaluations: set eval_every",
+                "needs evaluations: set eval_every (or inf: never stop early)",
             );
             v.check(
                 self.run.device.parse::<crate::device::DeviceSpec>().is_ok(),
@@ -258,6 +262,20 @@ mod tests {
     fn empty_file_gives_the_defaults() {
         let c: ExperimentConfig = load_str("", "empty.toml", &[]).unwrap();
         assert_eq!(c, ExperimentConfig::default());
+    }
+
+    #[test]
+    fn a_goal_needs_evaluations_unless_it_is_infinite() {
+        let goal = |value: &str| {
+            let text = format!("[run]\neval_every = 0\nstop_at_eval_return = {value}\n");
+            load_str::<ExperimentConfig>(&text, "goal.toml", &[])
+        };
+        let err = goal("475.0").unwrap_err().to_string();
+        assert!(err.contains("run.stop_at_eval_return"), "{err}");
+        assert!(
+            goal("inf").is_ok(),
+            "inf never stops a run, so needs no evaluations"
+        );
     }
 
     fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {

@@ -393,12 +393,16 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDi
     );
     assert!(updates_after > updates_before);
     // The replay restored from the checkpoint kept every step collected before it.
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fin.join("replay.json")).unwrap()).unwrap();
+    #[derive(serde::Deserialize)]
+    struct Added {
+        added: u64,
+    }
+    let state: Added =
+        rmp_serde::from_slice(&std::fs::read(fin.join("replay.msgpack")).unwrap()).unwrap();
     assert!(
-        state["added"].as_u64().unwrap() >= 600,
+        state.added >= 600,
         "replay holds the steps from before the kill: {}",
-        state["added"]
+        state.added
     );
     // Metrics continue past the checkpoint in the same file.
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();

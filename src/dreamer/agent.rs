@@ -22,7 +22,8 @@ use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::AnyPlanner;
 use crate::replay::{SequenceBatch, SequenceReplay, Transition};
 use crate::train::checkpoint::{
-    load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
+    load_json, load_module, load_optimizer, load_replay, save_json, save_module, save_optimizer,
+    save_replay,
 };
 use crate::train::{ActingPolicy, ActionCodec, Agent};
 use somnium_envs::{Action, Observation, Space};
@@ -533,7 +534,7 @@ impl Agent for DreamerAgent {
         save_optimizer(&self.model_optim, &dir.join("model_optim.bpk"))?;
         self.behaviour.save(dir)?;
         save_json(&self.state, &dir.join("agent_state.json"))?;
-        self.replay.save(&dir.join("replay.json"))
+        save_replay(&self.replay, dir)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
@@ -545,9 +546,8 @@ impl Agent for DreamerAgent {
         )?;
         self.behaviour.load(dir)?;
         self.state = load_json(&dir.join("agent_state.json"))?;
-        let replay_path = dir.join("replay.json");
-        if replay_path.exists() {
-            self.replay = replay_for(&self.config, SequenceReplay::load(&replay_path)?);
+        if let Some(replay) = load_replay(dir)? {
+            self.replay = replay_for(&self.config, replay);
         }
         self.acting = [None, None];
         Ok(())

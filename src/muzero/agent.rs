@@ -25,7 +25,8 @@ use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::planners::{MctsPlanner, SearchConfig};
 use crate::replay::{SearchStats, TrajectoryReplay};
 use crate::train::checkpoint::{
-    load_json, load_module, load_optimizer, save_json, save_module, save_optimizer,
+    REPLAY_FILE, load_json, load_module, load_optimizer, load_replay, save_json, save_module,
+    save_optimizer, save_replay,
 };
 use crate::train::{ActionCodec, Agent};
 use crate::{Error, Result};
@@ -404,7 +405,7 @@ impl Agent for MuzeroAgent {
         if let Some(ac) = &self.actor_critic {
             ac.save(dir)?;
         }
-        save_json(&self.replay, &dir.join("replay.json"))
+        save_replay(&self.replay, dir)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
@@ -415,7 +416,8 @@ impl Agent for MuzeroAgent {
             &dir.join("optim.bpk"),
         )?;
         self.state = load_json(&dir.join("agent_state.json"))?;
-        self.replay = load_json(&dir.join("replay.json"))?;
+        self.replay = load_replay(dir)?
+            .ok_or_else(|| crate::Error::checkpoint(dir, format!("{REPLAY_FILE} is missing")))?;
         if let Some(ac) = &mut self.actor_critic {
             ac.load(dir)?;
         }

@@ -26,6 +26,7 @@ struct StreamLatents {
     /// `h` of each slot `[slots * deter]`.
     deter: Vec<f32>,
     /// The class index of each categorical of `z` `[slots * groups]`.
+    #[serde(with = "serde_bytes")]
     classes: Vec<u8>,
     /// Whether the slot has a latent yet.
     known: Vec<bool>,

@@ -1,13 +1,9 @@
 //! Sequence replay with per-environment ring buffers.
 
-use std::io::{Read, Write};
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::latents::{LatentStore, StartLatents};
 use crate::core::{Noise, ObsKind};
-use crate::{Error, Result};
 
 /// One step of one environment copy, in DreamerV3's layout: the
 /// observation, the action that led to it, the reward received on arriving,
@@ -94,7 +90,7 @@ fn pick<T: Copy>(v: &[T], width: usize, t: usize, b: usize, first: usize, n: usi
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ObsStore {
     F32(Vec<f32>),
-    U8(Vec<u8>),
+    U8(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// A ring buffer of one environment copy's stream.
@@ -368,32 +364,12 @@ impl SequenceReplay {
             );
         }
     }
-
-    /// Write the buffer to `path` (JSON header line, then the binary body).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let file = std::fs::File::create(path).map_err(|e| Error::io("writing replay", path, e))?;
-        let mut writer = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut writer, self)
-            .map_err(|e| Error::checkpoint(path, format!("writing replay failed: {e}")))?;
-        writer
-            .flush()
-            .map_err(|e| Error::io("writing replay", path, e))
-    }
-
-    /// Read a buffer written by [`Self::save`].
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut text = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut text))
-            .map_err(|e| Error::io("reading replay", path, e))?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::checkpoint(path, format!("replay file is corrupt: {e}")))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::checkpoint::{load_replay, save_json, save_replay};
 
     fn step(obs: f32, first: bool) -> ([f32; 1], [f32; 2], bool) {
         ([obs], [obs, -obs], first)
@@ -479,12 +455,23 @@ mod tests {
         let from_second = batch.obs.iter().filter(|&&o| o >= 100.0).count();
         assert!(from_second > 20 && from_second < 108, "{from_second}");
         let dir = tempfile::tempdir().unwrap();
-        replay.save(&dir.path().join("replay.json")).unwrap();
-        let loaded = SequenceReplay::load(&dir.path().join("replay.json")).unwrap();
+        save_replay(&replay, dir.path()).unwrap();
+        let loaded: SequenceReplay = load_replay(dir.path()).unwrap().unwrap();
         let a = replay.sample(4, 3, &mut Noise::new(9));
         let b = loaded.sample(4, 3, &mut Noise::new(9));
         assert_eq!(a.obs, b.obs);
         assert_eq!(loaded.added, 12);
+        assert!(dir.path().join("replay.msgpack").exists());
+
+        // Checkpoints from before MessagePack kept the replay as JSON.
+        let old = tempfile::tempdir().unwrap();
+        save_json(&replay, &old.path().join("replay.json")).unwrap();
+        let from_json: SequenceReplay = load_replay(old.path()).unwrap().unwrap();
+        let c = from_json.sample(4, 3, &mut Noise::new(9));
+        assert_eq!(a.obs, c.obs);
+        let none: Option<SequenceReplay> =
+            load_replay(tempfile::tempdir().unwrap().path()).unwrap();
+        assert!(none.is_none());
     }
 
     #[test]
@@ -578,8 +565,8 @@ mod tests {
         assert!(start.known.iter().all(|&k| k));
         assert!(start.deter.iter().all(|&h| h == 6.0));
         let dir = tempfile::tempdir().unwrap();
-        small.save(&dir.path().join("replay.json")).unwrap();
-        let loaded = SequenceReplay::load(&dir.path().join("replay.json")).unwrap();
+        save_replay(&small, dir.path()).unwrap();
+        let loaded: SequenceReplay = load_replay(dir.path()).unwrap().unwrap();
         let again = loaded.sample_with_context(8, 2, 1, &mut Noise::new(0));
         assert_eq!(again.start.unwrap().deter, start.deter, "latents are saved");
     }

@@ -21,6 +21,7 @@ use crate::core::{Noise, ObsKind};
 pub struct Trajectory {
     /// Observations `o_0..o_T`, flattened; images as bytes.
     obs_f32: Vec<f32>,
+    #[serde(with = "serde_bytes")]
     obs_u8: Vec<u8>,
     /// Actions `a_0..a_{T-1}`.
     pub actions: Vec<u32>,

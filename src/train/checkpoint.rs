@@ -293,6 +293,47 @@ pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
 }
 
+/// The replay buffer's file in a checkpoint, MessagePack.
+pub const REPLAY_FILE: &str = "replay.msgpack";
+/// The replay buffer's file in checkpoints written before MessagePack.
+const REPLAY_FILE_JSON: &str = "replay.json";
+
+/// Write a serde value to `path` as MessagePack (with field names, so a
+/// later version with added fields still reads it): replay buffers, whose
+/// JSON text was three times their size and slow to write and read.
+pub fn save_packed<T: Serialize>(value: &T, path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io("writing", path, e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    rmp_serde::encode::write_named(&mut writer, value)
+        .map_err(|e| Error::checkpoint(path, format!("serialising failed: {e}")))?;
+    std::io::Write::flush(&mut writer).map_err(|e| Error::io("writing", path, e))
+}
+
+/// Read a serde value written by [`save_packed`].
+pub fn load_packed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    rmp_serde::decode::from_read(std::io::BufReader::new(file))
+        .map_err(|e| Error::checkpoint(path, format!("corrupt: {e}")))
+}
+
+/// Save an agent's replay buffer into checkpoint directory `dir`.
+pub fn save_replay<T: Serialize>(replay: &T, dir: &Path) -> Result<()> {
+    save_packed(replay, &dir.join(REPLAY_FILE))
+}
+
+/// The replay buffer saved in checkpoint directory `dir` (older
+/// checkpoints' JSON too), or `None` if it has none.
+pub fn load_replay<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Option<T>> {
+    let (packed, json) = (dir.join(REPLAY_FILE), dir.join(REPLAY_FILE_JSON));
+    if packed.exists() {
+        load_packed(&packed).map(Some)
+    } else if json.exists() {
+        load_json(&json).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Read a serde value written by [`save_json`].
 pub fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;

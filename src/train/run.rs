@@ -28,15 +28,30 @@ struct LoopState {
     noise: Noise,
 }
 
+/// Agent options added after the first checkpoints, with their defaults
+/// (`section.key` within the agent's section).
+const LATER_OPTIONS: [(&str, i64); 1] = [("replay.context", 0)];
+
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
     // Only the agent's own section: a new MuZero option must not make a
     // DreamerV3 checkpoint unreadable, or the other way round.
-    let agent = match config.agent {
+    let mut agent = match config.agent {
         AgentKind::Dreamer => serde_json::to_value(&config.dreamer),
         AgentKind::Muzero => serde_json::to_value(&config.muzero),
     }
     .expect("config serialises");
+    // Options added since checkpoints were first written count only when
+    // set: at their defaults, older checkpoints (hashed without them)
+    // still load.
+    for (path, default) in LATER_OPTIONS {
+        let (section, key) = path.split_once('.').expect("section.key");
+        if let Some(table) = agent.get_mut(section).and_then(|v| v.as_object_mut())
+            && table.get(key) == Some(&serde_json::json!(default))
+        {
+            table.remove(key);
+        }
+    }
     let shaping = (config.agent, &config.env, agent);
     stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
 }
@@ -531,5 +546,16 @@ mod tests {
         let mut env = dreamer.clone();
         env.env.id = "Pendulum-v1".into();
         assert_ne!(config_hash(&dreamer), config_hash(&env));
+    }
+
+    /// The defaults' hash is the one checkpoints have carried since before
+    /// `dreamer.replay.context` existed: a new option must join
+    /// `LATER_OPTIONS`, or every existing checkpoint stops resuming.
+    #[test]
+    fn new_options_at_their_defaults_keep_older_checkpoints_loadable() {
+        let mut config = ExperimentConfig::default();
+        assert_eq!(config_hash(&config), "a5524192d8114d95");
+        config.dreamer.replay.context = 1;
+        assert_ne!(config_hash(&config), "a5524192d8114d95");
     }
 }

@@ -29,8 +29,8 @@ struct LoopState {
 }
 
 /// Agent options added after the first checkpoints, with their defaults
-/// (`section.key` within the agent's section).
-const LATER_OPTIONS: [(&str, i64); 1] = [("replay.context", 0)];
+/// (`section.key` within that agent's section).
+const LATER_OPTIONS: [(AgentKind, &str, i64); 1] = [(AgentKind::Dreamer, "replay.context", 0)];
 
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
@@ -44,7 +44,7 @@ pub fn config_hash(config: &ExperimentConfig) -> String {
     // Options added since checkpoints were first written count only when
     // set: at their defaults, older checkpoints (hashed without them)
     // still load.
-    for (path, default) in LATER_OPTIONS {
+    for (_, path, default) in LATER_OPTIONS.iter().filter(|o| o.0 == config.agent) {
         let (section, key) = path.split_once('.').expect("section.key");
         if let Some(table) = agent.get_mut(section).and_then(|v| v.as_object_mut())
             && table.get(key) == Some(&serde_json::json!(default))

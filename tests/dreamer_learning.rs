@@ -159,20 +159,30 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     learns_pick_one(DreamerConfig::tiny(), "2 replicas", 1);
 }
 
+/// A DreamerV3 for PickOne, its weights drawn from `seed`.
+fn agent_for(
+    env: &PickOne,
+    config: &DreamerConfig,
+    seed: u64,
+    device: &burn::tensor::Device,
+) -> DreamerAgent {
+    DreamerAgent::new(
+        config,
+        env.observation_space(),
+        env.action_space(),
+        1,
+        seed,
+        device,
+    )
+    .unwrap()
+}
+
 fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
     // The agent seeds burn's generator (seed 0 below): a reproducible start.
     let device = burn::tensor::Device::flex();
     let mut env = PickOne::new();
-    let mut agent = DreamerAgent::new(
-        &config,
-        env.observation_space(),
-        env.action_space(),
-        1,
-        0,
-        &device,
-    )
-    .unwrap()
-    .with_replicas(&vec![device.clone(); replicas]);
+    let mut agent =
+        agent_for(&env, &config, 0, &device).with_replicas(&vec![device.clone(); replicas]);
     let mut noise = Noise::new(0);
     let random_return = collect(&mut agent, &mut env, 20, true, &mut noise);
     // A snapshot of the untrained policy, refreshed after training below.
@@ -236,15 +246,7 @@ fn replay_context_starts_sequences_from_the_stored_latents() {
     config.replay.context = 1;
     let device = burn::tensor::Device::flex();
     let mut env = PickOne::new();
-    let mut agent = DreamerAgent::new(
-        &config,
-        env.observation_space(),
-        env.action_space(),
-        1,
-        1,
-        &device,
-    )
-    .unwrap();
+    let mut agent = agent_for(&env, &config, 1, &device);
     let mut noise = Noise::new(1);
     collect(&mut agent, &mut env, 20, true, &mut noise);
     let sample = |agent: &DreamerAgent, noise: &mut Noise| {

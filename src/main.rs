@@ -62,7 +62,8 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
-    /// Render real frames beside the world model's open-loop predictions.
+    /// Draw real observations beside the world model's open-loop predictions
+    /// (frames as a GIF or PNG strip; vector features as an SVG chart).
     Dream {
         /// The run directory.
         run: PathBuf,

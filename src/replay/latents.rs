@@ -42,7 +42,7 @@ pub struct LatentStore {
 }
 
 /// The stored latents that start a batch's sequences.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StartLatents {
     /// `h` per sequence `[B * deter]` (zeros where unknown).
     pub deter: Vec<f32>,
@@ -155,11 +155,7 @@ mod tests {
         store.forget(0, 1);
         // z: group 0 is class 2, group 1 class 0.
         store.store(0, 1, &[0.5, -1.5], &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
-        let mut start = StartLatents {
-            deter: vec![],
-            stoch: vec![],
-            known: vec![],
-        };
+        let mut start = StartLatents::default();
         store.push_start(0, 1, &mut start);
         store.push_start(0, 0, &mut start);
         assert_eq!(start.known, vec![true, false]);
@@ -176,11 +172,7 @@ mod tests {
 
         // The ring buffer overwrites slot 1 with a new step.
         store.forget(0, 1);
-        let mut again = StartLatents {
-            deter: vec![],
-            stoch: vec![],
-            known: vec![],
-        };
+        let mut again = StartLatents::default();
         store.push_start(0, 1, &mut again);
         assert_eq!(again.known, vec![false]);
         assert!(again.stoch.iter().all(|&x| x == 0.0));

@@ -76,7 +76,6 @@ impl SequenceBatch {
     }
 }
 
-/// Observations stored compactly: images (and binary grids) as bytes.
 /// Sequences `first..first + n` of a time-major `[t * b * width]` array.
 fn pick<T: Copy>(v: &[T], width: usize, t: usize, b: usize, first: usize, n: usize) -> Vec<T> {
     (0..t)
@@ -87,6 +86,7 @@ fn pick<T: Copy>(v: &[T], width: usize, t: usize, b: usize, first: usize, n: usi
         .collect()
 }
 
+/// Observations stored compactly: images (and binary grids) as bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ObsStore {
     F32(Vec<f32>),
@@ -269,11 +269,7 @@ impl SequenceReplay {
             is_first: vec![0.0; rows],
             is_terminal: vec![0.0; rows],
             positions: vec![(0, 0); rows],
-            start: latents.map(|_| StartLatents {
-                deter: Vec::new(),
-                stoch: Vec::new(),
-                known: Vec::new(),
-            }),
+            start: latents.map(|_| StartLatents::default()),
         };
         for b in 0..batch {
             let mut pick = noise.below(total);

@@ -85,6 +85,13 @@ fn dreams_minatar_grids_rendered_cartpole_and_cartpole_vectors() {
             .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap()))
     );
     assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+    // The action before each step: Breakout's indices 0..3.
+    let actions = errors["actions"].as_array().unwrap();
+    assert_eq!(actions.len() as u64, steps - 1);
+    assert!(
+        actions.iter().all(|a| a.as_u64().unwrap() < 3),
+        "{actions:?}"
+    );
     assert!(
         errors.get("observations").is_none(),
         "frames stay in the picture"

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use serde::Serialize;
+use somnium_envs::Action;
 
 mod frames;
 mod traces;
@@ -63,6 +64,9 @@ struct DreamErrors {
     context_mse: f32,
     /// Mean over the imagined steps (open-loop prediction).
     open_loop_mse: f32,
+    /// The action taken at each step but the last (an index for discrete
+    /// actions, a vector for continuous ones): what the policy did.
+    actions: Vec<TakenAction>,
     /// Reward received on arriving at each step (0 at the start).
     reward: Vec<f32>,
     /// The reward head's mean at each step.
@@ -81,6 +85,23 @@ struct DreamErrors {
     /// symlog predictions).
     #[serde(skip_serializing_if = "Option::is_none")]
     predicted_observations: Option<Vec<Vec<f32>>>,
+}
+
+/// An action as the JSON shows it: the index or the vector, untagged.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum TakenAction {
+    Discrete(usize),
+    Continuous(Vec<f32>),
+}
+
+impl From<&Action> for TakenAction {
+    fn from(action: &Action) -> Self {
+        match action {
+            Action::Discrete(index) => TakenAction::Discrete(*index),
+            Action::Continuous(values) => TakenAction::Continuous(values.clone()),
+        }
+    }
 }
 
 /// Render a dream of the run's newest checkpoint, or of the one written at
@@ -134,6 +155,7 @@ pub fn dream(
     let mut observations = vec![env.reset(Some(config.run.seed ^ 0xd7ea))?];
     let mut rewards = vec![0.0];
     let mut actions = Vec::new();
+    let mut taken = Vec::new();
     let mut terminated = false;
     while actions.len() < steps {
         let first = actions.is_empty();
@@ -147,6 +169,7 @@ pub fn dream(
             .remove(0);
         let step = env.step(&action)?;
         actions.push(codec.encode(&action));
+        taken.push(TakenAction::from(&action));
         observations.push(step.obs);
         rewards.push(step.reward);
         terminated = step.terminated;
@@ -255,6 +278,7 @@ pub fn dream(
         predicted_reward_elsewhere: predicted_where(false),
         observations: vectors.then(|| in_env_units(&real)),
         predicted_observations: vectors.then(|| in_env_units(&predicted)),
+        actions: taken,
         reward: rewards,
         predicted_reward,
         predicted_continue,

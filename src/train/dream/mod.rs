@@ -155,7 +155,6 @@ pub fn dream(
     let mut observations = vec![env.reset(Some(config.run.seed ^ 0xd7ea))?];
     let mut rewards = vec![0.0];
     let mut actions = Vec::new();
-    let mut taken = Vec::new();
     let mut terminated = false;
     while actions.len() < steps {
         let first = actions.is_empty();
@@ -168,8 +167,7 @@ pub fn dream(
             )
             .remove(0);
         let step = env.step(&action)?;
-        actions.push(codec.encode(&action));
-        taken.push(TakenAction::from(&action));
+        actions.push(action);
         observations.push(step.obs);
         rewards.push(step.reward);
         terminated = step.terminated;
@@ -212,7 +210,7 @@ pub fn dream(
             ObservationPrediction::SymlogVector(vector) => to_vec(vector),
         });
         if let Some(action) = actions.get(t) {
-            previous = tensor_from_vec(action.clone(), [1, codec.width()], &plain);
+            previous = tensor_from_vec(codec.encode(action), [1, codec.width()], &plain);
         }
     }
     // Real observations in the units the model predicts: scaled images, symlog vectors.
@@ -278,7 +276,7 @@ pub fn dream(
         predicted_reward_elsewhere: predicted_where(false),
         observations: vectors.then(|| in_env_units(&real)),
         predicted_observations: vectors.then(|| in_env_units(&predicted)),
-        actions: taken,
+        actions: actions.iter().map(TakenAction::from).collect(),
         reward: rewards,
         predicted_reward,
         predicted_continue,

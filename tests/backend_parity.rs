@@ -163,6 +163,11 @@ fn adam_step_err(
     grad_tol: &[f32],
 ) -> (f32, usize) {
     assert_eq!(reference.len(), other.len(), "parameter counts differ");
+    assert_eq!(
+        reference.len(),
+        grad_tol.len(),
+        "one gradient tolerance per tensor"
+    );
     let step = |g: f32| g / (g.abs() + eps);
     let mut worst = 0.0f32;
     let mut ill_conditioned = 0;

@@ -48,6 +48,17 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// Another process is writing this run directory.
+    #[error(
+        "run directory `{path}` is in use by {holder}: only one process may train a run at a time; \
+         wait for it to finish or stop it (a killed process lets go at once)"
+    )]
+    RunInUse {
+        /// The run directory.
+        path: PathBuf,
+        /// Who holds it, e.g. `process 4242`.
+        holder: String,
+    },
     /// A run's metrics cannot be read as asked (`somnium plot`).
     #[error("metrics `{path}`: {problem}")]
     Metrics {

@@ -29,10 +29,14 @@ enum Command {
         #[arg(long)]
         logdir: Option<PathBuf>,
     },
-    /// Continue a run from its last checkpoint.
+    /// Continue a run from its newest usable checkpoint.
     Resume {
         /// The run directory, e.g. runs/cartpole-1763800000.
         run: PathBuf,
+        /// Resume from the checkpoint written at this many environment
+        /// steps (newer checkpoints and metrics rows are set aside).
+        #[arg(long, value_name = "ENV_STEPS")]
+        checkpoint: Option<u64>,
         /// Override a config value, e.g. --set run.env_steps=50000 to train longer.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -44,9 +48,9 @@ enum Command {
     Eval {
         /// The run directory.
         run: PathBuf,
-        /// Episodes to play.
-        #[arg(long, default_value_t = 10)]
-        episodes: usize,
+        /// Episodes to play (at least 1).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        episodes: u64,
         /// Act greedily instead of sampling from the policy (as does
         /// `--set run.eval_greedy=true`, or a run trained with it).
         #[arg(long)]
@@ -144,6 +148,17 @@ fn print_evaluations(run: &std::path::Path) {
     }
 }
 
+/// Write `text` to standard output; a reader that stopped reading (`somnium
+/// envs | head -1`) ends the output quietly instead of with a panic.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -157,18 +172,23 @@ fn main() -> anyhow::Result<()> {
             if let Some(logdir) = logdir {
                 set.push(format!("run.logdir={:?}", logdir.display().to_string()));
             }
+            // The run directory is printed as the run starts.
             let run = somnium::train::train_experiment(&experiment, &set)
                 .with_context(|| format!("training {}", experiment.display()))?;
-            println!("run directory: {}", run.display());
             print_evaluations(&run);
         }
         Command::Resume {
             run,
+            checkpoint,
             mut set,
             device,
         } => {
             set.extend(device_override(device));
-            somnium::train::resume(&run, &set)
+            let request = somnium::train::ResumeRequest {
+                checkpoint,
+                overrides: set,
+            };
+            somnium::train::resume(&run, &request)
                 .with_context(|| format!("resuming {}", run.display()))?;
             print_evaluations(&run);
         }
@@ -180,13 +200,13 @@ fn main() -> anyhow::Result<()> {
             set,
             device,
         } => {
-            let mut request = somnium::train::EvalRequest::new(episodes, greedy);
+            let mut request = somnium::train::EvalRequest::new(episodes as usize, greedy);
             request.checkpoint = checkpoint;
             request.overrides = set;
             request.overrides.extend(device_override(device));
             let summary = somnium::train::evaluate_run(&run, &request)
                 .with_context(|| format!("evaluating {}", run.display()))?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            write_stdout(&(serde_json::to_string_pretty(&summary)? + "\n"))?;
         }
         Command::Dream {
             run,
@@ -250,23 +270,24 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => somnium::config::load(&path, &set)?,
                 None => somnium::config::load_str("", "<defaults>", &set)?,
             };
-            print!("{}", toml::to_string_pretty(&config)?);
+            write_stdout(&toml::to_string_pretty(&config)?)?;
         }
         Command::Envs => {
-            println!(
-                "{:<30} {:<28} {:<14} reference",
+            let mut text = format!(
+                "{:<30} {:<28} {:<14} reference\n",
                 "id", "observation", "action"
             );
             for spec in somnium::envs::registry() {
                 let env = (spec.make)();
-                println!(
-                    "{:<30} {:<28} {:<14} {}",
+                text.push_str(&format!(
+                    "{:<30} {:<28} {:<14} {}\n",
                     spec.id,
                     env.observation_space().describe(),
                     env.action_space().describe(),
                     spec.reference
-                );
+                ));
             }
+            write_stdout(&text)?;
         }
     }
     Ok(())

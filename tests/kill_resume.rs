@@ -2,106 +2,16 @@
 //! with `somnium resume`, losing nothing before it; one seed trains one
 //! run; and the command line's errors name what is wrong.
 
+#[path = "common/runs.rs"]
+mod runs;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-const TINY: &str = r#"
-agent = "dreamer"
-[env]
-id = "CartPole-v1"
-[run]
-env_steps = 600
-prefill = 100
-log_every = 50
-checkpoint_every = 200
-keep_checkpoints = 5
-eval_every = 0
-progress = false
-tensorboard = false
-[dreamer]
-train_ratio = 32
-[dreamer.rssm]
-deter = 32
-hidden = 32
-stoch = 4
-classes = 4
-[dreamer.encoder]
-mlp_layers = 1
-mlp_units = 32
-[dreamer.heads]
-layers = 1
-units = 32
-[dreamer.replay]
-batch = 4
-length = 16
-# The 2025 optimiser, so its state's checkpointing is exercised too (the
-# MuZero run below checkpoints Adam).
-[dreamer.optimizer]
-kind = "laprop"
-"#;
-
-const TINY_MUZERO: &str = r#"
-agent = "muzero"
-[env]
-id = "CartPole-v1"
-num_envs = 2
-[run]
-env_steps = 600
-prefill = 100
-log_every = 50
-checkpoint_every = 200
-keep_checkpoints = 5
-eval_every = 0
-progress = false
-tensorboard = false
-# Environments step beside training here (DreamerV3's run steps them in turn).
-overlap_envs = true
-[muzero]
-updates_per_step = 0.25
-[muzero.network]
-state = 16
-units = 32
-layers = 1
-support = 10
-[muzero.search]
-simulations = 4
-[muzero.training]
-batch = 8
-unroll = 3
-td_steps = 5
-"#;
-
-fn somnium() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_somnium"))
-}
-
-fn checkpoints(run: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join("manifest.json").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
-}
-
-/// The run directory of a logdir that holds one run.
-fn only_run(logdir: &Path) -> PathBuf {
-    std::fs::read_dir(logdir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
+use runs::{
+    TINY, TINY_MUZERO, checkpoints, error_of, first_checkpoint, manifest, only_run, somnium,
+    spawn_training,
+};
 
 /// Train `config` with `run.seed = seed` and return its metrics lines
 /// without the timings.
@@ -335,39 +245,9 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDi
     let exp = tmp.path().join("tiny.toml");
     std::fs::write(&exp, config).unwrap();
     let logdir = tmp.path().join("runs");
-    let mut child = somnium()
-        .args([
-            "train",
-            exp.to_str().unwrap(),
-            "--logdir",
-            logdir.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-
+    let mut child = spawn_training(&exp, &logdir, &[]);
     // Wait for the first checkpoint, then kill the run without warning.
-    let started = Instant::now();
-    let run = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "no checkpoint within 10 minutes"
-        );
-        if let Some(run) = std::fs::read_dir(&logdir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|e| e.unwrap().path())
-            && !checkpoints(&run).is_empty()
-        {
-            break run;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "training exited before its first checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let run = first_checkpoint(&mut child, &logdir);
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     let last = checkpoints(&run).pop().unwrap();
@@ -413,14 +293,6 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDi
         .max();
     assert_eq!(last_step, Some(600));
     (tmp, run)
-}
-
-/// What `somnium args...` says on stderr, having checked that it failed.
-fn error_of(args: &[&str]) -> String {
-    let out = somnium().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} succeeded: {err}");
-    err
 }
 
 #[test]

@@ -25,10 +25,68 @@ try:
     from PIL import Image
     data = acc.Images("frame")[0].encoded_image_string
     out["image_size"] = list(Image.open(io.BytesIO(data)).size)
-except ImportError:
+except (ImportError, KeyError):
     pass
 print(json.dumps(out))
 "#;
+
+/// Whether TensorBoard's reader is there; panics if CI requires it and it
+/// is not, and says why a test skips otherwise.
+fn tensorboard_or_skip() -> bool {
+    if python_has_tensorboard() {
+        return true;
+    }
+    assert!(
+        std::env::var("SOMNIUM_REQUIRE_PYTHON").is_err(),
+        "SOMNIUM_REQUIRE_PYTHON is set but `python3 -c 'import tensorboard'` fails"
+    );
+    eprintln!("skipped: Python package `tensorboard` is not installed (pip install tensorboard)");
+    false
+}
+
+/// The reader's JSON for the event files in `dir`.
+fn read_events(dir: &std::path::Path) -> serde_json::Value {
+    let output = Command::new("python3")
+        .args(["-c", READER])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "reader failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A resumed run's event file marks its restart: TensorBoard drops what
+/// the first file logged after the checkpoint resumed from, so each step
+/// shows once, with the resumed run's value.
+#[test]
+fn a_resumed_run_replaces_the_abandoned_steps() {
+    if !tensorboard_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = TensorboardSink::new(dir.path()).unwrap();
+    for step in [10, 20, 30] {
+        first
+            .scalars(step, &[("loss/x".into(), step as f64)])
+            .unwrap();
+    }
+    first.flush().unwrap();
+    // Resumed from a checkpoint at 20: the restart is marked at 21.
+    let mut resumed = TensorboardSink::new(dir.path()).unwrap();
+    assert_ne!(resumed.path(), first.path());
+    resumed.restart_at(21).unwrap();
+    resumed.scalars(30, &[("loss/x".into(), 3.5)]).unwrap();
+    resumed.flush().unwrap();
+    let read = read_events(dir.path());
+    assert_eq!(
+        read["scalars"]["loss/x"],
+        serde_json::json!([[10, 10.0], [20, 20.0], [30, 3.5]])
+    );
+}
 
 fn python_has_tensorboard() -> bool {
     Command::new("python3")
@@ -39,18 +97,11 @@ fn python_has_tensorboard() -> bool {
 
 #[test]
 fn tensorboard_reads_our_event_files() {
-    if !python_has_tensorboard() {
-        assert!(
-            std::env::var("SOMNIUM_REQUIRE_PYTHON").is_err(),
-            "SOMNIUM_REQUIRE_PYTHON is set but `python3 -c 'import tensorboard'` fails"
-        );
-        eprintln!(
-            "skipped: Python package `tensorboard` is not installed (pip install tensorboard)"
-        );
+    if !tensorboard_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = TensorboardSink::new(dir.path());
+    let mut sink = TensorboardSink::new(dir.path()).unwrap();
     sink.scalars(
         10,
         &[("loss/reward".into(), 0.5), ("episode/return".into(), 21.0)],
@@ -69,17 +120,7 @@ fn tensorboard_reads_our_event_files() {
     sink.flush().unwrap();
     drop(sink);
 
-    let output = Command::new("python3")
-        .args(["-c", READER])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "reader failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = read_events(dir.path());
     assert_eq!(
         read["scalars"]["loss/reward"],
         serde_json::json!([[10, 0.5], [20, 0.25]])

@@ -4,10 +4,19 @@
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
     /// No environment is registered under this id.
-    #[error("unknown environment id `{id}`; run `somnium envs` to list the registered ones")]
+    #[error(
+        "unknown environment id `{id}`{}; registered: {} (and `gym:<id>` for Python \
+         Gymnasium ids; `somnium envs` describes each)",
+        nearest.as_ref().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default(),
+        registered.join(", ")
+    )]
     UnknownId {
         /// The id that was asked for.
         id: String,
+        /// The registered id nearest to it, when one is close.
+        nearest: Option<String>,
+        /// Every registered id.
+        registered: Vec<String>,
     },
     /// The action does not belong to the environment's action space.
     #[error("invalid action for `{env}`: {problem}")]

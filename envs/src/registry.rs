@@ -73,11 +73,34 @@ pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
     if id.starts_with("gym:") {
         return make_gym(id);
     }
-    registry()
-        .into_iter()
-        .find(|spec| spec.id == id)
-        .map(|spec| (spec.make)())
-        .ok_or_else(|| EnvError::UnknownId { id: id.to_string() })
+    let specs = registry();
+    match specs.iter().find(|spec| spec.id == id) {
+        Some(spec) => Ok((spec.make)()),
+        None => {
+            let registered: Vec<String> = specs.iter().map(|s| s.id.to_string()).collect();
+            Err(EnvError::UnknownId {
+                id: id.to_string(),
+                nearest: nearest(id, &registered),
+                registered,
+            })
+        }
+    }
+}
+
+/// The id in `ids` closest to `id` by edit distance, ignoring case, when
+/// it is within a third of the id's length (a typo, not another name).
+fn nearest(id: &str, ids: &[String]) -> Option<String> {
+    let wanted = id.to_lowercase();
+    ids.iter()
+        .map(|candidate| {
+            (
+                strsim::levenshtein(&wanted, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, _)| *distance <= (wanted.chars().count() / 3).max(1))
+        .map(|(_, candidate)| candidate.clone())
 }
 
 /// A `gym:` id: run by the Python bridge.
@@ -98,6 +121,20 @@ fn make_gym(id: &str) -> Result<Box<dyn Env>, EnvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_id_lists_the_registered_and_suggests_the_nearest() {
+        let err = make("Cartpole-v0").err().unwrap().to_string();
+        assert!(
+            err.contains("did you mean `CartPole-v1`?") && err.contains("MountainCar-v0"),
+            "{err}"
+        );
+        let err = make("Tetris").err().unwrap().to_string();
+        assert!(
+            !err.contains("did you mean") && err.contains("registered: "),
+            "{err}"
+        );
+    }
 
     fn corridor() -> Box<dyn Env> {
         crate::make("CartPole-v1").expect("built in")

@@ -160,6 +160,9 @@ impl Default for RunConfig {
 }
 
 impl Validate for ExperimentConfig {
+    /// `inf` never stops a run early.
+    const MAY_BE_INFINITE: &'static [&'static str] = &["run.stop_at_eval_return"];
+
     fn validate(&self, v: &mut Validator) {
         v.section("env", |v| {
             v.check(
@@ -225,8 +228,10 @@ impl Validate for ExperimentConfig {
                 "already steps the environments apart from the learner; \
                  set overlap_envs = false",
             );
+            // With no batch at all, the batch is the key to blame (below).
             v.check(
-                self.run.replica_devices.len() < self.dreamer.replay.batch,
+                self.dreamer.replay.batch == 0
+                    || self.run.replica_devices.len() < self.dreamer.replay.batch,
                 "replica_devices",
                 "needs fewer devices than sequences per batch (dreamer.replay.batch)",
             );
@@ -241,8 +246,9 @@ impl Validate for ExperimentConfig {
                 "data parallelism is implemented for DreamerV3 only",
             );
             v.check(
-                self.run.update_shards + self.run.replica_devices.len()
-                    <= self.dreamer.replay.batch,
+                self.dreamer.replay.batch == 0
+                    || self.run.update_shards + self.run.replica_devices.len()
+                        <= self.dreamer.replay.batch,
                 "update_shards",
                 "with the replica devices, needs at most one share per sequence \
                  of the batch (dreamer.replay.batch)",

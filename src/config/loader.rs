@@ -37,8 +37,13 @@ fn load_layers<T: DeserializeOwned + Validate>(
     let mut merged = Table::new();
     for include in includes(&file, origin)? {
         let path = dir.map_or_else(|| PathBuf::from(&include), |d| d.join(&include));
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io("reading included preset", &path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config(
+                origin,
+                "include",
+                format!("cannot read the included preset `{}`: {e}", path.display()),
+            )
+        })?;
         let preset = parse_table(&text, &path.display().to_string())?;
         if preset.contains_key("include") {
             return Err(Error::config(
@@ -56,17 +61,64 @@ fn load_layers<T: DeserializeOwned + Validate>(
     // Check the file layers alone first, so errors in them name the file
     // rather than `--set`.
     let config: T = deserialize(merged.clone(), origin)?;
+    reject_non_finite::<T>(&merged, "", origin)?;
     if overrides.is_empty() {
         validate(&config, origin)?;
         return Ok(config);
     }
+    let file_problems = problems(&config);
     for spec in overrides {
         let (key, value) = parse_override(spec)?;
+        let mut single = Table::new();
+        set_path(&mut single, &key, value.clone())?;
+        reject_non_finite::<T>(&single, "", "--set")?;
         set_path(&mut merged, &key, value)?;
     }
     let config: T = deserialize(merged, "--set")?;
-    validate(&config, origin)?;
-    Ok(config)
+    // A range problem the file alone did not have comes from the overrides.
+    match problems(&config).into_iter().next() {
+        None => Ok(config),
+        Some((key, problem)) => {
+            let blame = match file_problems.iter().any(|(k, _)| *k == key) {
+                true => origin,
+                false => "--set",
+            };
+            Err(Error::config(blame, key, problem))
+        }
+    }
+}
+
+fn problems<T: Validate>(config: &T) -> Vec<(String, String)> {
+    let mut v = Validator::default();
+    config.validate(&mut v);
+    v.into_problems()
+}
+
+/// Refuse NaN anywhere, and infinities except where `T` allows them: no
+/// learning rate, scale or bound is meaningful at infinity, and ranges
+/// checked with `>` would let one through.
+fn reject_non_finite<T: Validate>(table: &Table, prefix: &str, origin: &str) -> Result<()> {
+    for (key, value) in table {
+        let path = match prefix {
+            "" => key.clone(),
+            prefix => format!("{prefix}.{key}"),
+        };
+        match value {
+            Value::Table(inner) => reject_non_finite::<T>(inner, &path, origin)?,
+            Value::Float(x) if x.is_nan() => {
+                return Err(Error::config(origin, path, "must be a number, got nan"));
+            }
+            Value::Float(x) if x.is_infinite() && !T::MAY_BE_INFINITE.contains(&path.as_str()) => {
+                return Err(Error::config(
+                    origin,
+                    path,
+                    format!("must be finite, got {x}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Check the ranges of a config built in code; `origin` names it in errors.
@@ -148,7 +200,7 @@ pub fn parse_override(spec: &str) -> Result<(String, Value)> {
         Error::config(
             "--set",
             spec,
-            "expected `section.key=value`, e.g. `--set run.steps=5000`",
+            "expected `section.key=value`, e.g. `--set run.env_steps=5000`",
         )
     })?;
     let key = key.trim().to_string();

@@ -54,6 +54,11 @@ impl Validator {
         }
     }
 
+    /// Every problem found, as (dotted key, problem), in the order found.
+    pub fn into_problems(self) -> Vec<(String, String)> {
+        self.problems
+    }
+
     /// The first problem found, as an error naming `origin`.
     pub fn finish(self, origin: &str) -> Result<()> {
         match self.problems.into_iter().next() {
@@ -65,6 +70,10 @@ impl Validator {
 
 /// A config section that can check its own values.
 pub trait Validate {
+    /// Dotted keys that may hold an infinity (every other float must be
+    /// finite, and none may be NaN).
+    const MAY_BE_INFINITE: &'static [&'static str] = &[];
+
     /// Record every out-of-range value.
     fn validate(&self, v: &mut Validator);
 }

@@ -15,7 +15,7 @@ mod plot;
 mod progress;
 mod tensorboard;
 
-pub use jsonl::{JsonlSink, read_jsonl};
+pub use jsonl::{Healed, JsonlSink, heal_for_resume, read_jsonl};
 pub use plot::{Curve, markdown_table, read_curve, write_svg};
 pub use progress::ProgressSink;
 pub use tensorboard::TensorboardSink;

@@ -6,6 +6,9 @@ mod agent;
 pub mod checkpoint;
 mod collect;
 mod dream;
+mod eval;
+pub mod lock;
+mod resume;
 mod run;
 pub mod run_dir;
 mod wrap;
@@ -14,7 +17,8 @@ pub use agent::{ActingPolicy, ActionCodec, Agent};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
 pub use collect::{Collector, Episode, Recorded, make_env, record_random_play};
 pub use dream::dream;
-pub use run::{
-    EvalRequest, EvalSummary, config_hash, evaluate_run, resume, train_config, train_experiment,
-};
+pub use eval::{EvalRequest, EvalSummary, evaluate_run};
+pub use lock::RunLock;
+pub use resume::{ResumeRequest, resume};
+pub use run::{config_hash, config_shaping, train_config, train_experiment};
 pub use run_dir::RunDir;

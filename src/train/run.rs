@@ -1,6 +1,6 @@
 //! The run loop: collect with the agent, train at the configured ratio,
-//! log, evaluate and checkpoint; and the `resume`, `eval` and `dream`
-//! entry points of the command line.
+//! log, evaluate and checkpoint; and the `train` entry point of the
+//! command line (`resume` is in `resume.rs`, `eval` in `eval.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,10 +8,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::actors::ActorThread;
-use super::checkpoint::{
-    Checkpoint, Counters, FORMAT_VERSION, Manifest, load_json, save_json, stable_hash,
-};
+use super::checkpoint::{Checkpoint, Counters, FORMAT_VERSION, Manifest, save_json, stable_hash};
 use super::collect::{Collector, Episode};
+use super::eval::evaluate;
 use super::{Agent, RunDir};
 use crate::config::{AgentKind, ExperimentConfig};
 use crate::core::Noise;
@@ -23,9 +22,13 @@ use crate::{Error, Result};
 
 /// Loop state saved beside the agent's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct LoopState {
-    counters: Counters,
-    noise: Noise,
+pub(super) struct LoopState {
+    pub(super) counters: Counters,
+    pub(super) noise: Noise,
+    /// The evaluation return that met `run.stop_at_eval_return` and ended
+    /// the run there, if one did. Absent in older checkpoints.
+    #[serde(default)]
+    pub(super) reached_goal: Option<f64>,
 }
 
 /// Agent options added after the first checkpoints, with their defaults
@@ -34,6 +37,24 @@ const LATER_OPTIONS: [(AgentKind, &str, i64); 1] = [(AgentKind::Dreamer, "replay
 
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
+    let (_, shaping) = shaping_parts(config);
+    let shaping = (config.agent, &config.env, shaping);
+    stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
+}
+
+/// The config parts that [`config_hash`] hashes, as JSON objects keyed as
+/// in the experiment file (`agent`, `env`, and the agent's own section),
+/// saved in each checkpoint's manifest so that a mismatch names its keys.
+pub fn config_shaping(config: &ExperimentConfig) -> serde_json::Value {
+    let (agent, shaping) = shaping_parts(config);
+    let mut object = serde_json::Map::new();
+    object.insert("agent".into(), serde_json::json!(config.agent));
+    object.insert("env".into(), serde_json::json!(config.env));
+    object.insert(agent.into(), shaping);
+    serde_json::Value::Object(object)
+}
+
+fn shaping_parts(config: &ExperimentConfig) -> (&'static str, serde_json::Value) {
     // Only the agent's own section: a new MuZero option must not make a
     // DreamerV3 checkpoint unreadable, or the other way round.
     let mut agent = match config.agent {
@@ -52,11 +73,13 @@ pub fn config_hash(config: &ExperimentConfig) -> String {
             table.remove(key);
         }
     }
-    let shaping = (config.agent, &config.env, agent);
-    stable_hash(&serde_json::to_string(&shaping).expect("config serialises"))
+    (agent_name(config.agent), agent)
 }
 
-fn build_agent(config: &ExperimentConfig, collector: &Collector) -> Result<Box<dyn Agent>> {
+pub(super) fn build_agent(
+    config: &ExperimentConfig,
+    collector: &Collector,
+) -> Result<Box<dyn Agent>> {
     let device = open_device(&config.run.device, config.run.precision)?;
     let env = collector.env();
     match config.agent {
@@ -118,7 +141,7 @@ pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
         open_device(spec, config.run.precision)?;
     }
     somnium_envs::make(&config.env.id)?;
-    let run = RunDir::create(Path::new(&config.run.logdir), name, config)?;
+    let (run, _lock) = RunDir::create(Path::new(&config.run.logdir), name, config)?;
     println!("run directory: {}", run.root.display());
     let mut noise = Noise::new(config.run.seed);
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
@@ -126,35 +149,10 @@ pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
     let state = LoopState {
         counters: Counters::default(),
         noise,
+        reached_goal: None,
     };
     run_loop(config, &run, agent, collector, state)?;
     Ok(run.root)
-}
-
-/// Continue the run in `run_dir` from its newest checkpoint.
-pub fn resume(run_dir: &Path, overrides: &[String]) -> Result<()> {
-    let run = RunDir::open(run_dir)?;
-    let config = run.load_config(overrides)?;
-    let checkpoint = Checkpoint::chosen(&run.checkpoints(), None, "resume from")?;
-    checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
-    checkpoint.check_precision(config.run.precision)?;
-    let state: LoopState = load_json(&checkpoint.file("loop_state.json"))?;
-    let mut noise = state.noise.clone();
-    let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
-    let mut agent = build_agent(&config, &collector)?;
-    agent.load(&checkpoint.dir)?;
-    println!(
-        "resuming {} from {} env steps",
-        run.root.display(),
-        state.counters.env_steps
-    );
-    run_loop(
-        &config,
-        &run,
-        agent,
-        collector,
-        LoopState { noise, ..state },
-    )
 }
 
 pub(super) fn agent_name(kind: AgentKind) -> &'static str {
@@ -164,12 +162,12 @@ pub(super) fn agent_name(kind: AgentKind) -> &'static str {
     }
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+pub(super) fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
 }
 
-fn run_loop(
+pub(super) fn run_loop(
     config: &ExperimentConfig,
     run: &RunDir,
     mut agent: Box<dyn Agent>,
@@ -179,7 +177,12 @@ fn run_loop(
     let r = &config.run;
     let mut logger = Logger::new().with(JsonlSink::open(&run.metrics_path())?);
     if r.tensorboard {
-        logger = logger.with(TensorboardSink::new(&run.root));
+        let mut events = TensorboardSink::new(&run.root)?;
+        if state.counters.env_steps > 0 {
+            // Rows at the checkpoint's own step were logged before it.
+            events.restart_at(state.counters.env_steps + 1)?;
+        }
+        logger = logger.with(events);
     }
     if r.progress {
         logger = logger.with(ProgressSink::new(r.env_steps, state.counters.env_steps));
@@ -281,6 +284,7 @@ fn run_loop(
                 .is_some_and(|goal| summary.mean_return >= goal)
             {
                 reached = Some(summary.mean_return);
+                state.reached_goal = reached;
             }
         }
         if r.checkpoint_every > 0 && state.counters.env_steps >= next_checkpoint {
@@ -391,6 +395,8 @@ fn write_checkpoint(
         counters: state.counters,
         agent: agent.name().into(),
         precision: config.run.precision,
+        config: Some(config_shaping(config)),
+        files: None,
     };
     Checkpoint::write(
         &run.checkpoints(),
@@ -402,131 +408,6 @@ fn write_checkpoint(
         },
     )?;
     Ok(())
-}
-
-/// Scores of an evaluation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalSummary {
-    /// Episodes played.
-    pub episodes: usize,
-    /// Mean return.
-    pub mean_return: f64,
-    /// Standard deviation of the returns.
-    pub std_return: f64,
-    /// Lowest return.
-    pub min_return: f64,
-    /// Highest return.
-    pub max_return: f64,
-    /// Mean episode length.
-    pub mean_length: f64,
-    /// Every episode's return.
-    pub returns: Vec<f64>,
-    /// Whether the agent took its most likely actions (else it acted as in
-    /// training).
-    pub greedy: bool,
-    /// Environment steps of the checkpoint evaluated (for `somnium eval`).
-    pub checkpoint_env_steps: Option<u64>,
-}
-
-/// Play `episodes` episodes on fresh environment copies (acting slot 1).
-fn evaluate(
-    agent: &mut dyn Agent,
-    config: &ExperimentConfig,
-    episodes: usize,
-    greedy: bool,
-    noise: &mut Noise,
-) -> Result<EvalSummary> {
-    let copies = episodes.min(config.env.num_envs.max(1)).max(1);
-    let mut collector = Collector::new(&config.env, copies, noise)?;
-    agent.reset_acting(1);
-    let mut done: Vec<Episode> = Vec::new();
-    while done.len() < episodes {
-        let (obs, first) = (collector.obs.clone(), collector.is_first.clone());
-        let actions = agent.act(1, &obs, &first, greedy);
-        done.extend(collector.step(&actions, None, noise)?);
-    }
-    agent.reset_acting(1);
-    done.truncate(episodes);
-    let returns: Vec<f64> = done.iter().map(|e| e.score).collect();
-    let mean_return = mean(returns.iter().copied()).unwrap_or(0.0);
-    let var = mean(returns.iter().map(|r| (r - mean_return).powi(2))).unwrap_or(0.0);
-    Ok(EvalSummary {
-        episodes: returns.len(),
-        mean_return,
-        std_return: var.sqrt(),
-        min_return: returns.iter().copied().fold(f64::INFINITY, f64::min),
-        max_return: returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        mean_length: mean(done.iter().map(|e| e.length as f64)).unwrap_or(0.0),
-        returns,
-        greedy,
-        checkpoint_env_steps: None,
-    })
-}
-
-/// What `somnium eval` plays, and with which checkpoint and planner.
-#[derive(Debug, Clone)]
-pub struct EvalRequest {
-    /// Episodes to play.
-    pub episodes: usize,
-    /// Act greedily instead of as in training (a run whose config, after
-    /// the overrides, sets `run.eval_greedy` is evaluated greedily too).
-    pub greedy: bool,
-    /// The checkpoint at this many environment steps; the newest if `None`.
-    pub checkpoint: Option<u64>,
-    /// `key=value` overrides. Only keys that do not shape the trained
-    /// networks may change: `run.*` (device, seed...) and the way the agent
-    /// acts, `dreamer.planner.*` or `muzero.search.*`. So a model trained
-    /// acting by its actor can be evaluated acting by CEM or Gumbel search.
-    pub overrides: Vec<String>,
-}
-
-impl EvalRequest {
-    /// `episodes` episodes of the newest checkpoint, as trained.
-    pub fn new(episodes: usize, greedy: bool) -> Self {
-        EvalRequest {
-            episodes,
-            greedy,
-            checkpoint: None,
-            overrides: Vec::new(),
-        }
-    }
-}
-
-/// Keys `somnium eval --set` may change: none of them shapes the weights.
-const EVAL_OVERRIDABLE: [&str; 3] = ["run.", "dreamer.planner.", "muzero.search."];
-
-/// Evaluate a checkpoint of a run (the newest unless `request` names one).
-pub fn evaluate_run(run_dir: &Path, request: &EvalRequest) -> Result<EvalSummary> {
-    let run = RunDir::open(run_dir)?;
-    for spec in &request.overrides {
-        let (key, _) = crate::config::parse_override(spec)?;
-        if !EVAL_OVERRIDABLE
-            .iter()
-            .any(|prefix| key.starts_with(prefix))
-        {
-            return Err(Error::config(
-                "--set",
-                key,
-                "evaluation may change only run.*, dreamer.planner.* and muzero.search.*: \
-                 this key shapes the trained networks or the environment",
-            ));
-        }
-    }
-    let trained = run.load_config(&[])?;
-    let config = run.load_config(&request.overrides)?;
-    let checkpoint = Checkpoint::chosen(&run.checkpoints(), request.checkpoint, "evaluate")?;
-    checkpoint.check_config(&config_hash(&trained), agent_name(trained.agent))?;
-    let mut noise = Noise::new(config.run.seed ^ 0xe7a1);
-    let collector = Collector::new(&config.env, 1, &mut noise)?;
-    let mut agent = build_agent(&config, &collector)?;
-    agent.load(&checkpoint.dir)?;
-    let episodes = request.episodes.max(1);
-    // Greedy when asked, or when the run itself evaluates greedily (also
-    // through `--set run.eval_greedy=true`).
-    let greedy = request.greedy || config.run.eval_greedy;
-    let mut summary = evaluate(agent.as_mut(), &config, episodes, greedy, &mut noise)?;
-    summary.checkpoint_env_steps = Some(checkpoint.manifest.counters.env_steps);
-    Ok(summary)
 }
 
 #[cfg(test)]

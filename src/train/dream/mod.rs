@@ -38,7 +38,7 @@ use frames::Painter;
 
 use super::checkpoint::Checkpoint;
 use super::collect::make_env;
-use super::run::{agent_name, config_hash};
+use super::run::{agent_name, config_hash, config_shaping};
 use super::{ActionCodec, Agent, RunDir};
 use crate::config::AgentKind;
 use crate::core::{ContinueModel, ObservationModel, ObservationPrediction, RewardModel};
@@ -129,8 +129,15 @@ pub fn dream(
                 .into(),
         ));
     }
-    let checkpoint = Checkpoint::chosen(&run.checkpoints(), checkpoint, "dream from")?;
-    checkpoint.check_config(&config_hash(&config), agent_name(config.agent))?;
+    let (hash, shaping) = (config_hash(&config), config_shaping(&config));
+    let checkpoint = Checkpoint::load_newest_usable(
+        &run.checkpoints(),
+        checkpoint,
+        "dream from",
+        |checkpoint| checkpoint.check_config(&hash, &shaping, agent_name(config.agent)),
+        |_| Ok(()),
+    )?
+    .0;
     let mut env = make_env(&config.env)?;
     let kind = ObsKind::of(env.observation_space());
     let output = output.map_or_else(

@@ -113,6 +113,8 @@ impl DeviceSpec {
     }
 
     fn open(&self) -> Result<Device> {
+        // Unused in a build with every backend.
+        #[allow(unused_variables)]
         let missing = |feature: &str| {
             self.error(format!(
                 "this build of somnium does not include the `{feature}` backend; rebuild with `cargo build --release --features {feature}`"

@@ -1,0 +1,169 @@
+//! How many GPU kernels (compute dispatches) one DreamerV3 update and one
+//! MuZero search simulation launch: at these model sizes a GPU's time goes
+//! mostly to launching small kernels, so this count is the budget to cut.
+//! It needs no GPU: on `wgpu:cpu` (Mesa's lavapipe) the same kernels are
+//! launched as on a GPU through WGPU.
+//!
+//! Run with `cargo bench --features wgpu --bench launch_count` (add
+//! `gpu-fusion` for burn's kernel fusion). `SOMNIUM_BENCH_DEVICE` picks the
+//! device (default `wgpu:cpu`), `SOMNIUM_BENCH_PRESETS` the DreamerV3
+//! presets (default `xs,s`), `SOMNIUM_BENCH_PIXELS` the image sizes beside
+//! vectors (default `64`; empty for vectors only). Each update is counted
+//! after two warm-up updates (compilation and autotuning launch kernels of
+//! their own). It prints launches per update and per simulation, and the
+//! kernels launched most. Figures are recorded in docs/performance.md.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
+use somnium::config::{ExperimentConfig, load_str};
+use somnium::core::{Noise, ObsBatch, ObsKind};
+use somnium::device::{Precision, open_device};
+use somnium::dreamer::DreamerAgent;
+use somnium::muzero::NetworkConfig;
+use somnium::muzero::networks::MuzeroNet;
+use somnium::planners::{MctsPlanner, SearchConfig, SearchKind};
+use somnium::train::record_random_play;
+
+/// Launches by kernel name.
+#[derive(Default)]
+struct Launches(Mutex<BTreeMap<&'static str, usize>>);
+
+impl LaunchObserver for Launches {
+    fn launched(&self, kernel: &'static str) {
+        *self.0.lock().unwrap().entry(kernel).or_default() += 1;
+    }
+}
+
+impl Launches {
+    /// Run `work` and return what it launched, by kernel name.
+    fn during(work: impl FnOnce()) -> BTreeMap<&'static str, usize> {
+        let launches = Arc::new(Launches::default());
+        let watching = LaunchObservation::new(launches.clone());
+        work();
+        drop(watching);
+        let counts = launches.0.lock().unwrap().clone();
+        counts
+    }
+}
+
+fn total(counts: &BTreeMap<&'static str, usize>) -> usize {
+    counts.values().sum()
+}
+
+/// `top` kernels launched most, as `name x count`.
+fn most(counts: &BTreeMap<&'static str, usize>, top: usize) -> String {
+    let mut sorted: Vec<_> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    sorted
+        .iter()
+        .take(top)
+        .map(|(name, n)| format!("{n} x {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dreamer_agent(preset: &str, pixels: Option<usize>, spec: &str) -> DreamerAgent {
+    let path = format!(
+        "{}/experiments/presets/dreamer/{preset}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut overrides = Vec::new();
+    if let Some(size) = pixels {
+        overrides.push("env.pixels=true".to_string());
+        overrides.push(format!("env.pixel_size={size}"));
+    }
+    let config: ExperimentConfig =
+        load_str(&format!("include = [{path:?}]\n"), "bench", &overrides).unwrap();
+    let mut env = somnium::train::make_env(&config.env).unwrap();
+    let device = open_device(spec, Precision::F32).unwrap();
+    let mut agent = DreamerAgent::new(
+        &config.dreamer,
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        &device,
+    )
+    .unwrap();
+    let steps = config.dreamer.replay.length * 2 + 10;
+    record_random_play(&mut agent, env.as_mut(), steps, &mut Noise::new(0)).unwrap();
+    agent
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a test run (`cargo test --benches`)
+    // does not, and has no time for this.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let spec = std::env::var("SOMNIUM_BENCH_DEVICE").unwrap_or_else(|_| "wgpu:cpu".into());
+    let presets = std::env::var("SOMNIUM_BENCH_PRESETS").unwrap_or_else(|_| "xs,s".into());
+    let pixels = std::env::var("SOMNIUM_BENCH_PIXELS").unwrap_or_else(|_| "64".into());
+    let fusion = cfg!(feature = "gpu-fusion");
+    println!(
+        "device {spec}, fusion {}",
+        if fusion { "on" } else { "off" }
+    );
+
+    let mut inputs = vec![None];
+    inputs.extend(
+        pixels
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Some(s.parse::<usize>().expect("SOMNIUM_BENCH_PIXELS: sizes"))),
+    );
+    for preset in presets.split(',') {
+        for &input in &inputs {
+            let mut agent = dreamer_agent(preset, input, &spec);
+            for _ in 0..2 {
+                agent.train_step().unwrap();
+            }
+            let counts = Launches::during(|| {
+                agent.train_step().unwrap();
+            });
+            let what = input.map_or("vectors".to_string(), |s| format!("{s}x{s} images"));
+            println!(
+                "dreamer update, preset {preset}, {what}, batch 16 x 64: {} launches ({} kernels; most: {})",
+                total(&counts),
+                counts.len(),
+                most(&counts, 5)
+            );
+        }
+    }
+
+    // MuZero: the CartPole experiment's networks, pUCT, batch 8.
+    let device = open_device(&spec, Precision::F32).unwrap();
+    let network = NetworkConfig {
+        state: 64,
+        units: 128,
+        layers: 2,
+        support: 300,
+        ..NetworkConfig::default()
+    };
+    let kind = ObsKind::Vector { width: 4 };
+    let net = MuzeroNet::new(&network, kind, 2, &device);
+    let (batch, simulations) = (8, 16);
+    let config = SearchConfig {
+        kind: SearchKind::Puct,
+        simulations,
+        unvisited_parent_mean: true,
+        ..SearchConfig::default()
+    };
+    let obs = ObsBatch::from_flat(vec![0.5; batch * kind.flat_len()], batch, kind, &device);
+    let mut planner = MctsPlanner::new(config, 2, 0.997);
+    let mut noise = Noise::new(0);
+    let mut search = || {
+        let states = net.represent(&obs);
+        planner.search(&net, &net, &net, &states, &mut noise);
+    };
+    search();
+    let counts = Launches::during(search);
+    println!(
+        "muzero search, batch {batch}, {simulations} simulations: {} launches, {:.1} per simulation (most: {})",
+        total(&counts),
+        total(&counts) as f64 / simulations as f64,
+        most(&counts, 5)
+    );
+}

@@ -43,8 +43,7 @@ impl Launches {
         let watching = LaunchObservation::new(launches.clone());
         work();
         drop(watching);
-        let counts = launches.0.lock().unwrap().clone();
-        counts
+        launches.0.lock().unwrap().clone()
     }
 }
 

@@ -116,8 +116,13 @@ fn main() {
     for preset in presets.split(',') {
         for &input in &inputs {
             let mut agent = dreamer_agent(preset, input, &spec);
-            for _ in 0..2 {
+            for warm_up in 1..=2 {
+                let started = std::time::Instant::now();
                 agent.train_step().unwrap();
+                eprintln!(
+                    "preset {preset}: warm-up update {warm_up} took {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
             }
             let counts = Launches::during(|| {
                 agent.train_step().unwrap();

@@ -60,7 +60,7 @@ pub fn imagine<M: WorldModel>(
     let n = starts.batch();
     let mut state = starts;
     let mut features = vec![state.features()];
-    let mut rewards = vec![Tensor::zeros([n], &features[0].device())];
+    let mut states = Vec::with_capacity(horizon);
     let mut actions = Vec::with_capacity(horizon);
     let mut policies = Vec::with_capacity(horizon);
     for _ in 0..horizon {
@@ -73,14 +73,26 @@ pub fn imagine<M: WorldModel>(
             state = state.detach();
         }
         features.push(state.features());
-        rewards.push(model.transition_reward(&state));
+        states.push(state.clone());
         actions.push(action);
     }
+    // Rewards read no state the loop carries: one pass over all steps.
+    let device = features[0].device();
+    let rewards = match horizon {
+        0 => Tensor::zeros([n], &device),
+        _ => Tensor::cat(
+            vec![
+                Tensor::zeros([n], &device),
+                model.transition_reward(&LatentState::cat(states)),
+            ],
+            0,
+        ),
+    };
     Imagination {
         features: Tensor::cat(features, 0),
         actions: Tensor::cat(actions, 0),
         policy: PolicyDistribution::cat(policies),
-        rewards: Tensor::cat(rewards, 0),
+        rewards,
         starts: n,
         horizon,
     }

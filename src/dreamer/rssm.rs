@@ -19,6 +19,7 @@ use crate::nn::dist::OneHotCategorical;
 use crate::nn::gru::{BlockGru, NormGru};
 use crate::nn::mlp::{DenseBlock, linear};
 use crate::nn::norm::NormKind;
+use crate::nn::tensor_util::time_step;
 
 /// A batch of RSSM states.
 #[derive(Debug, Clone)]
@@ -157,6 +158,70 @@ impl Rssm {
     fn prior(&self, deter: Tensor<2>) -> OneHotCategorical<3> {
         self.dist(self.prior_out.forward(self.prior_hidden.forward(deter)))
     }
+
+    /// Observe `T` steps of `B` sequences at once, for training: the same
+    /// posteriors as `T` calls of [`Dynamics::observe`] (up to rounding),
+    /// with fewer, larger kernels. Only what the recurrence needs runs step
+    /// by step (the reset, the core, the posterior and its sample); the
+    /// inputs' shares of the input and posterior layers are projected for
+    /// all steps before the loop, and the priors, which nothing in the
+    /// recurrence reads, for all steps after it. Prior samples, which
+    /// training never reads, are not drawn.
+    ///
+    /// # Shapes
+    /// `start` `[B]`, time-major `actions [T * B, A]`, `embed [T * B, E]`,
+    /// `is_first [T * B]` -> posteriors `[T * B]`, prior log-probabilities
+    /// `[T * B, S, K]`
+    pub fn observe_sequence(
+        &self,
+        start: &RssmState,
+        actions: Tensor<2>,
+        embed: Tensor<2>,
+        is_first: Tensor<1>,
+        noise: &mut Noise,
+    ) -> (RssmState, Tensor<3>) {
+        let b = start.batch();
+        let rows = is_first.dims()[0];
+        let steps = rows / b;
+        // Where an episode starts, the carried state and action are zeros.
+        let keep = (is_first.neg() + 1.0).unsqueeze_dim::<2>(1); // [T * B, 1]
+        let input = self.input.split_input(self.stoch * self.classes);
+        let action_part = input.project_tail(actions * keep.clone());
+        let posterior = self.post_hidden.split_input(self.deter);
+        let embed_part = posterior.project_tail(embed);
+        let uniform = noise.uniform_tensor([rows, self.stoch, 1], &keep.device());
+
+        let (mut deter, mut stoch) = (start.deter.clone(), start.stoch.clone());
+        let mut deters = Vec::with_capacity(steps);
+        let mut stochs = Vec::with_capacity(steps);
+        let mut log_probs = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let keep = time_step(&keep, t, b);
+            let x = input.forward(stoch * keep.clone(), time_step(&action_part, t, b));
+            deter = match &self.core {
+                Core::Gru(gru) => gru.forward(x, deter * keep),
+                Core::Block(gru) => gru.forward(x, deter * keep),
+            };
+            let post = self.dist(
+                self.post_out
+                    .forward(posterior.forward(deter.clone(), time_step(&embed_part, t, b))),
+            );
+            stoch = post
+                .sample_straight_through(time_step(&uniform, t, b))
+                .reshape([b, self.stoch * self.classes]);
+            deters.push(deter.clone());
+            stochs.push(stoch.clone());
+            log_probs.push(post.log_probs);
+        }
+        let deter = Tensor::cat(deters, 0);
+        let prior = self.prior(deter.clone()).log_probs;
+        let posteriors = RssmState {
+            deter,
+            stoch: Tensor::cat(stochs, 0),
+            log_probs: Tensor::cat(log_probs, 0),
+        };
+        (posteriors, prior)
+    }
 }
 
 impl Dynamics for Rssm {
@@ -276,6 +341,98 @@ mod tests {
             );
             assert_eq!(next.deter.dims(), [3, 8]);
             assert_eq!(next.log_probs.dims(), [3, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn a_sequence_observed_at_once_matches_step_by_step() {
+        let device = Device::flex();
+        let (b, steps, e, a) = (2, 4, 5, 2);
+        for core in [CoreKind::Gru, CoreKind::BlockGru] {
+            let config = RssmConfig {
+                core,
+                blocks: 2,
+                ..tiny()
+            };
+            let rssm = Rssm::new(&config, NormKind::Layer, e, a, &device);
+            let rows = b * steps;
+            let embed = tensor_from_vec(
+                (0..rows * e).map(|i| (i as f32 * 0.37).sin()).collect(),
+                [rows, e],
+                &device,
+            );
+            let actions = tensor_from_vec(
+                (0..rows)
+                    .flat_map(|i| [(i % 2) as f32, 1.0 - (i % 2) as f32])
+                    .collect(),
+                [rows, a],
+                &device,
+            );
+            // Sequence 0 restarts at step 2.
+            let mut first = vec![0.0; rows];
+            first[2 * b] = 1.0;
+            let start = RssmState {
+                deter: tensor_from_vec(
+                    (0..b * 8).map(|i| i as f32 * 0.1).collect(),
+                    [b, 8],
+                    &device,
+                ),
+                ..rssm.initial(b, &device)
+            };
+            let seed = 7;
+            let (post, prior) = rssm.observe_sequence(
+                &start,
+                actions.clone(),
+                embed.clone(),
+                tensor_from_vec(first.clone(), [rows], &device),
+                &mut Noise::new(seed),
+            );
+            // Step t's posterior sample uses the sequence's uniforms
+            // t * B * S onwards: a step-by-step observe draws its posterior's
+            // first, so a noise source advanced that far reproduces it.
+            let mut state = start;
+            for t in 0..steps {
+                let mut noise = Noise::new(seed);
+                noise.uniform_tensor::<1>([t * b * config.stoch], &device);
+                let out = rssm.observe(
+                    &state,
+                    time_step(&actions, t, b),
+                    time_step(&embed, t, b),
+                    tensor_from_vec(first[t * b..(t + 1) * b].to_vec(), [b], &device),
+                    &mut noise,
+                );
+                let close = |x: Tensor<2>, y: Tensor<2>, what: &str| {
+                    let (x, y) = (to_vec(x), to_vec(y));
+                    for (p, q) in x.iter().zip(&y) {
+                        assert!(
+                            (p - q).abs() < 1e-5,
+                            "{core:?} step {t} {what}: {x:?} vs {y:?}"
+                        );
+                    }
+                };
+                close(
+                    time_step(&post.deter, t, b),
+                    out.posterior.deter.clone(),
+                    "h",
+                );
+                close(
+                    time_step(&post.stoch, t, b),
+                    out.posterior.stoch.clone(),
+                    "z",
+                );
+                let flat = |x: Tensor<3>| x.reshape([b, config.stoch * config.classes]);
+                close(
+                    flat(time_step(&post.log_probs, t, b)),
+                    flat(out.posterior.log_probs.clone()),
+                    "posterior",
+                );
+                close(
+                    flat(time_step(&prior, t, b)),
+                    flat(out.prior.log_probs.clone()),
+                    "prior",
+                );
+                state = out.posterior;
+            }
         }
     }
 

@@ -176,13 +176,6 @@ impl DeviceBatch {
     }
 }
 
-fn rows<const D: usize>(x: &Tensor<D>, t: usize, b: usize) -> Tensor<D> {
-    let dims = x.dims();
-    let mut ranges: [std::ops::Range<usize>; D] = std::array::from_fn(|i| 0..dims[i]);
-    ranges[0] = t * b..(t + 1) * b;
-    x.clone().slice(ranges)
-}
-
 impl DreamerWorldModel {
     /// Observe a batch of sequences and compute the losses.
     pub fn observe_sequences(
@@ -191,7 +184,7 @@ impl DreamerWorldModel {
         free_nats: f32,
         noise: &mut Noise,
     ) -> ObserveOutput {
-        let (b, t_len) = (data.batch, data.length);
+        let b = data.batch;
         let device = data.actions.device();
         let embed = self.encoder.encode(&data.obs); // [T * B, E]
         let mut state = self.rssm.initial(b, &device);
@@ -201,24 +194,15 @@ impl DreamerWorldModel {
             state.deter = deter.clone();
             state.stoch = stoch.clone();
         }
-        let mut posteriors = Vec::with_capacity(t_len);
-        let mut priors = Vec::with_capacity(t_len);
-        for t in 0..t_len {
-            let out = self.rssm.observe(
-                &state,
-                rows(&data.actions, t, b),
-                rows(&embed, t, b),
-                rows(&data.is_first, t, b),
-                noise,
-            );
-            state = out.posterior.clone();
-            posteriors.push(out.posterior);
-            priors.push(out.prior);
-        }
-        let post = RssmState::cat(posteriors);
-        let prior = RssmState::cat(priors);
+        let (post, prior) = self.rssm.observe_sequence(
+            &state,
+            data.actions.clone(),
+            embed,
+            data.is_first.clone(),
+            noise,
+        );
         let features = post.features(); // [T * B, F]
-        let kl = balanced_kl(post.log_probs.clone(), prior.log_probs, free_nats);
+        let kl = balanced_kl(post.log_probs.clone(), prior, free_nats);
         let continues = data.is_terminal.clone().neg() + 1.0;
         let losses = WorldModelLosses {
             decoder: self.decoder.decode(features.clone()).loss(&data.obs).mean(),

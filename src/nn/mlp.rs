@@ -47,6 +47,53 @@ impl DenseBlock {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         silu(self.norm.forward(self.linear.forward(x)))
     }
+
+    /// The block with its input split after the first `head` columns, for
+    /// a recurrence whose input is `[carried, known]`: the known part's
+    /// projection can be computed for every step at once and only the
+    /// carried part's inside the loop.
+    pub fn split_input(&self, head: usize) -> SplitDenseBlock<'_> {
+        let weight = self.linear.weight.val();
+        let [input, output] = weight.dims();
+        assert!(head <= input, "split_input: {head} of {input} columns");
+        SplitDenseBlock {
+            block: self,
+            head: weight.clone().slice([0..head, 0..output]),
+            tail: weight.slice([head..input, 0..output]),
+        }
+    }
+}
+
+/// A [`DenseBlock`] with its weight split by input columns
+/// ([`DenseBlock::split_input`]): `[a, b] W + c = a W_a + (b W_b + c)`.
+#[derive(Debug, Clone)]
+pub struct SplitDenseBlock<'a> {
+    block: &'a DenseBlock,
+    head: Tensor<2>,
+    tail: Tensor<2>,
+}
+
+impl SplitDenseBlock<'_> {
+    /// The tail inputs' share of the linear map, bias included.
+    ///
+    /// # Shapes
+    /// `[N, input - head]` -> `[N, output]`
+    pub fn project_tail(&self, tail: Tensor<2>) -> Tensor<2> {
+        burn::tensor::module::linear(
+            tail,
+            self.tail.clone(),
+            self.block.linear.bias.as_ref().map(|b| b.val()),
+        )
+    }
+
+    /// The block's output from the head inputs and the tail's projection.
+    ///
+    /// # Shapes
+    /// `head [N, head]`, `projected_tail [N, output]` -> `[N, output]`
+    pub fn forward(&self, head: Tensor<2>, projected_tail: Tensor<2>) -> Tensor<2> {
+        let pre = head.matmul(self.head.clone()) + projected_tail;
+        silu(self.block.norm.forward(pre))
+    }
 }
 
 /// A stack of [`DenseBlock`]s; its output width is `units` (or the input
@@ -109,5 +156,26 @@ mod tests {
             &device,
         ));
         assert_eq!(to_vec(y), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn split_input_computes_the_same_block() {
+        let device = Device::flex();
+        let x = tensor_from_vec(
+            (0..10).map(|i| i as f32 * 0.3 - 1.0).collect(),
+            [2, 5],
+            &device,
+        );
+        // With a norm the linear map has no bias; without one it has.
+        for norm in [NormKind::Layer, NormKind::None] {
+            let block = DenseBlock::new(5, 4, norm, &device);
+            let whole = to_vec(block.forward(x.clone()));
+            let split = block.split_input(2);
+            let tail = split.project_tail(x.clone().slice([0..2, 2..5]));
+            let parts = to_vec(split.forward(x.clone().slice([0..2, 0..2]), tail));
+            for (a, b) in whole.iter().zip(&parts) {
+                assert!((a - b).abs() < 1e-5, "{norm:?}: {whole:?} vs {parts:?}");
+            }
+        }
     }
 }

@@ -17,6 +17,15 @@ pub fn check_dims<const D: usize>(tensor: &Tensor<D>, expected: [Option<usize>; 
     );
 }
 
+/// Step `t` of a time-major tensor of `b` rows per step: rows
+/// `t * b .. (t + 1) * b` along the first axis.
+///
+/// # Shapes
+/// `[T * B, ..]` -> `[B, ..]`
+pub fn time_step<const D: usize>(x: &Tensor<D>, t: usize, b: usize) -> Tensor<D> {
+    x.clone().narrow(0, t * b, b)
+}
+
 /// A float tensor from a host vector and a shape.
 pub fn tensor_from_vec<const D: usize>(
     values: Vec<f32>,

@@ -7,8 +7,8 @@
 //! log-probabilities. The straight-through sample is the one-hot sample in
 //! the forward pass and carries the probabilities' gradient backwards.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor};
 
 /// A categorical over the last axis of `logits`, one-hot valued.
 #[derive(Debug, Clone)]
@@ -80,29 +80,26 @@ impl<const D: usize> OneHotCategorical<D> {
 /// logarithms per class: the RSSM draws 32 x 32 classes per state and step.
 /// No gradient flows through it.
 pub fn sample_one_hot<const D: usize>(probs: Tensor<D>, uniform: Tensor<D>) -> Tensor<D> {
-    let mut edge = probs.dims();
-    let k = edge[D - 1];
-    edge[D - 1] = 1;
+    let k = probs.dims()[D - 1];
     let device = probs.device();
-    let ones = Tensor::<D>::ones(edge, &device);
-    if k == 1 {
-        return ones;
-    }
     let cdf = probs.detach().cumsum(D - 1);
     let threshold = uniform * cdf.clone().narrow(D - 1, k - 1, 1);
-    // 0 before the drawn class and 1 from it on (a cumulative sum of
-    // non-negative numbers never decreases); the last class counts as
-    // reached even where `u * total` rounded up to the total.
-    let reached = cdf.narrow(D - 1, 0, k - 1).greater(threshold).float();
-    let reached = Tensor::cat(vec![reached, ones], D - 1);
-    let before = Tensor::cat(
-        vec![
-            Tensor::<D>::zeros(edge, &device),
-            reached.clone().narrow(D - 1, 0, k - 1),
-        ],
-        D - 1,
-    );
-    reached - before
+    // The drawn class is the number of cumulative probabilities at or below
+    // the threshold (they never decrease along the axis); the last class
+    // counts as reached even where `u * total` rounded up to the total.
+    // Element-wise work and one reduction: no concatenation, which would
+    // break a fused kernel into pieces.
+    let drawn = cdf
+        .lower_equal(threshold)
+        .float()
+        .sum_dim(D - 1)
+        .clamp_max((k - 1) as f32); // [.., 1]
+    let mut classes = [1; D];
+    classes[D - 1] = k;
+    let classes = Tensor::<1, Int>::arange(0..k as i64, &device)
+        .float()
+        .reshape(classes); // [1, .., K]
+    classes.equal(drawn).float()
 }
 
 /// One-hot of the arg-max along the last axis (ties, which have probability
@@ -202,6 +199,10 @@ mod tests {
         let probs = tensor_from_vec(vec![0.5, 0.4999], [1, 2], &device);
         let u = tensor_from_vec(vec![0.99999], [1, 1], &device);
         assert_eq!(to_vec(sample_one_hot(probs, u)), vec![0.0, 1.0]);
+        // A class of probability zero is never drawn, even at its edge.
+        let probs = tensor_from_vec(vec![0.5, 0.0, 0.5], [1, 3], &device);
+        let u = tensor_from_vec(vec![0.5], [1, 1], &device);
+        assert_eq!(to_vec(sample_one_hot(probs, u)), vec![0.0, 0.0, 1.0]);
     }
 
     #[test]

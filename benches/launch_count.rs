@@ -5,7 +5,9 @@
 //! launched as on a GPU through WGPU.
 //!
 //! Run with `cargo bench --features wgpu --bench launch_count` (add
-//! `gpu-fusion` for burn's kernel fusion). `SOMNIUM_BENCH_DEVICE` picks the
+//! `gpu-fusion` for burn's kernel fusion; leave out `gpu-autotune`, whose
+//! timing of candidate kernels on lavapipe did not finish one update in
+//! ten minutes). `SOMNIUM_BENCH_DEVICE` picks the
 //! device (default `wgpu:cpu`), `SOMNIUM_BENCH_PRESETS` the DreamerV3
 //! presets (default `xs,s`), `SOMNIUM_BENCH_PIXELS` the image sizes beside
 //! vectors (default `64`; empty for vectors only). Each update is counted
@@ -100,10 +102,11 @@ fn main() {
     let spec = std::env::var("SOMNIUM_BENCH_DEVICE").unwrap_or_else(|_| "wgpu:cpu".into());
     let presets = std::env::var("SOMNIUM_BENCH_PRESETS").unwrap_or_else(|_| "xs,s".into());
     let pixels = std::env::var("SOMNIUM_BENCH_PIXELS").unwrap_or_else(|_| "64".into());
-    let fusion = cfg!(feature = "gpu-fusion");
+    let on = |yes: bool| if yes { "on" } else { "off" };
     println!(
-        "device {spec}, fusion {}",
-        if fusion { "on" } else { "off" }
+        "device {spec}, fusion {}, autotune {}",
+        on(cfg!(feature = "gpu-fusion")),
+        on(cfg!(feature = "gpu-autotune"))
     );
 
     let mut inputs = vec![None];

@@ -18,14 +18,17 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use burn::optim::GradientsParams;
 use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 use somnium::config::{ExperimentConfig, load_str};
 use somnium::core::{Noise, ObsBatch, ObsKind};
 use somnium::device::{Precision, open_device};
 use somnium::dreamer::DreamerAgent;
+use somnium::dreamer::world_model::{DeviceBatch, DreamerWorldModel};
 use somnium::muzero::NetworkConfig;
 use somnium::muzero::networks::MuzeroNet;
 use somnium::planners::{MctsPlanner, SearchConfig, SearchKind};
+use somnium::replay::SequenceBatch;
 use somnium::train::record_random_play;
 
 /// Launches by kernel name.
@@ -93,6 +96,57 @@ fn dreamer_agent(preset: &str, pixels: Option<usize>, spec: &str) -> DreamerAgen
     agent
 }
 
+/// Launches of the world model's loss alone, forward and backward, on a
+/// batch shaped like the update's (CartPole vectors, 16 x 64): how much of
+/// an update its 64-step observe loop takes. Without fusion, kernels
+/// launch as operations are called, so the forward count is the forward
+/// pass's own; with fusion, some launch only when the backward pass needs
+/// their results.
+fn world_model_phases(preset: &str, spec: &str) -> (usize, usize) {
+    let path = format!(
+        "{}/experiments/presets/dreamer/{preset}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config: ExperimentConfig =
+        load_str(&format!("include = [{path:?}]\n"), "bench", &[]).unwrap();
+    let c = &config.dreamer;
+    let device = open_device(spec, Precision::F32).unwrap().autodiff();
+    let kind = ObsKind::Vector { width: 4 };
+    let model = DreamerWorldModel::new(c, kind, 2, &device);
+    let (b, t) = (16, 64);
+    let rows = b * t;
+    let mut noise = Noise::new(0);
+    let batch = SequenceBatch {
+        batch: b,
+        length: t,
+        obs: (0..rows * 4).map(|_| noise.normal()).collect(),
+        actions: (0..rows)
+            .flat_map(|i| [(i % 2) as f32, 1.0 - (i % 2) as f32])
+            .collect(),
+        rewards: vec![1.0; rows],
+        is_first: (0..rows).map(|i| f32::from(u8::from(i < b))).collect(),
+        is_terminal: vec![0.0; rows],
+        positions: vec![(0, 0); rows],
+        start: None,
+    };
+    let data = DeviceBatch::new(batch, kind, &device);
+    let mut pass = |count: bool| {
+        let mut loss = None;
+        let forward = Launches::during(|| {
+            let out = model.observe_sequences(&data, c.rssm.free_nats, &mut noise);
+            loss = Some(out.losses.total(&c.loss_scales));
+        });
+        let backward = Launches::during(|| {
+            let grads = loss.take().unwrap().backward();
+            let grads = GradientsParams::from_grads(grads, &model);
+            drop(grads);
+        });
+        count.then(|| (total(&forward), total(&backward)))
+    };
+    pass(false);
+    pass(true).unwrap()
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a test run (`cargo test --benches`)
     // does not, and has no time for this.
@@ -138,6 +192,10 @@ fn main() {
                 most(&counts, 5)
             );
         }
+        let (forward, backward) = world_model_phases(preset, &spec);
+        println!(
+            "of which the world model's loss, preset {preset}, vectors: {forward} launches forward, {backward} backward"
+        );
     }
 
     // MuZero: the CartPole experiment's networks, pUCT, batch 8.

@@ -148,9 +148,14 @@ impl Rssm {
         let x = self
             .input
             .forward(Tensor::cat(vec![state.stoch.clone(), action], 1));
+        self.core_step(x, state.deter.clone())
+    }
+
+    /// The recurrent core: `h' = core(h, x)` for `x [B, H]`, `deter [B, D]`.
+    fn core_step(&self, x: Tensor<2>, deter: Tensor<2>) -> Tensor<2> {
         match &self.core {
-            Core::Gru(gru) => gru.forward(x, state.deter.clone()),
-            Core::Block(gru) => gru.forward(x, state.deter.clone()),
+            Core::Gru(gru) => gru.forward(x, deter),
+            Core::Block(gru) => gru.forward(x, deter),
         }
     }
 
@@ -182,6 +187,10 @@ impl Rssm {
     ) -> (RssmState, Tensor<3>) {
         let b = start.batch();
         let rows = is_first.dims()[0];
+        assert!(
+            rows.is_multiple_of(b),
+            "observe_sequence: {rows} rows are not whole steps of {b} sequences"
+        );
         let steps = rows / b;
         // Where an episode starts, the carried state and action are zeros.
         let keep = (is_first.neg() + 1.0).unsqueeze_dim::<2>(1); // [T * B, 1]
@@ -198,10 +207,7 @@ impl Rssm {
         for t in 0..steps {
             let keep = time_step(&keep, t, b);
             let x = input.forward(stoch * keep.clone(), time_step(&action_part, t, b));
-            deter = match &self.core {
-                Core::Gru(gru) => gru.forward(x, deter * keep),
-                Core::Block(gru) => gru.forward(x, deter * keep),
-            };
+            deter = self.core_step(x, deter * keep);
             let post = self.dist(
                 self.post_out
                     .forward(posterior.forward(deter.clone(), time_step(&embed_part, t, b))),

@@ -76,18 +76,15 @@ pub fn imagine<M: WorldModel>(
         states.push(state.clone());
         actions.push(action);
     }
-    // Rewards read no state the loop carries: one pass over all steps.
-    let device = features[0].device();
-    let rewards = match horizon {
-        0 => Tensor::zeros([n], &device),
-        _ => Tensor::cat(
-            vec![
-                Tensor::zeros([n], &device),
-                model.transition_reward(&LatentState::cat(states)),
-            ],
-            0,
-        ),
-    };
+    // Rewards read no state the loop carries: one pass over all steps
+    // (the horizon is at least one, as the config requires).
+    let rewards = Tensor::cat(
+        vec![
+            Tensor::zeros([n], &features[0].device()),
+            model.transition_reward(&LatentState::cat(states)),
+        ],
+        0,
+    );
     Imagination {
         features: Tensor::cat(features, 0),
         actions: Tensor::cat(actions, 0),

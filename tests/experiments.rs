@@ -84,3 +84,63 @@ fn misspelt_key_in_a_file_names_file_and_key() {
         "{err}"
     );
 }
+
+/// The rows of the "DreamerV3 model sizes" table in docs/architecture.md:
+/// preset name and its numbers, in column order.
+fn size_table() -> Vec<(String, Vec<usize>)> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"),
+    )
+    .unwrap();
+    let section = doc
+        .split("## DreamerV3 model sizes")
+        .nth(1)
+        .expect("the model sizes section");
+    section
+        .lines()
+        .filter(|l| l.starts_with("| size"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let numbers = cells[1..].iter().map(|c| c.parse().unwrap()).collect();
+            (cells[0].to_string(), numbers)
+        })
+        .collect()
+}
+
+#[test]
+fn the_2025_presets_match_the_reference_table() {
+    use somnium::dreamer::{ContinuationEstimate, CoreKind, HeadRole, OptimizerKind};
+    let rows = size_table();
+    assert_eq!(rows.len(), 7, "size1m to size400m");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/presets/dreamer");
+    for (name, numbers) in rows {
+        let tmp = tempfile::tempdir().unwrap();
+        let exp = tmp.path().join("exp.toml");
+        let preset = dir.join(format!("{name}.toml"));
+        std::fs::write(&exp, format!("include = [{:?}]\n", preset.display().to_string())).unwrap();
+        let d = load::<ExperimentConfig>(&exp, &[])
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .dreamer;
+        let got = vec![
+            d.rssm.deter,
+            d.rssm.hidden,
+            d.rssm.classes,
+            d.heads.units,
+            d.encoder.cnn_depth,
+        ];
+        assert_eq!(got, numbers, "{name}: deter, hidden, classes, units, CNN depth");
+        assert_eq!(d.encoder.mlp_units, d.heads.units, "{name}: one width for all MLPs");
+        // The 2025 base config, the same for every size.
+        assert_eq!((d.rssm.stoch, d.rssm.blocks, d.rssm.prior_layers), (32, 8, 2), "{name}");
+        assert_eq!(d.rssm.core, CoreKind::BlockGru, "{name}");
+        assert_eq!(d.encoder.mlp_layers, 3, "{name}: encoder and decoder layers");
+        let layers = [HeadRole::Actor, HeadRole::Critic, HeadRole::Reward, HeadRole::Continue]
+            .map(|role| d.heads.layers_of(role));
+        assert_eq!(layers, [3, 3, 1, 1], "{name}: actor, critic, reward, continue");
+        assert_eq!(d.optimizer.kind, OptimizerKind::Laprop, "{name}");
+        assert_eq!((d.loss_scales.dynamics, d.loss_scales.replay_critic), (1.0, 0.3), "{name}");
+        assert_eq!(d.replay.context, 1, "{name}");
+        assert_eq!(d.behaviour.continuation, ContinuationEstimate::Probability, "{name}");
+        assert_eq!(format!("{:?}", d.norm), "Rms", "{name}");
+    }
+}

@@ -18,6 +18,8 @@
 //! for discrete action spaces, the action vector for continuous ones. Latent
 //! state is explicit: models take and return it, never hide it in `self`.
 
+#[cfg(test)]
+pub(crate) mod line_model;
 mod noise;
 mod obs;
 mod traits;

@@ -6,18 +6,23 @@
 //! The critic regresses the returns (twohot cross-entropy) plus a pull
 //! towards its slow EMA copy. The actor maximises normalised advantages:
 //! by REINFORCE for discrete actions (the trajectory is detached) and by
-//! backpropagating through the dynamics for continuous ones; an entropy
-//! bonus keeps it exploring. Every term at step `t` is weighted by the
-//! predicted probability of still being in the episode, `gamma^t prod c`.
+//! backpropagating through the dynamics for continuous ones (the returns
+//! then stay differentiable through the rewards, the continuations and the
+//! critic's values of the imagined states, as in the reference); an
+//! entropy bonus keeps it exploring. Every term at step `t` is weighted by
+//! `gamma^t prod c`, the discounted chance of still being in the episode,
+//! where `c` is the continue head's mode (2023) or probability (2025;
+//! `behaviour.continuation`).
 //!
 //! Nothing here is specific to the RSSM: the rollout uses `Dynamics::imagine`
 //! and the scores `WorldModel::transition_reward`/`continuation`, so the same behaviour
 //! learning runs inside MuZero's model or a user's (a model without a
 //! continue head is taken never to end an episode).
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 
-use super::config::{BehaviourConfig, LossScales};
+use super::config::{BehaviourConfig, ContinuationEstimate, LossScales};
 use super::networks::{Actor, Critic};
 use super::returns::{ReturnNormalizer, lambda_returns};
 use crate::core::{
@@ -139,7 +144,14 @@ pub fn behaviour_losses<M: WorldModel>(
     let device = features.device();
     let rewards = by_start(imagined.rewards.clone(), steps, n); // [N, H+1]
     let predicted_continues = match model.continuation(features.clone()) {
-        Some(cont) => by_start(cont.mean(), steps, n),
+        Some(cont) => by_start(
+            match config.continuation {
+                ContinuationEstimate::Mode => cont.mode(),
+                ContinuationEstimate::Probability => cont.mean(),
+            },
+            steps,
+            n,
+        ),
         None => Tensor::ones([n, steps], &device),
     };
     let continues = Tensor::cat(
@@ -149,10 +161,17 @@ pub fn behaviour_losses<M: WorldModel>(
         ],
         1,
     );
-    // One critic pass over s_0 .. s_H: its detached means bootstrap the
-    // returns, its first H * N rows are what the critic loss trains.
+    // One critic pass over detached s_0 .. s_H: its first H * N rows are
+    // what the critic loss trains.
     let critic_dist = critic.value(features.clone().detach());
-    let values = by_start(critic_dist.mean(), steps, n).detach(); // [N, H+1]
+    let values = if backprop {
+        // The returns and the baseline differentiate through the imagined
+        // states into the actions, as the reference's do, but not into the
+        // critic, which learns from its own loss alone.
+        by_start(critic.clone().no_grad().value(features.clone()).mean(), steps, n)
+    } else {
+        by_start(critic_dist.mean(), steps, n).detach()
+    }; // [N, H+1]
     let (rewards, continues) = if backprop {
         (rewards, continues)
     } else {
@@ -170,7 +189,7 @@ pub fn behaviour_losses<M: WorldModel>(
     let weights = weights.slice([0..n, 0..h]).detach(); // [N, H]
 
     let scale = normalizer.update(&to_vec(returns.clone().detach()));
-    let base = values.clone().slice([0..n, 0..h]);
+    let base = values.slice([0..n, 0..h]);
     let advantage = (returns.clone() - base) / scale; // [N, H]
 
     let policy = &imagined.policy;
@@ -208,3 +227,6 @@ fn policy_features_all(features: &Tensor<2>, h: usize, n: usize) -> Tensor<2> {
     let width = features.dims()[1];
     features.clone().slice([0..h * n, 0..width]).detach()
 }
+
+#[cfg(test)]
+mod tests;

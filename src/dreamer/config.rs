@@ -127,8 +127,17 @@ pub struct RssmConfig {
     pub core: CoreKind,
     /// Blocks of the block GRU.
     pub blocks: usize,
+    /// Dense blocks between `h` and the prior's logits (the reference's
+    /// `imglayers`: 1 in 2023, 2 in 2025).
+    pub prior_layers: usize,
     /// Free nats below which each KL term is not minimised.
     pub free_nats: f32,
+    /// Actions enter the RSSM scaled into `[-action_clip, action_clip]`
+    /// with a gradient-free factor (the reference's `action_clip`, 1 in
+    /// 2023 and 2025): imagined and acted actions beyond the action
+    /// space's bounds then reach the model as the clipped actions it was
+    /// trained on. 0 turns it off.
+    pub action_clip: f32,
 }
 
 /// The RSSM's recurrent core.
@@ -165,6 +174,44 @@ pub struct HeadsConfig {
     pub units: usize,
     /// Twohot bins of the reward and critic heads (symexp-spaced in [-20, 20]).
     pub bins: usize,
+    /// Hidden layers of the reward head, where not `layers` (2025: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_layers: Option<usize>,
+    /// Hidden layers of the continue head, where not `layers` (2025: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continue_layers: Option<usize>,
+    /// Hidden layers of the actor, where not `layers` (2025: 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_layers: Option<usize>,
+    /// Hidden layers of the critic, where not `layers` (2025: 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_layers: Option<usize>,
+}
+
+/// The heads whose depth can be set apart from the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRole {
+    /// The reward head.
+    Reward,
+    /// The continue head.
+    Continue,
+    /// The actor.
+    Actor,
+    /// The critic.
+    Critic,
+}
+
+impl HeadsConfig {
+    /// Hidden layers of `role`'s MLP: its own count where set, else `layers`.
+    pub fn layers_of(&self, role: HeadRole) -> usize {
+        let own = match role {
+            HeadRole::Reward => self.reward_layers,
+            HeadRole::Continue => self.continue_layers,
+            HeadRole::Actor => self.actor_layers,
+            HeadRole::Critic => self.critic_layers,
+        };
+        own.unwrap_or(self.layers)
+    }
 }
 
 /// Scale of each loss term; the names match the logged `loss/<name>` metrics.
@@ -221,6 +268,21 @@ pub struct BehaviourConfig {
     pub slow_critic_rate: f32,
     /// Update the slow critic every this many updates.
     pub slow_critic_every: usize,
+    /// What the returns and loss weights take as the chance that an
+    /// imagined episode goes on: `mode`, the continue head's 0 or 1 (2023
+    /// reference), or `probability`, its predicted probability (2025
+    /// reference).
+    pub continuation: ContinuationEstimate,
+}
+
+/// How imagination reads the continue head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContinuationEstimate {
+    /// 1 where the predicted probability is above one half, else 0 (2023).
+    Mode,
+    /// The predicted probability (2025).
+    Probability,
 }
 
 /// Optimiser choice and settings.
@@ -332,7 +394,9 @@ impl Default for RssmConfig {
             unimix: 0.01,
             core: CoreKind::Gru,
             blocks: 8,
+            prior_layers: 1,
             free_nats: 1.0,
+            action_clip: 1.0,
         }
     }
 }
@@ -354,6 +418,10 @@ impl Default for HeadsConfig {
             layers: 2,
             units: 512,
             bins: 255,
+            reward_layers: None,
+            continue_layers: None,
+            actor_layers: None,
+            critic_layers: None,
         }
     }
 }
@@ -390,6 +458,7 @@ impl Default for BehaviourConfig {
             return_norm_high: 95.0,
             slow_critic_rate: 0.02,
             slow_critic_every: 1,
+            continuation: ContinuationEstimate::Mode,
         }
     }
 }
@@ -476,6 +545,7 @@ impl Validate for DreamerConfig {
             v.in_range("classes", r.classes, 2, 4096);
             v.in_range("unimix", r.unimix, 0.0, 1.0);
             v.positive("blocks", r.blocks);
+            v.in_range("prior_layers", r.prior_layers, 1, 16);
             v.check(
                 r.core != CoreKind::BlockGru || r.deter.is_multiple_of(r.blocks),
                 "blocks",
@@ -485,6 +555,7 @@ impl Validate for DreamerConfig {
                 ),
             );
             v.in_range("free_nats", r.free_nats, 0.0, 100.0);
+            v.in_range("action_clip", r.action_clip, 0.0, 1e6);
         });
         v.section("encoder", |v| {
             v.positive("mlp_units", self.encoder.mlp_units);
@@ -494,6 +565,18 @@ impl Validate for DreamerConfig {
         v.section("heads", |v| {
             v.positive("units", self.heads.units);
             v.in_range("bins", self.heads.bins, 2, 4096);
+            let h = &self.heads;
+            v.in_range("layers", h.layers, 0, 64);
+            for (key, own) in [
+                ("reward_layers", h.reward_layers),
+                ("continue_layers", h.continue_layers),
+                ("actor_layers", h.actor_layers),
+                ("critic_layers", h.critic_layers),
+            ] {
+                if let Some(layers) = own {
+                    v.in_range(key, layers, 0, 64);
+                }
+            }
         });
         v.section("behaviour", |v| {
             let b = &self.behaviour;

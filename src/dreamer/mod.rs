@@ -18,11 +18,13 @@ mod config;
 pub mod networks;
 pub mod returns;
 pub mod rssm;
+pub mod rssm_core;
 pub mod world_model;
 
 pub use actor_critic::ActorCritic;
 pub use agent::DreamerAgent;
 pub use config::{
-    ActorCriticSettings, BehaviourConfig, CoreKind, DreamerConfig, EncoderConfig, HeadsConfig,
-    LossScales, OptimizerConfig, OptimizerKind, ReplayConfig, RssmConfig,
+    ActorCriticSettings, BehaviourConfig, ContinuationEstimate, CoreKind, DreamerConfig,
+    EncoderConfig, HeadRole, HeadsConfig, LossScales, OptimizerConfig, OptimizerKind, ReplayConfig,
+    RssmConfig,
 };

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::config::{DreamerConfig, EncoderConfig, HeadsConfig};
+use super::config::{DreamerConfig, EncoderConfig, HeadRole, HeadsConfig};
 use crate::core::{
     ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction,
     PolicyDistribution, PolicyModel, RewardModel, ValueModel,
@@ -132,16 +132,19 @@ pub struct Head {
 }
 
 impl Head {
-    /// `features` in, `outputs` out; `zero_init` starts the output layer at zero.
+    /// `features` in, `outputs` out, as deep as `config` makes `role`'s
+    /// head; `zero_init` starts the output layer at zero.
     pub fn new(
         features: usize,
         outputs: usize,
         config: &HeadsConfig,
+        role: HeadRole,
         norm: NormKind,
         zero_init: bool,
         device: &Device,
     ) -> Self {
-        let width = if config.layers == 0 {
+        let layers = config.layers_of(role);
+        let width = if layers == 0 {
             features
         } else {
             config.units
@@ -152,7 +155,7 @@ impl Head {
             linear(width, outputs, true, device)
         };
         Head {
-            mlp: Mlp::new(features, config.units, config.layers, norm, device),
+            mlp: Mlp::new(features, config.units, layers, norm, device),
             out,
         }
     }
@@ -175,7 +178,7 @@ impl RewardHead {
     /// A reward head over `config.bins` symlog bins.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         RewardHead {
-            head: Head::new(features, config.bins, config, norm, true, device),
+            head: Head::new(features, config.bins, config, HeadRole::Reward, norm, true, device),
             bins: config.bins,
         }
     }
@@ -204,7 +207,7 @@ impl ContinueHead {
     /// A continue head.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         ContinueHead {
-            head: Head::new(features, 1, config, norm, false, device),
+            head: Head::new(features, 1, config, HeadRole::Continue, norm, false, device),
         }
     }
 }
@@ -226,7 +229,7 @@ impl Critic {
     /// A critic over `config.bins` symlog bins, output layer zero-initialised.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         Critic {
-            head: Head::new(features, config.bins, config, norm, true, device),
+            head: Head::new(features, config.bins, config, HeadRole::Critic, norm, true, device),
             bins: config.bins,
         }
     }
@@ -261,7 +264,15 @@ impl Actor {
         let outputs = if discrete { actions } else { 2 * actions };
         let b = &config.behaviour;
         Actor {
-            head: Head::new(features, outputs, &config.heads, config.norm, false, device),
+            head: Head::new(
+                features,
+                outputs,
+                &config.heads,
+                HeadRole::Actor,
+                config.norm,
+                false,
+                device,
+            ),
             actions,
             discrete,
             unimix: b.unimix,

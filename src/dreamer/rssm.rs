@@ -3,7 +3,7 @@
 //!
 //! The state has a deterministic part `h` (the recurrent core's state) and
 //! a stochastic part `z` of `stoch` categoricals with `classes` classes.
-//! One step: `h' = core(h, in(z, a))`; the prior `p(z' | h')` is predicted
+//! One step: `h' = core(h, z, a)` (the 2023 or 2025 core, [`super::rssm_core`]); the prior `p(z' | h')` is predicted
 //! from `h'` alone, the posterior `q(z' | h', e)` also sees the embedding
 //! `e` of the real observation. `observe` samples `z'` from the posterior,
 //! `imagine` from the prior. Samples are straight-through one-hots with 1%
@@ -13,10 +13,10 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::config::{CoreKind, RssmConfig};
+use super::config::RssmConfig;
+use super::rssm_core::Core;
 use crate::core::{Dynamics, LatentState, Noise, Observed};
 use crate::nn::dist::OneHotCategorical;
-use crate::nn::gru::{BlockGru, NormGru};
 use crate::nn::mlp::{DenseBlock, linear};
 use crate::nn::norm::NormKind;
 use crate::nn::tensor_util::time_step;
@@ -74,21 +74,11 @@ impl LatentState for RssmState {
     }
 }
 
-/// The recurrent core, chosen by config.
-#[derive(Module, Debug)]
-pub enum Core {
-    /// LayerNorm GRU (2023).
-    Gru(NormGru),
-    /// Block GRU (2025).
-    Block(BlockGru),
-}
-
 /// The RSSM's networks.
 #[derive(Module, Debug)]
 pub struct Rssm {
-    input: DenseBlock,
     core: Core,
-    prior_hidden: DenseBlock,
+    prior_hidden: Vec<DenseBlock>,
     prior_out: Linear,
     post_hidden: DenseBlock,
     post_out: Linear,
@@ -96,6 +86,7 @@ pub struct Rssm {
     classes: usize,
     deter: usize,
     unimix: f32,
+    action_clip: f32,
 }
 
 impl Rssm {
@@ -108,14 +99,12 @@ impl Rssm {
         device: &Device,
     ) -> Self {
         let (s, k, d, h) = (config.stoch, config.classes, config.deter, config.hidden);
-        let core = match config.core {
-            CoreKind::Gru => Core::Gru(NormGru::new(h, d, norm, device)),
-            CoreKind::BlockGru => Core::Block(BlockGru::new(h, d, config.blocks, 1, norm, device)),
-        };
+        let prior_hidden = (0..config.prior_layers)
+            .map(|i| DenseBlock::new(if i == 0 { d } else { h }, h, norm, device))
+            .collect();
         Rssm {
-            input: DenseBlock::new(s * k + actions, h, norm, device),
-            core,
-            prior_hidden: DenseBlock::new(d, h, norm, device),
+            core: Core::new(config, norm, s * k, actions, device),
+            prior_hidden,
             prior_out: linear(h, s * k, true, device),
             post_hidden: DenseBlock::new(d + embed, h, norm, device),
             post_out: linear(h, s * k, true, device),
@@ -123,7 +112,25 @@ impl Rssm {
             classes: k,
             deter: d,
             unimix: config.unimix,
+            action_clip: config.action_clip,
         }
+    }
+
+    /// Actions as the RSSM reads them: each component scaled into
+    /// `[-clip, clip]` by a factor that passes no gradient (the reference's
+    /// `action_clip`), so that a sampled action beyond the bounds enters
+    /// the model as the clipped action the environment ran and the replay
+    /// holds, and its gradient still reaches the actor. The identity on
+    /// one-hot actions and when `action_clip` is 0.
+    ///
+    /// # Shapes
+    /// `[B, A]` -> `[B, A]`
+    pub fn clip_action(&self, action: Tensor<2>) -> Tensor<2> {
+        if self.action_clip <= 0.0 {
+            return action;
+        }
+        let excess = (action.clone().abs() / self.action_clip).clamp_min(1.0);
+        action / excess.detach()
     }
 
     /// Width of the features `[h, z]`.
@@ -143,25 +150,23 @@ impl Rssm {
         sample.reshape([b, self.stoch * self.classes])
     }
 
-    /// The deterministic step `h' = core(h, in(z, a))`.
+    /// The deterministic step `h' = core(h, z, a)`.
     fn step_deter(&self, state: &RssmState, action: Tensor<2>) -> Tensor<2> {
-        let x = self
-            .input
-            .forward(Tensor::cat(vec![state.stoch.clone(), action], 1));
-        self.core_step(x, state.deter.clone())
+        self.core.step(
+            state.deter.clone(),
+            state.stoch.clone(),
+            self.clip_action(action),
+        )
     }
 
-    /// The recurrent core: `h' = core(h, x)` for `x [B, H]`, `deter [B, D]`.
-    fn core_step(&self, x: Tensor<2>, deter: Tensor<2>) -> Tensor<2> {
-        match &self.core {
-            Core::Gru(gru) => gru.forward(x, deter),
-            Core::Block(gru) => gru.forward(x, deter),
-        }
-    }
-
-    /// The prior distribution given the deterministic state `[B, D]`.
+    /// The prior distribution given the deterministic state `[B, D]`
+    /// (`prior_layers` dense blocks, then the logits).
     fn prior(&self, deter: Tensor<2>) -> OneHotCategorical<3> {
-        self.dist(self.prior_out.forward(self.prior_hidden.forward(deter)))
+        let hidden = self
+            .prior_hidden
+            .iter()
+            .fold(deter, |x, block| block.forward(x));
+        self.dist(self.prior_out.forward(hidden))
     }
 
     /// Observe `T` steps of `B` sequences at once, for training: the same
@@ -194,8 +199,8 @@ impl Rssm {
         let steps = rows / b;
         // Where an episode starts, the carried state and action are zeros.
         let keep = (is_first.neg() + 1.0).unsqueeze_dim::<2>(1); // [T * B, 1]
-        let input = self.input.split_input(self.stoch * self.classes);
-        let action_part = input.project_tail(actions * keep.clone());
+        let core = self.core.for_sequence();
+        let action_part = core.project_actions(self.clip_action(actions) * keep.clone());
         let posterior = self.post_hidden.split_input(self.deter);
         let embed_part = posterior.project_tail(embed);
         let uniform = noise.uniform_tensor([rows, self.stoch, 1], &keep.device());
@@ -206,8 +211,11 @@ impl Rssm {
         let mut log_probs = Vec::with_capacity(steps);
         for t in 0..steps {
             let keep = time_step(&keep, t, b);
-            let x = input.forward(stoch * keep.clone(), time_step(&action_part, t, b));
-            deter = self.core_step(x, deter * keep);
+            deter = core.step(
+                deter * keep.clone(),
+                stoch * keep,
+                time_step(&action_part, t, b),
+            );
             let post = self.dist(
                 self.post_out
                     .forward(posterior.forward(deter.clone(), time_step(&embed_part, t, b))),
@@ -302,6 +310,7 @@ impl Dynamics for Rssm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dreamer::config::CoreKind;
     use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 
     fn tiny() -> RssmConfig {
@@ -482,5 +491,30 @@ mod tests {
             &mut Noise::new(1),
         );
         assert_ne!(to_vec(c.posterior.deter), to_vec(b.posterior.deter));
+    }
+
+    #[test]
+    fn actions_beyond_the_bounds_enter_as_the_clipped_action() {
+        // The reference's action_clip: values clipped to [-1, 1], the
+        // gradient scaled by the same gradient-free factor (1/2, 1, 1/3).
+        let device = Device::flex().autodiff();
+        let rssm = Rssm::new(&tiny(), NormKind::Layer, 5, 3, &device);
+        let action = tensor_from_vec(vec![2.0, -0.5, -3.0], [1, 3], &device).require_grad();
+        let clipped = rssm.clip_action(action.clone());
+        assert_eq!(to_vec(clipped.clone()), vec![1.0, -0.5, -1.0]);
+        let grads = clipped.sum().backward();
+        let grad = to_vec(action.grad(&grads).expect("a gradient"));
+        for (g, e) in grad.iter().zip([0.5, 1.0, 1.0 / 3.0]) {
+            assert!((g - e).abs() < 1e-6, "{grad:?}");
+        }
+        // So acting or imagining with a sample beyond the bounds moves the
+        // model as the clipped action the replay holds would.
+        let state = rssm.initial(1, &device);
+        let beyond = tensor_from_vec(vec![2.0, -0.5, -3.0], [1, 3], &device);
+        let held = tensor_from_vec(vec![1.0, -0.5, -1.0], [1, 3], &device);
+        let a = rssm.imagine(&state, beyond, &mut Noise::new(2));
+        let b = rssm.imagine(&state, held, &mut Noise::new(2));
+        assert_eq!(to_vec(a.deter), to_vec(b.deter));
+        assert_eq!(to_vec(a.stoch), to_vec(b.stoch));
     }
 }

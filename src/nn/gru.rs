@@ -6,8 +6,11 @@
 //! (`sigmoid(u - 1)`). [`BlockGru`] is the 2025 variant: the state is split
 //! into `blocks` groups and every weight matrix is block-diagonal, so a
 //! large state costs `blocks` times fewer weights and FLOPs. Each block sees
-//! the whole input but only its own slice of the state. We normalise each
-//! block on its own so blocks interact only through the input.
+//! the whole input but only its own slice of the state; the blocks mix
+//! through the input, which the 2025 RSSM makes from the whole state
+//! (`Rssm`'s block core), and through the normalisation of the hidden layer,
+//! which spans all blocks. As in the reference, the gates are not
+//! normalised.
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
@@ -60,11 +63,14 @@ impl NormGru {
     }
 }
 
-/// A block-diagonal linear map: `groups` independent `[in/g -> out/g]` matrices.
+/// A block-diagonal linear map: `groups` independent `[in/g -> out/g]`
+/// matrices, plus a bias over all outputs.
 #[derive(Module, Debug)]
 pub struct BlockLinear {
     /// Weights `[G, in/G, out/G]`.
     weight: Param<Tensor<3>>,
+    /// Bias `[out]`, zero at first.
+    bias: Param<Tensor<1>>,
 }
 
 impl BlockLinear {
@@ -81,7 +87,10 @@ impl BlockLinear {
             Some(o),
             device,
         );
-        BlockLinear { weight }
+        BlockLinear {
+            weight,
+            bias: Param::from_tensor(Tensor::zeros([output], device)),
+        }
     }
 
     /// # Shapes
@@ -91,19 +100,18 @@ impl BlockLinear {
         let [b, _] = x.dims();
         let x = x.reshape([b, g, i]).swap_dims(0, 1); // [G, B, in/G]
         let y = x.matmul(self.weight.val()); // [G, B, out/G]
-        y.swap_dims(0, 1).reshape([b, g * o])
+        y.swap_dims(0, 1).reshape([b, g * o]) + self.bias.val().unsqueeze_dim(0)
     }
 }
 
 /// DreamerV3's (2025) block GRU: per block, the block's state slice and the
-/// whole input pass through `layers` block-diagonal hidden layers, then a
-/// block-diagonal gate layer.
+/// whole input pass through `layers` block-diagonal hidden layers (each
+/// normalised over the whole state width), then a block-diagonal gate layer.
 #[derive(Module, Debug)]
 pub struct BlockGru {
     hidden: Vec<BlockLinear>,
     hidden_norms: Vec<Norm>,
     gates: BlockLinear,
-    gate_norm: Norm,
     blocks: usize,
 }
 
@@ -128,23 +136,15 @@ impl BlockGru {
         let mut hidden_norms = Vec::new();
         for _ in 0..layers {
             hidden_layers.push(BlockLinear::new(width, hidden, blocks, device));
-            hidden_norms.push(norm.init(per_block, device));
+            hidden_norms.push(norm.init(hidden, device));
             width = hidden;
         }
         BlockGru {
             hidden: hidden_layers,
             hidden_norms,
             gates: BlockLinear::new(width, 3 * hidden, blocks, device),
-            gate_norm: norm.init(3 * per_block, device),
             blocks,
         }
-    }
-
-    /// Normalise each block of `x [B, G * W]` on its own.
-    fn norm_blocks(&self, norm: &Norm, x: Tensor<2>) -> Tensor<2> {
-        let [b, width] = x.dims();
-        norm.forward(x.reshape([b, self.blocks, width / self.blocks]))
-            .reshape([b, width])
     }
 
     /// One step.
@@ -163,9 +163,9 @@ impl BlockGru {
         )
         .reshape([b, g * (h / g + i)]);
         for (layer, norm) in self.hidden.iter().zip(&self.hidden_norms) {
-            x = silu(self.norm_blocks(norm, layer.forward(x)));
+            x = silu(norm.forward(layer.forward(x)));
         }
-        let parts = self.norm_blocks(&self.gate_norm, self.gates.forward(x)); // [B, G * 3H/G]
+        let parts = self.gates.forward(x); // [B, G * 3H/G]
         // Gates are laid out per block; regroup them as [reset | candidate | update] over all blocks.
         let parts = parts
             .reshape([b, g, 3, h / g])
@@ -214,29 +214,31 @@ mod tests {
     }
 
     #[test]
-    fn block_gru_blocks_do_not_see_each_others_state() {
+    fn block_gru_blocks_mix_only_through_the_hidden_norm() {
+        // Change only block 1's slice (the last four entries): without a
+        // hidden layer block 0 cannot tell; with one, the normalisation
+        // over the whole state carries the change into every block.
         let device = Device::flex();
-        let gru = BlockGru::new(3, 8, 2, 1, NormKind::Layer, &device);
         let input = tensor_from_vec(vec![0.3, -0.1, 0.7], [1, 3], &device);
         let a = tensor_from_vec(
             vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
             [1, 8],
             &device,
         );
-        // Change only block 1's slice (the last four entries).
         let b = tensor_from_vec(
             vec![0.1, 0.2, 0.3, 0.4, -0.9, 0.0, 0.9, -0.3],
             [1, 8],
             &device,
         );
-        let ya = to_vec(gru.forward(input.clone(), a));
-        let yb = to_vec(gru.forward(input, b));
-        assert_eq!(
-            &ya[..4],
-            &yb[..4],
-            "block 0 is unaffected by block 1's state"
-        );
+        let gates_only = BlockGru::new(3, 8, 2, 0, NormKind::Layer, &device);
+        let ya = to_vec(gates_only.forward(input.clone(), a.clone()));
+        let yb = to_vec(gates_only.forward(input.clone(), b.clone()));
+        assert_eq!(&ya[..4], &yb[..4], "block 0 is unaffected by block 1");
         assert_ne!(&ya[4..], &yb[4..]);
+        let with_hidden = BlockGru::new(3, 8, 2, 1, NormKind::Layer, &device);
+        let ya = to_vec(with_hidden.forward(input.clone(), a));
+        let yb = to_vec(with_hidden.forward(input, b));
+        assert_ne!(&ya[..4], &yb[..4], "the norm spans both blocks");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Sampling-based planning over any world model: the cross-entropy method
 //! (CEM, as in PlaNet, Hafner et al. 2019) and model-predictive path
-//! integral control (MPPI, as in TD-MPC, Hansen et al. 2022).
+//! integral control (MPPI, as in TD-MPC, Hansen et al. 2022, and its
+//! successor TD-MPC2).
 //!
 //! Both keep a distribution over action *sequences* of `horizon` steps for
 //! every root state: a Gaussian per step and action dimension for
@@ -11,8 +12,19 @@
 //! rewards plus the discounted value of the last state (both weighted by
 //! the predicted probability of the episode still running), and refits the
 //! distribution to the best `elites`: uniformly (CEM) or with weights
-//! `exp((G - max G) / temperature)` (MPPI). A `momentum` share of the old
-//! mean is kept. The first step's distribution is the plan.
+//! `exp(temperature * (G - max G))` (MPPI; TD-MPC's `temperature`
+//! multiplies the returns), its standard deviations clamped to
+//! `[min_std, max_std]`. A `momentum` share of the old mean is kept.
+//! CEM acts on the first step of the fitted mean (PlaNet); continuous MPPI,
+//! as TD-MPC does, draws one elite by its weight and acts on its first
+//! action, plus the fitted first-step spread when exploring. Discrete
+//! actions (an extension of both: a categorical per step) act on the
+//! fitted first step's probabilities.
+//!
+//! Not carried over from TD-MPC: the warm start from the previous plan
+//! shifted by one step (the planner is not told where episodes start) and
+//! the schedule that lowers the smallest spread from 0.5 to `min_std` over
+//! training (`min_std` is fixed).
 //!
 //! Only `Dynamics`, `WorldModel::reward`/`continuation`, `ValueModel` and
 //! (for the prior samples) `PolicyModel` are used, so this planner runs on
@@ -43,8 +55,11 @@ pub enum SamplingKind {
 }
 
 /// Hyperparameters of the sampling planner. Defaults are TD-MPC's
-/// (horizon 5, 512 samples, 24 from the policy, 64 elites, 6 iterations,
-/// temperature 0.5 on the returns, momentum 0.1, minimum std 0.05).
+/// (horizon 5, 512 samples, 64 elites, 6 iterations, temperature 0.5,
+/// momentum 0.1, spread within [0.05, 2], starting at 2), with TD-MPC2's
+/// 24 sequences from the policy (TD-MPC's share of 0.05 makes 25).
+/// TD-MPC2's own are horizon 3, 488 samples plus 24 from the policy,
+/// momentum 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingConfig {
@@ -60,12 +75,15 @@ pub struct SamplingConfig {
     pub elites: usize,
     /// Refitting rounds.
     pub iterations: usize,
-    /// MPPI: the returns are divided by this before exponentiating.
+    /// MPPI: the elites' weights are `exp(temperature * (G - max G))`
+    /// (TD-MPC's name; larger is sharper).
     pub temperature: f32,
     /// Share of the previous mean (or probabilities) kept at each refit.
     pub momentum: f32,
     /// Smallest standard deviation of the Gaussian (continuous actions).
     pub min_std: f32,
+    /// Largest standard deviation of the Gaussian (continuous actions).
+    pub max_std: f32,
     /// Standard deviation of the first iteration (continuous actions).
     pub init_std: f32,
 }
@@ -82,6 +100,7 @@ impl Default for SamplingConfig {
             temperature: 0.5,
             momentum: 0.1,
             min_std: 0.05,
+            max_std: 2.0,
             init_std: 2.0,
         }
     }
@@ -105,6 +124,11 @@ impl Validate for SamplingConfig {
         v.positive("temperature", self.temperature);
         v.in_range("momentum", self.momentum, 0.0, 0.999);
         v.positive("min_std", self.min_std);
+        v.check(
+            self.max_std >= self.min_std,
+            "max_std",
+            format!("must be at least min_std = {}", self.min_std),
+        );
         v.check(
             self.init_std >= self.min_std,
             "init_std",
@@ -131,8 +155,10 @@ pub struct SamplingPlanner {
     discrete: bool,
     /// Discount per step.
     pub discount: f32,
-    /// Whether the chosen action is sampled from the fitted first-step
-    /// distribution (collecting) or is its mode (evaluating).
+    /// Whether the chosen action is explored (collecting): sampled from
+    /// the fitted first-step distribution, or for continuous MPPI the
+    /// drawn elite's first action plus the fitted spread; otherwise
+    /// (evaluating) the first step's mode, or the drawn elite's action.
     pub explore: bool,
 }
 
@@ -213,7 +239,7 @@ impl SamplingPlanner {
                     .sum_dim(1)
                     .squeeze_dim::<3>(1)
                     .sqrt()
-                    .clamp_min(self.config.min_std);
+                    .clamp(self.config.min_std, self.config.max_std);
                 SequenceDistribution::Gaussian {
                     mean: mean * keep + new_mean * (1.0 - keep),
                     std,
@@ -237,7 +263,7 @@ impl SamplingPlanner {
                     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     let exp: Vec<f32> = row
                         .iter()
-                        .map(|g| ((g - max) / self.config.temperature).exp())
+                        .map(|g| (self.config.temperature * (g - max)).exp())
                         .collect();
                     let total: f32 = exp.iter().sum();
                     weights.extend(exp.iter().map(|e| e / total));
@@ -389,6 +415,7 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
 
         let mut dist = self.initial_distribution(batch, &device);
         let mut value_target = vec![0.0; batch];
+        let mut last_elites = None;
         for _ in 0..c.iterations {
             let sampled = self.sample(&dist, n, noise); // [B, N, H, A]
             let sampled_returns = to_vec(scorer.score(
@@ -429,9 +456,20 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
                 .reshape([batch * per_root, h, a])
                 .select(0, int_tensor_from_vec(elite_rows, [batch * k], &device))
                 .reshape([batch, k, h, a]);
-            dist = self.refit(dist, elites, tensor_from_vec(weights, [batch, k], &device));
+            dist = self.refit(
+                dist,
+                elites.clone(),
+                tensor_from_vec(weights.clone(), [batch, k], &device),
+            );
+            last_elites = Some((elites, weights));
         }
-        let (actions, policy_target) = self.first_action(&dist, noise);
+        let (elites, weights) = last_elites.expect("at least one iteration");
+        let (actions, policy_target) = match (&dist, c.kind) {
+            (SequenceDistribution::Gaussian { std, .. }, SamplingKind::Mppi) => {
+                (self.weighted_elite_action(elites, &weights, std, noise), None)
+            }
+            _ => self.first_action(&dist, noise),
+        };
         PlanOutput {
             actions,
             policy_target,
@@ -441,6 +479,39 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
 }
 
 impl SamplingPlanner {
+    /// TD-MPC's continuous action `[B, A]`: the first action of one elite
+    /// of each root drawn by its weight, plus the fitted first-step spread
+    /// times standard normal noise when exploring, clipped to [-1, 1].
+    ///
+    /// # Shapes
+    /// `elites [B, K, H, A]`, `weights` `B * K` (rows summing to one),
+    /// `std [B, H, A]` -> `[B, A]`
+    fn weighted_elite_action(
+        &self,
+        elites: Tensor<4>,
+        weights: &[f32],
+        std: &Tensor<3>,
+        noise: &mut Noise,
+    ) -> Tensor<2> {
+        let [b, k, h, a] = elites.dims();
+        let device = elites.device();
+        let rows: Vec<i64> = weights
+            .chunks(k)
+            .enumerate()
+            .map(|(root, w)| (root * k + draw_index(w, noise.uniform())) as i64)
+            .collect();
+        let chosen = elites
+            .reshape([b * k, h, a])
+            .select(0, int_tensor_from_vec(rows, [b], &device))
+            .slice([0..b, 0..1, 0..a])
+            .reshape([b, a]);
+        if !self.explore {
+            return chosen;
+        }
+        let spread = std.clone().slice([0..b, 0..1, 0..a]).reshape([b, a]);
+        (chosen + spread * noise.normal_tensor([b, a], &device)).clamp(-1.0, 1.0)
+    }
+
     /// The action to take `[B, A]` from the fitted distribution, and for
     /// discrete actions the first step's probabilities as a policy target.
     fn first_action(
@@ -478,6 +549,19 @@ impl SamplingPlanner {
             }
         }
     }
+}
+
+/// The index whose cumulative weight first exceeds `u` in [0, 1) (the last
+/// index when rounding leaves the total just below `u`).
+fn draw_index(weights: &[f32], u: f32) -> usize {
+    let mut total = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        total += w;
+        if u < total {
+            return i;
+        }
+    }
+    weights.len() - 1
 }
 
 /// The index of the first largest entry of each row of width `a`.

@@ -31,9 +31,25 @@ pub(super) struct LoopState {
     pub(super) reached_goal: Option<f64>,
 }
 
-/// Agent options added after the first checkpoints, with their defaults
-/// (`section.key` within that agent's section).
-const LATER_OPTIONS: [(AgentKind, &str, i64); 1] = [(AgentKind::Dreamer, "replay.context", 0)];
+/// Agent options added after the first checkpoints (dotted paths within
+/// that agent's section), each with the value that behaves as checkpoints
+/// written before it existed did. At that value an option is left out of
+/// the hash, so those checkpoints still resume; at any other (a default
+/// that changed the algorithm included) the hash differs, and resuming an
+/// older checkpoint fails naming the option, which `--set` to the listed
+/// value lets it resume as it was trained.
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 5] {
+    use serde_json::json;
+    [
+        (AgentKind::Dreamer, "replay.context", json!(0)),
+        (AgentKind::Dreamer, "rssm.prior_layers", json!(1)),
+        (AgentKind::Dreamer, "rssm.action_clip", json!(0.0)),
+        (AgentKind::Dreamer, "behaviour.continuation", json!("probability")),
+        // Refitted spreads of actions in [-1, 1] never exceed 1, so the
+        // bound of 2 changes nothing.
+        (AgentKind::Dreamer, "planner.sampling.max_std", json!(2.0)),
+    ]
+}
 
 /// The hash of the config parts that must not change across a resume.
 pub fn config_hash(config: &ExperimentConfig) -> String {
@@ -65,10 +81,14 @@ fn shaping_parts(config: &ExperimentConfig) -> (&'static str, serde_json::Value)
     // Options added since checkpoints were first written count only when
     // set: at their defaults, older checkpoints (hashed without them)
     // still load.
-    for (_, path, default) in LATER_OPTIONS.iter().filter(|o| o.0 == config.agent) {
-        let (section, key) = path.split_once('.').expect("section.key");
-        if let Some(table) = agent.get_mut(section).and_then(|v| v.as_object_mut())
-            && table.get(key) == Some(&serde_json::json!(default))
+    for (_, path, as_before) in later_options().iter().filter(|o| o.0 == config.agent) {
+        let (sections, key) = path.rsplit_once('.').expect("section.key");
+        let table = sections
+            .split('.')
+            .try_fold(&mut agent, |v, section| v.get_mut(section))
+            .and_then(|v| v.as_object_mut());
+        if let Some(table) = table
+            && table.get(key) == Some(as_before)
         {
             table.remove(key);
         }
@@ -429,14 +449,22 @@ mod tests {
         assert_ne!(config_hash(&dreamer), config_hash(&env));
     }
 
-    /// The defaults' hash is the one checkpoints have carried since before
+    /// Set to the behaviour of older checkpoints, the later options give
+    /// back the hash checkpoints have carried since before
     /// `dreamer.replay.context` existed: a new option must join
-    /// `LATER_OPTIONS`, or every existing checkpoint stops resuming.
+    /// `later_options`, or every existing checkpoint stops resuming.
     #[test]
-    fn new_options_at_their_defaults_keep_older_checkpoints_loadable() {
+    fn new_options_as_before_keep_older_checkpoints_loadable() {
         let mut config = ExperimentConfig::default();
+        let today = config_hash(&config);
+        config.dreamer.rssm.action_clip = 0.0;
+        config.dreamer.behaviour.continuation = crate::dreamer::ContinuationEstimate::Probability;
         assert_eq!(config_hash(&config), "a5524192d8114d95");
+        assert_ne!(today, "a5524192d8114d95", "the 2023 defaults changed the algorithm");
         config.dreamer.replay.context = 1;
+        assert_ne!(config_hash(&config), "a5524192d8114d95");
+        config.dreamer.replay.context = 0;
+        config.dreamer.planner.sampling.max_std = 3.0;
         assert_ne!(config_hash(&config), "a5524192d8114d95");
     }
 }

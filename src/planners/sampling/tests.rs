@@ -1,75 +1,12 @@
 use burn::tensor::Device;
 
 use super::*;
-use crate::core::{Observed, PolicyDistribution, VectorState};
-use crate::nn::dist::{
-    Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical, ScalarTransform,
-};
-
-/// A point on a line. Discrete actions (left, stay, right) move it by
-/// -1, 0, +1; a continuous action in [-1, 1] moves it by that much. The
-/// reward of arriving at `x` is `-|x|`, so the best plan heads for 0.
-struct Line {
-    /// How far each action component moves the point `[A]`.
-    moves: Vec<f32>,
-    /// Probability that the episode continues after a step; `None` for always.
-    continues: Option<f32>,
-}
-
-const SPACE: BinSpace = BinSpace {
-    low: -20.0,
-    high: 20.0,
-    bins: 401,
-    transform: ScalarTransform::Identity,
-};
+use crate::core::line_model::{LINE_SPACE as SPACE, Line};
+use crate::core::{PolicyDistribution, VectorState};
+use crate::nn::dist::{BinnedScalar, BoundedNormal, OneHotCategorical};
 
 fn positions(x: &[f32]) -> VectorState {
     VectorState::new(tensor_from_vec(x.to_vec(), [x.len(), 1], &Device::flex()))
-}
-
-impl Dynamics for Line {
-    type State = VectorState;
-    fn feature_width(&self) -> usize {
-        1
-    }
-    fn initial(&self, batch: usize, device: &burn::tensor::Device) -> VectorState {
-        VectorState::new(Tensor::zeros([batch, 1], device))
-    }
-    fn observe(
-        &self,
-        _: &VectorState,
-        _: Tensor<2>,
-        embed: Tensor<2>,
-        _: Tensor<1>,
-        _: &mut Noise,
-    ) -> Observed<VectorState> {
-        let state = VectorState::new(embed);
-        Observed {
-            posterior: state.clone(),
-            prior: state,
-        }
-    }
-    fn imagine(&self, state: &VectorState, action: Tensor<2>, _: &mut Noise) -> VectorState {
-        let a = self.moves.len();
-        let moves = tensor_from_vec(self.moves.clone(), [a, 1], &action.device());
-        VectorState::new(state.hidden.clone() + action.matmul(moves))
-    }
-}
-
-impl WorldModel for Line {
-    type Dynamics = Line;
-    fn dynamics(&self) -> &Line {
-        self
-    }
-    fn reward(&self, features: Tensor<2>) -> BinnedScalar {
-        BinnedScalar::point(features.abs().neg().squeeze_dim(1), SPACE)
-    }
-    fn continuation(&self, features: Tensor<2>) -> Option<Bernoulli> {
-        let logit = self.continues.map(|p| (p / (1.0 - p)).ln())?;
-        Some(Bernoulli::new(
-            features.squeeze_dim::<1>(1).zeros_like() + logit,
-        ))
-    }
 }
 
 /// The same value everywhere.
@@ -98,10 +35,7 @@ impl PolicyModel for Prior {
 }
 
 fn discrete_line() -> Line {
-    Line {
-        moves: vec![-1.0, 0.0, 1.0],
-        continues: None,
-    }
+    Line::new(vec![-1.0, 0.0, 1.0])
 }
 
 #[test]
@@ -170,10 +104,7 @@ fn both_kinds_head_home_with_discrete_actions() {
 fn both_kinds_find_the_continuous_optimum() {
     // From 1.5 the best first move is the full -1; from -0.7 it is +0.7,
     // which reaches 0 at once.
-    let line = Line {
-        moves: vec![1.0],
-        continues: None,
-    };
+    let line = Line::new(vec![1.0]);
     for kind in [SamplingKind::Cem, SamplingKind::Mppi] {
         let config = SamplingConfig {
             samples: 256,
@@ -255,4 +186,95 @@ fn elites_beyond_the_candidates_are_a_config_error() {
     config.validate(&mut v);
     let err = v.finish("test.toml").unwrap_err().to_string();
     assert!(err.contains("elites"), "{err}");
+}
+
+/// The Gaussian's mean and std after one refit of `mean 0, std 2` to
+/// `elites` (one step, one dimension) with `weights`.
+fn refit_one(planner: &SamplingPlanner, elites: &[f32], weights: Vec<f32>) -> (f32, f32) {
+    let device = Device::flex();
+    let k = elites.len();
+    let dist = SequenceDistribution::Gaussian {
+        mean: Tensor::zeros([1, 1, 1], &device),
+        std: Tensor::ones([1, 1, 1], &device) * 2.0,
+    };
+    let elites = tensor_from_vec(elites.to_vec(), [1, k, 1, 1], &device);
+    match planner.refit(dist, elites, tensor_from_vec(weights, [1, k], &device)) {
+        SequenceDistribution::Gaussian { mean, std } => (to_vec(mean)[0], to_vec(std)[0]),
+        SequenceDistribution::Categorical { .. } => unreachable!("refit keeps the kind"),
+    }
+}
+
+#[test]
+fn mppi_weights_and_refit_follow_td_mpc() {
+    // Values worked by hand from TD-MPC's update: score = exp(temperature
+    // * (G - max G)) normalised; the mean is the score-weighted elites,
+    // a momentum share of the old mean kept; the std is their
+    // score-weighted spread, clamped to [min_std, max_std].
+    let config = SamplingConfig {
+        horizon: 1,
+        ..SamplingConfig::default()
+    };
+    let planner = SamplingPlanner::new(config, 1, false, 0.99);
+    // Returns 0 and -2 at temperature 0.5: exp(0) : exp(-1).
+    let weights = planner.elite_weights(&[vec![0.0, -2.0]]);
+    for (w, e) in weights.iter().zip([0.731_058_6, 0.268_941_4]) {
+        assert!((w - e).abs() < 1e-6, "{weights:?}");
+    }
+    // Elites +1 and -1: mean 0.9 * (0.7311 - 0.2689); spread
+    // sqrt(0.7311 (1 - 0.4621)^2 + 0.2689 (-1 - 0.4621)^2).
+    let (mean, std) = refit_one(&planner, &[1.0, -1.0], weights);
+    assert!((mean - 0.415_905_4).abs() < 1e-5, "{mean}");
+    assert!((std - 0.886_818_9).abs() < 1e-5, "{std}");
+    // A spread beyond max_std, or none at all, is clamped.
+    let (_, wide) = refit_one(&planner, &[5.0, -5.0], vec![0.5, 0.5]);
+    assert!((wide - 2.0).abs() < 1e-6, "{wide}");
+    let (_, narrow) = refit_one(&planner, &[0.3, 0.3], vec![0.5, 0.5]);
+    assert!((narrow - 0.05).abs() < 1e-6, "{narrow}");
+    // A larger temperature is sharper.
+    let sharp = SamplingPlanner::new(
+        SamplingConfig {
+            temperature: 10.0,
+            ..SamplingConfig::default()
+        },
+        1,
+        false,
+        0.99,
+    );
+    assert!(sharp.elite_weights(&[vec![0.0, -2.0]])[0] > 0.999_999);
+}
+
+#[test]
+fn draws_follow_the_cumulative_weights() {
+    let w = [0.2, 0.5, 0.3];
+    let draws: Vec<usize> = [0.0, 0.19, 0.21, 0.69, 0.71, 0.999_999]
+        .iter()
+        .map(|&u| draw_index(&w, u))
+        .collect();
+    assert_eq!(draws, vec![0, 0, 1, 1, 2, 2]);
+}
+
+#[test]
+fn continuous_mppi_acts_on_a_weighted_elite() {
+    // Two elites of two steps; all weight on one picks its first action,
+    // not the fitted mean.
+    let device = Device::flex();
+    let mut planner = SamplingPlanner::new(SamplingConfig::default(), 1, false, 0.99);
+    planner.explore = false;
+    let elites = tensor_from_vec(vec![0.3, 0.9, -0.6, -0.2], [1, 2, 2, 1], &device);
+    let std = Tensor::ones([1, 2, 1], &device) * 0.5;
+    let mut noise = Noise::new(0);
+    for (weights, first) in [([1.0, 0.0], 0.3), ([0.0, 1.0], -0.6)] {
+        let action = planner.weighted_elite_action(elites.clone(), &weights, &std, &mut noise);
+        assert!((to_vec(action)[0] - first).abs() < 1e-6);
+    }
+    // Exploring adds the first step's spread: over many roots, the mean
+    // stays and the spread is the fitted one.
+    planner.explore = true;
+    let roots = 4000;
+    let many = tensor_from_vec(vec![0.3, 0.9].repeat(roots), [roots, 1, 2, 1], &device);
+    let std = Tensor::ones([roots, 2, 1], &device) * 0.2;
+    let actions = to_vec(planner.weighted_elite_action(many, &vec![1.0; roots], &std, &mut noise));
+    let mean = actions.iter().sum::<f32>() / roots as f32;
+    let spread = (actions.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / roots as f32).sqrt();
+    assert!((mean - 0.3).abs() < 0.02 && (spread - 0.2).abs() < 0.02, "{mean} {spread}");
 }

@@ -1,0 +1,188 @@
+//! Behaviour learning on the line model (`crate::core::line_model`), whose
+//! rewards and continuation are exact: returns derived by hand, and which
+//! module each loss reaches.
+
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+
+use super::*;
+use crate::core::VectorState;
+use crate::core::line_model::Line;
+use crate::dreamer::config::DreamerConfig;
+use crate::nn::grad::global_norm;
+use crate::nn::tensor_util::tensor_from_vec;
+
+const HORIZON: usize = 3;
+
+fn config() -> DreamerConfig {
+    let mut config = DreamerConfig::default();
+    config.heads.layers = 1;
+    config.heads.units = 16;
+    config.behaviour.horizon = HORIZON;
+    config
+}
+
+fn starts(device: &Device) -> VectorState {
+    let x = vec![-1.5, -0.5, 0.25, 1.0];
+    VectorState::new(tensor_from_vec(x.clone(), [x.len(), 1], device))
+}
+
+fn normalizer(config: &DreamerConfig) -> ReturnNormalizer {
+    let b = &config.behaviour;
+    ReturnNormalizer::new(
+        b.return_norm_rate,
+        b.return_norm_limit,
+        b.return_norm_low,
+        b.return_norm_high,
+    )
+}
+
+/// A fresh critic values every state at 0 (its output layer starts at
+/// zero); one Adam step towards different targets at different states
+/// makes its value depend on the state.
+fn state_dependent_critic(config: &DreamerConfig, device: &Device) -> Critic {
+    let critic = Critic::new(1, &config.heads, config.norm, device);
+    let x = tensor_from_vec(vec![-2.0, -1.0, 0.0, 1.0, 2.0], [5, 1], device);
+    let targets = tensor_from_vec(vec![-8.0, -4.0, 0.0, 4.0, 8.0], [5], device);
+    let loss = critic.value(x).loss(targets).mean();
+    let grads = GradientsParams::from_grads(loss.backward(), &critic);
+    let mut optim = config.optimizer.build(1e-8, device);
+    optim.step(0.05, critic, grads)
+}
+
+/// Lambda-returns of the first start on the line, with a constant reward
+/// and continuation, from a critic that values every state at 0.
+fn first_return(continues: f32, estimate: ContinuationEstimate) -> f32 {
+    let device = Device::flex().autodiff();
+    let mut config = config();
+    config.behaviour.continuation = estimate;
+    let actor = Actor::new(1, 3, true, &config, &device);
+    let critic = Critic::new(1, &config.heads, config.norm, &device);
+    let model = Line {
+        continues: Some(continues),
+        distance_cost: 0.0,
+        bonus: 1.0,
+        ..Line::new(vec![-1.0, 0.0, 1.0])
+    };
+    let mut noise = Noise::new(3);
+    let imagined = imagine(&model, &actor, starts(&device), HORIZON, false, &mut noise);
+    let losses = behaviour_losses(
+        &model,
+        &critic,
+        &critic,
+        &imagined,
+        Tensor::ones([4], &device),
+        &mut normalizer(&config),
+        &config.behaviour,
+        &config.loss_scales,
+        false,
+    );
+    to_vec(losses.start_returns)[0]
+}
+
+#[test]
+fn returns_read_the_continue_heads_mode_or_probability() {
+    // R_t = r + gamma c (lambda R_{t+1} + (1 - lambda) v), with r = 1,
+    // v = 0 and R_H = v_H = 0, over H = 3 steps:
+    // R_0 = 1 + g c lambda + (g c lambda)^2.
+    let d = config().behaviour;
+    let by_hand = |c: f32| {
+        let k = d.discount * d.lambda * c;
+        1.0 + k + k * k
+    };
+    for (p, mode) in [(0.7, 1.0), (0.3, 0.0)] {
+        let got = first_return(p, ContinuationEstimate::Mode);
+        assert!(
+            (got - by_hand(mode)).abs() < 1e-4,
+            "mode of p = {p}: {got} vs {}",
+            by_hand(mode)
+        );
+        let got = first_return(p, ContinuationEstimate::Probability);
+        assert!(
+            (got - by_hand(p)).abs() < 1e-4,
+            "probability {p}: {got} vs {}",
+            by_hand(p)
+        );
+    }
+}
+
+/// The actor's and the critic's gradients from the actor loss alone, for
+/// continuous actions learning by backpropagation on a line that pays
+/// nothing: only the critic's values of the imagined states say where
+/// to go.
+fn actor_loss_gradients() -> (f32, f32) {
+    let device = Device::flex().autodiff();
+    let mut config = config();
+    config.behaviour.entropy = 0.0;
+    let actor = Actor::new(1, 1, false, &config, &device);
+    let critic = state_dependent_critic(&config, &device);
+    let model = Line {
+        distance_cost: 0.0,
+        ..Line::new(vec![1.0])
+    };
+    let mut noise = Noise::new(5);
+    let imagined = imagine(&model, &actor, starts(&device), HORIZON, true, &mut noise);
+    let losses = behaviour_losses(
+        &model,
+        &critic,
+        &critic,
+        &imagined,
+        Tensor::ones([4], &device),
+        &mut normalizer(&config),
+        &config.behaviour,
+        &config.loss_scales,
+        true,
+    );
+    let mut grads = losses.actor.backward();
+    let actor_grads = GradientsParams::from_module(&mut grads, &actor);
+    let critic_grads = GradientsParams::from_module(&mut grads, &critic);
+    (
+        global_norm(&actor, &actor_grads),
+        global_norm(&critic, &critic_grads),
+    )
+}
+
+#[test]
+fn backprop_returns_reach_the_actor_through_the_critics_values() {
+    let (actor, critic) = actor_loss_gradients();
+    assert!(
+        actor > 1e-6,
+        "with no reward, the actor learns from the values of the states its actions reach: {actor}"
+    );
+    assert_eq!(critic, 0.0, "the actor loss must not train the critic");
+}
+
+#[test]
+fn reinforce_passes_no_gradient_through_the_dynamics() {
+    // Discrete actions: the trajectory is detached, so a line that pays
+    // nothing and a critic whose values differ only make the advantages
+    // nonzero; the gradient reaches the actor through log-probabilities,
+    // never the critic.
+    let device = Device::flex().autodiff();
+    let mut config = config();
+    config.behaviour.entropy = 0.0;
+    let actor = Actor::new(1, 3, true, &config, &device);
+    let critic = state_dependent_critic(&config, &device);
+    let model = Line {
+        distance_cost: 0.0,
+        ..Line::new(vec![-1.0, 0.0, 1.0])
+    };
+    let mut noise = Noise::new(5);
+    let imagined = imagine(&model, &actor, starts(&device), HORIZON, false, &mut noise);
+    let losses = behaviour_losses(
+        &model,
+        &critic,
+        &critic,
+        &imagined,
+        Tensor::ones([4], &device),
+        &mut normalizer(&config),
+        &config.behaviour,
+        &config.loss_scales,
+        false,
+    );
+    let mut grads = losses.actor.backward();
+    let actor_grads = GradientsParams::from_module(&mut grads, &actor);
+    let critic_grads = GradientsParams::from_module(&mut grads, &critic);
+    assert!(global_norm(&actor, &actor_grads) > 1e-6);
+    assert_eq!(global_norm(&critic, &critic_grads), 0.0);
+}

@@ -88,10 +88,9 @@ fn misspelt_key_in_a_file_names_file_and_key() {
 /// The rows of the "DreamerV3 model sizes" table in docs/architecture.md:
 /// preset name and its numbers, in column order.
 fn size_table() -> Vec<(String, Vec<usize>)> {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"),
-    )
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
     let section = doc
         .split("## DreamerV3 model sizes")
         .nth(1)
@@ -117,7 +116,11 @@ fn the_2025_presets_match_the_reference_table() {
         let tmp = tempfile::tempdir().unwrap();
         let exp = tmp.path().join("exp.toml");
         let preset = dir.join(format!("{name}.toml"));
-        std::fs::write(&exp, format!("include = [{:?}]\n", preset.display().to_string())).unwrap();
+        std::fs::write(
+            &exp,
+            format!("include = [{:?}]\n", preset.display().to_string()),
+        )
+        .unwrap();
         let d = load::<ExperimentConfig>(&exp, &[])
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .dreamer;
@@ -128,19 +131,49 @@ fn the_2025_presets_match_the_reference_table() {
             d.heads.units,
             d.encoder.cnn_depth,
         ];
-        assert_eq!(got, numbers, "{name}: deter, hidden, classes, units, CNN depth");
-        assert_eq!(d.encoder.mlp_units, d.heads.units, "{name}: one width for all MLPs");
+        assert_eq!(
+            got, numbers,
+            "{name}: deter, hidden, classes, units, CNN depth"
+        );
+        assert_eq!(
+            d.encoder.mlp_units, d.heads.units,
+            "{name}: one width for all MLPs"
+        );
         // The 2025 base config, the same for every size.
-        assert_eq!((d.rssm.stoch, d.rssm.blocks, d.rssm.prior_layers), (32, 8, 2), "{name}");
+        assert_eq!(
+            (d.rssm.stoch, d.rssm.blocks, d.rssm.prior_layers),
+            (32, 8, 2),
+            "{name}"
+        );
         assert_eq!(d.rssm.core, CoreKind::BlockGru, "{name}");
-        assert_eq!(d.encoder.mlp_layers, 3, "{name}: encoder and decoder layers");
-        let layers = [HeadRole::Actor, HeadRole::Critic, HeadRole::Reward, HeadRole::Continue]
-            .map(|role| d.heads.layers_of(role));
-        assert_eq!(layers, [3, 3, 1, 1], "{name}: actor, critic, reward, continue");
+        assert_eq!(
+            d.encoder.mlp_layers, 3,
+            "{name}: encoder and decoder layers"
+        );
+        let layers = [
+            HeadRole::Actor,
+            HeadRole::Critic,
+            HeadRole::Reward,
+            HeadRole::Continue,
+        ]
+        .map(|role| d.heads.layers_of(role));
+        assert_eq!(
+            layers,
+            [3, 3, 1, 1],
+            "{name}: actor, critic, reward, continue"
+        );
         assert_eq!(d.optimizer.kind, OptimizerKind::Laprop, "{name}");
-        assert_eq!((d.loss_scales.dynamics, d.loss_scales.replay_critic), (1.0, 0.3), "{name}");
+        assert_eq!(
+            (d.loss_scales.dynamics, d.loss_scales.replay_critic),
+            (1.0, 0.3),
+            "{name}"
+        );
         assert_eq!(d.replay.context, 1, "{name}");
-        assert_eq!(d.behaviour.continuation, ContinuationEstimate::Probability, "{name}");
+        assert_eq!(
+            d.behaviour.continuation,
+            ContinuationEstimate::Probability,
+            "{name}"
+        );
         assert_eq!(format!("{:?}", d.norm), "Rms", "{name}");
     }
 }

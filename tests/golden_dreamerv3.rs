@@ -15,7 +15,10 @@ use somnium::nn::dist::{BinSpace, BinnedScalar};
 use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
 
 fn recording() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dreamerv3_2023.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dreamerv3_2023.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -81,8 +84,16 @@ fn the_return_normaliser_matches_the_reference_over_several_updates() {
         .enumerate()
     {
         let scale = ours.update(&flat(batch));
-        let want = [after["offset"].as_f64().unwrap() as f32, after["scale"].as_f64().unwrap() as f32];
-        assert_close(&[ours.low, scale], &want, 1e-5, &format!("update {i}: offset, scale"));
+        let want = [
+            after["offset"].as_f64().unwrap() as f32,
+            after["scale"].as_f64().unwrap() as f32,
+        ];
+        assert_close(
+            &[ours.low, scale],
+            &want,
+            1e-5,
+            &format!("update {i}: offset, scale"),
+        );
     }
 }
 
@@ -107,11 +118,24 @@ fn balanced_kl_with_free_bits_matches_the_reference() {
     let device = Device::flex();
     let r = &recording()["kl"];
     let shape = |v: &Value| [rows(v), rows(&v[0]), rows(&v[0][0])];
-    let post = tensor_from_vec(flat(&r["post_log_probs"]), shape(&r["post_log_probs"]), &device);
-    let prior = tensor_from_vec(flat(&r["prior_log_probs"]), shape(&r["prior_log_probs"]), &device);
+    let post = tensor_from_vec(
+        flat(&r["post_log_probs"]),
+        shape(&r["post_log_probs"]),
+        &device,
+    );
+    let prior = tensor_from_vec(
+        flat(&r["prior_log_probs"]),
+        shape(&r["prior_log_probs"]),
+        &device,
+    );
     for (free, want) in r["free"].as_object().unwrap() {
         let kl = balanced_kl(post.clone(), prior.clone(), free.parse().unwrap());
-        assert_close(&to_vec(kl.dynamics), &flat(&want["dynamics"]), 1e-5, "dynamics");
+        assert_close(
+            &to_vec(kl.dynamics),
+            &flat(&want["dynamics"]),
+            1e-5,
+            "dynamics",
+        );
         assert_close(
             &to_vec(kl.representation),
             &flat(&want["representation"]),

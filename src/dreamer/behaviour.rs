@@ -168,7 +168,11 @@ pub fn behaviour_losses<M: WorldModel>(
         // The returns and the baseline differentiate through the imagined
         // states into the actions, as the reference's do, but not into the
         // critic, which learns from its own loss alone.
-        by_start(critic.clone().no_grad().value(features.clone()).mean(), steps, n)
+        by_start(
+            critic.clone().no_grad().value(features.clone()).mean(),
+            steps,
+            n,
+        )
     } else {
         by_start(critic_dist.mean(), steps, n).detach()
     }; // [N, H+1]

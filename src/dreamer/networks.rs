@@ -144,11 +144,7 @@ impl Head {
         device: &Device,
     ) -> Self {
         let layers = config.layers_of(role);
-        let width = if layers == 0 {
-            features
-        } else {
-            config.units
-        };
+        let width = if layers == 0 { features } else { config.units };
         let out = if zero_init {
             zero_linear(width, outputs, device)
         } else {
@@ -178,7 +174,15 @@ impl RewardHead {
     /// A reward head over `config.bins` symlog bins.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         RewardHead {
-            head: Head::new(features, config.bins, config, HeadRole::Reward, norm, true, device),
+            head: Head::new(
+                features,
+                config.bins,
+                config,
+                HeadRole::Reward,
+                norm,
+                true,
+                device,
+            ),
             bins: config.bins,
         }
     }
@@ -229,7 +233,15 @@ impl Critic {
     /// A critic over `config.bins` symlog bins, output layer zero-initialised.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         Critic {
-            head: Head::new(features, config.bins, config, HeadRole::Critic, norm, true, device),
+            head: Head::new(
+                features,
+                config.bins,
+                config,
+                HeadRole::Critic,
+                norm,
+                true,
+                device,
+            ),
             bins: config.bins,
         }
     }

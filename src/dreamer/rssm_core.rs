@@ -78,9 +78,10 @@ impl Core {
     /// `deter [B, D]`, `stoch [B, S * K]`, `action [B, A]` -> `[B, D]`
     pub fn step(&self, deter: Tensor<2>, stoch: Tensor<2>, action: Tensor<2>) -> Tensor<2> {
         match self {
-            Core::Gru(core) => core
-                .gru
-                .forward(core.input.forward(Tensor::cat(vec![stoch, action], 1)), deter),
+            Core::Gru(core) => core.gru.forward(
+                core.input.forward(Tensor::cat(vec![stoch, action], 1)),
+                deter,
+            ),
             Core::Block(core) => core.step(deter, stoch, core.action_in.forward(action)),
         }
     }
@@ -147,7 +148,9 @@ impl SequenceCore<'_> {
     /// `deter [B, D]`, `stoch [B, S * K]`, `action_part [B, hidden]` -> `[B, D]`
     pub fn step(&self, deter: Tensor<2>, stoch: Tensor<2>, action_part: Tensor<2>) -> Tensor<2> {
         match self {
-            SequenceCore::Gru { input, gru } => gru.forward(input.forward(stoch, action_part), deter),
+            SequenceCore::Gru { input, gru } => {
+                gru.forward(input.forward(stoch, action_part), deter)
+            }
             SequenceCore::Block(core) => core.step(deter, stoch, action_part),
         }
     }

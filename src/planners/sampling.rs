@@ -465,9 +465,10 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
         }
         let (elites, weights) = last_elites.expect("at least one iteration");
         let (actions, policy_target) = match (&dist, c.kind) {
-            (SequenceDistribution::Gaussian { std, .. }, SamplingKind::Mppi) => {
-                (self.weighted_elite_action(elites, &weights, std, noise), None)
-            }
+            (SequenceDistribution::Gaussian { std, .. }, SamplingKind::Mppi) => (
+                self.weighted_elite_action(elites, &weights, std, noise),
+                None,
+            ),
             _ => self.first_action(&dist, noise),
         };
         PlanOutput {

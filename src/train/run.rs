@@ -44,7 +44,11 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 5] {
         (AgentKind::Dreamer, "replay.context", json!(0)),
         (AgentKind::Dreamer, "rssm.prior_layers", json!(1)),
         (AgentKind::Dreamer, "rssm.action_clip", json!(0.0)),
-        (AgentKind::Dreamer, "behaviour.continuation", json!("probability")),
+        (
+            AgentKind::Dreamer,
+            "behaviour.continuation",
+            json!("probability"),
+        ),
         // Refitted spreads of actions in [-1, 1] never exceed 1, so the
         // bound of 2 changes nothing.
         (AgentKind::Dreamer, "planner.sampling.max_std", json!(2.0)),
@@ -460,7 +464,10 @@ mod tests {
         config.dreamer.rssm.action_clip = 0.0;
         config.dreamer.behaviour.continuation = crate::dreamer::ContinuationEstimate::Probability;
         assert_eq!(config_hash(&config), "a5524192d8114d95");
-        assert_ne!(today, "a5524192d8114d95", "the 2023 defaults changed the algorithm");
+        assert_ne!(
+            today, "a5524192d8114d95",
+            "the 2023 defaults changed the algorithm"
+        );
         config.dreamer.replay.context = 1;
         assert_ne!(config_hash(&config), "a5524192d8114d95");
         config.dreamer.replay.context = 0;

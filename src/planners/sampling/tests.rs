@@ -276,5 +276,8 @@ fn continuous_mppi_acts_on_a_weighted_elite() {
     let actions = to_vec(planner.weighted_elite_action(many, &vec![1.0; roots], &std, &mut noise));
     let mean = actions.iter().sum::<f32>() / roots as f32;
     let spread = (actions.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / roots as f32).sqrt();
-    assert!((mean - 0.3).abs() < 0.02 && (spread - 0.2).abs() < 0.02, "{mean} {spread}");
+    assert!(
+        (mean - 0.3).abs() < 0.02 && (spread - 0.2).abs() < 0.02,
+        "{mean} {spread}"
+    );
 }

@@ -186,6 +186,10 @@ pub struct HeadsConfig {
     /// Hidden layers of the critic, where not `layers` (2025: 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub critic_layers: Option<usize>,
+    /// Scale of the actor's initial output weights (the reference's
+    /// policy `outscale`: 1 in 2023, 0.01 in 2025, which starts the policy
+    /// close to uniform).
+    pub actor_outscale: f32,
 }
 
 /// The heads whose depth can be set apart from the others.
@@ -422,6 +426,7 @@ impl Default for HeadsConfig {
             continue_layers: None,
             actor_layers: None,
             critic_layers: None,
+            actor_outscale: 1.0,
         }
     }
 }
@@ -567,6 +572,7 @@ impl Validate for DreamerConfig {
             v.in_range("bins", self.heads.bins, 2, 4096);
             let h = &self.heads;
             v.in_range("layers", h.layers, 0, 64);
+            v.in_range("actor_outscale", h.actor_outscale, 0.0, 100.0);
             for (key, own) in [
                 ("reward_layers", h.reward_layers),
                 ("continue_layers", h.continue_layers),

@@ -18,7 +18,7 @@ use crate::core::{
 };
 use crate::nn::cnn::{CnnDecoder, CnnEncoder};
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical};
-use crate::nn::mlp::{Mlp, linear, zero_linear};
+use crate::nn::mlp::{Mlp, linear, scaled_linear};
 use crate::nn::norm::NormKind;
 use crate::nn::symlog::symlog;
 
@@ -133,23 +133,21 @@ pub struct Head {
 
 impl Head {
     /// `features` in, `outputs` out, as deep as `config` makes `role`'s
-    /// head; `zero_init` starts the output layer at zero.
+    /// head; the output layer's initial weights are scaled by `outscale`
+    /// (0: zeros).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         features: usize,
         outputs: usize,
         config: &HeadsConfig,
         role: HeadRole,
         norm: NormKind,
-        zero_init: bool,
+        outscale: f32,
         device: &Device,
     ) -> Self {
         let layers = config.layers_of(role);
         let width = if layers == 0 { features } else { config.units };
-        let out = if zero_init {
-            zero_linear(width, outputs, device)
-        } else {
-            linear(width, outputs, true, device)
-        };
+        let out = scaled_linear(width, outputs, outscale, device);
         Head {
             mlp: Mlp::new(features, config.units, layers, norm, device),
             out,
@@ -180,7 +178,7 @@ impl RewardHead {
                 config,
                 HeadRole::Reward,
                 norm,
-                true,
+                0.0,
                 device,
             ),
             bins: config.bins,
@@ -211,7 +209,7 @@ impl ContinueHead {
     /// A continue head.
     pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
         ContinueHead {
-            head: Head::new(features, 1, config, HeadRole::Continue, norm, false, device),
+            head: Head::new(features, 1, config, HeadRole::Continue, norm, 1.0, device),
         }
     }
 }
@@ -239,7 +237,7 @@ impl Critic {
                 config,
                 HeadRole::Critic,
                 norm,
-                true,
+                0.0,
                 device,
             ),
             bins: config.bins,
@@ -282,7 +280,7 @@ impl Actor {
                 &config.heads,
                 HeadRole::Actor,
                 config.norm,
-                false,
+                config.heads.actor_outscale,
                 device,
             ),
             actions,
@@ -310,5 +308,35 @@ impl PolicyModel for Actor {
                 self.max_std,
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+
+    /// The largest distance from uniform of a fresh discrete actor's
+    /// probabilities on varied features, with output scale `outscale`.
+    fn distance_from_uniform(outscale: f32) -> f32 {
+        let device = Device::flex();
+        let mut config = DreamerConfig::default();
+        config.heads.units = 32;
+        config.heads.actor_outscale = outscale;
+        let actor = Actor::new(6, 4, true, &config, &device);
+        let features = tensor_from_vec(
+            (0..48).map(|i| (i as f32 * 0.91).sin() * 3.0).collect(),
+            [8, 6],
+            &device,
+        );
+        let probs = to_vec(actor.policy(features).probs().expect("discrete"));
+        probs.iter().map(|p| (p - 0.25).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_policy_with_output_scale_one_hundredth_starts_close_to_uniform() {
+        let small = distance_from_uniform(0.01);
+        assert!(small < 0.005, "{small}");
+        assert!(distance_from_uniform(1.0) > 10.0 * small);
     }
 }

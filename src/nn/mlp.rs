@@ -17,6 +17,21 @@ pub fn linear(input: usize, output: usize, bias: bool, device: &Device) -> Linea
         .init(device)
 }
 
+/// An output layer whose initial weights are those of [`linear`] times
+/// `outscale` (the reference's `outscale`: 0 starts at zero, 0.01 starts
+/// the 2025 policy close to uniform), with a bias.
+pub fn scaled_linear(input: usize, output: usize, outscale: f32, device: &Device) -> Linear {
+    if outscale == 0.0 {
+        return zero_linear(input, output, device);
+    }
+    LinearConfig::new(input, output)
+        .with_bias(true)
+        .with_initializer(Initializer::XavierUniform {
+            gain: outscale as f64,
+        })
+        .init(device)
+}
+
 /// A zero-initialised output layer: DreamerV3 starts reward and critic
 /// heads at zero so early predictions do not produce huge targets.
 pub fn zero_linear(input: usize, output: usize, device: &Device) -> Linear {

@@ -108,7 +108,7 @@ fn size_table() -> Vec<(String, Vec<usize>)> {
 
 #[test]
 fn the_2025_presets_match_the_reference_table() {
-    use somnium::dreamer::{ContinuationEstimate, CoreKind, HeadRole, OptimizerKind};
+    use somnium::dreamer::{ContinuationEstimate, CoreKind, HeadRole, OptimizerKind, TwohotKind};
     let rows = size_table();
     assert_eq!(rows.len(), 7, "size1m to size400m");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/presets/dreamer");
@@ -169,6 +169,11 @@ fn the_2025_presets_match_the_reference_table() {
             "{name}"
         );
         assert_eq!(d.replay.context, 1, "{name}");
+        assert_eq!(
+            d.heads.actor_outscale, 0.01,
+            "{name}: the policy's outscale"
+        );
+        assert_eq!(d.heads.twohot, TwohotKind::Symexp, "{name}");
         assert_eq!(
             d.behaviour.continuation,
             ContinuationEstimate::Probability,

@@ -172,8 +172,13 @@ pub struct HeadsConfig {
     pub layers: usize,
     /// Units of those MLPs.
     pub units: usize,
-    /// Twohot bins of the reward and critic heads (symexp-spaced in [-20, 20]).
+    /// Twohot bins of the reward and critic heads (evenly spaced in
+    /// [-20, 20] in symlog space).
     pub bins: usize,
+    /// How those heads split targets between bins and read their mean:
+    /// `symlog`, in symlog space (2023), or `symexp`, in real units
+    /// (the 2025 code's `symexp_twohot`).
+    pub twohot: TwohotKind,
     /// Hidden layers of the reward head, where not `layers` (2025: 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_layers: Option<usize>,
@@ -190,6 +195,16 @@ pub struct HeadsConfig {
     /// policy `outscale`: 1 in 2023, 0.01 in 2025, which starts the policy
     /// close to uniform).
     pub actor_outscale: f32,
+}
+
+/// How the reward and critic heads read their twohot bins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwohotKind {
+    /// Split and average in symlog space (2023).
+    Symlog,
+    /// Split and average in real units (2025).
+    Symexp,
 }
 
 /// The heads whose depth can be set apart from the others.
@@ -422,6 +437,7 @@ impl Default for HeadsConfig {
             layers: 2,
             units: 512,
             bins: 255,
+            twohot: TwohotKind::Symlog,
             reward_layers: None,
             continue_layers: None,
             actor_layers: None,

@@ -26,5 +26,5 @@ pub use agent::DreamerAgent;
 pub use config::{
     ActorCriticSettings, BehaviourConfig, ContinuationEstimate, CoreKind, DreamerConfig,
     EncoderConfig, HeadRole, HeadsConfig, LossScales, OptimizerConfig, OptimizerKind, ReplayConfig,
-    RssmConfig,
+    RssmConfig, TwohotKind,
 };

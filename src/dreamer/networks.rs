@@ -11,13 +11,15 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::config::{DreamerConfig, EncoderConfig, HeadRole, HeadsConfig};
+use super::config::{DreamerConfig, EncoderConfig, HeadRole, HeadsConfig, TwohotKind};
 use crate::core::{
     ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction,
     PolicyDistribution, PolicyModel, RewardModel, ValueModel,
 };
 use crate::nn::cnn::{CnnDecoder, CnnEncoder};
-use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical};
+use crate::nn::dist::{
+    Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical, ScalarTransform,
+};
 use crate::nn::mlp::{Mlp, linear, scaled_linear};
 use crate::nn::norm::NormKind;
 use crate::nn::symlog::symlog;
@@ -166,6 +168,8 @@ impl Head {
 pub struct RewardHead {
     head: Head,
     bins: usize,
+    /// The 2025 `symexp_twohot` reading of the bins.
+    symexp_twohot: bool,
 }
 
 impl RewardHead {
@@ -182,20 +186,29 @@ impl RewardHead {
                 device,
             ),
             bins: config.bins,
+            symexp_twohot: config.twohot == TwohotKind::Symexp,
         }
     }
 }
 
-fn dreamer_bins(bins: usize) -> BinSpace {
+fn dreamer_bins(bins: usize, symexp_twohot: bool) -> BinSpace {
     BinSpace {
         bins,
+        transform: if symexp_twohot {
+            ScalarTransform::SymexpTwohot
+        } else {
+            ScalarTransform::Symlog
+        },
         ..BinSpace::dreamer()
     }
 }
 
 impl RewardModel for RewardHead {
     fn reward(&self, features: Tensor<2>) -> BinnedScalar {
-        BinnedScalar::new(self.head.forward(features), dreamer_bins(self.bins))
+        BinnedScalar::new(
+            self.head.forward(features),
+            dreamer_bins(self.bins, self.symexp_twohot),
+        )
     }
 }
 
@@ -225,6 +238,8 @@ impl ContinueModel for ContinueHead {
 pub struct Critic {
     head: Head,
     bins: usize,
+    /// The 2025 `symexp_twohot` reading of the bins.
+    symexp_twohot: bool,
 }
 
 impl Critic {
@@ -241,13 +256,17 @@ impl Critic {
                 device,
             ),
             bins: config.bins,
+            symexp_twohot: config.twohot == TwohotKind::Symexp,
         }
     }
 }
 
 impl ValueModel for Critic {
     fn value(&self, features: Tensor<2>) -> BinnedScalar {
-        BinnedScalar::new(self.head.forward(features), dreamer_bins(self.bins))
+        BinnedScalar::new(
+            self.head.forward(features),
+            dreamer_bins(self.bins, self.symexp_twohot),
+        )
     }
 }
 

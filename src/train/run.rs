@@ -38,12 +38,13 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 6] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 7] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
         (AgentKind::Dreamer, "rssm.prior_layers", json!(1)),
         (AgentKind::Dreamer, "heads.actor_outscale", json!(1.0)),
+        (AgentKind::Dreamer, "heads.twohot", json!("symlog")),
         (AgentKind::Dreamer, "rssm.action_clip", json!(0.0)),
         (
             AgentKind::Dreamer,

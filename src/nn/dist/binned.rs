@@ -15,8 +15,14 @@ use crate::nn::tensor_util::tensor_from_vec;
 pub enum ScalarTransform {
     /// Bins in the scalar's own units.
     Identity,
-    /// DreamerV3: bins in symlog space (so symexp-spaced in real units).
+    /// DreamerV3 2023: bins evenly spaced in symlog space; targets are
+    /// split between neighbouring bins and the mean taken in symlog space.
     Symlog,
+    /// DreamerV3 2025 (`symexp_twohot`): the same bin positions, but
+    /// targets are split between neighbouring bins in proportion to their
+    /// distance in real units, and the mean is the probability-weighted
+    /// sum of the bins' real values.
+    SymexpTwohot,
     /// MuZero: bins over `h(x)`.
     Muzero,
 }
@@ -25,7 +31,7 @@ impl ScalarTransform {
     fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             ScalarTransform::Identity => x,
-            ScalarTransform::Symlog => symlog(x),
+            ScalarTransform::Symlog | ScalarTransform::SymexpTwohot => symlog(x),
             ScalarTransform::Muzero => h_transform(x),
         }
     }
@@ -33,7 +39,7 @@ impl ScalarTransform {
     fn inverse<const D: usize>(self, y: Tensor<D>) -> Tensor<D> {
         match self {
             ScalarTransform::Identity => y,
-            ScalarTransform::Symlog => symexp(y),
+            ScalarTransform::Symlog | ScalarTransform::SymexpTwohot => symexp(y),
             ScalarTransform::Muzero => h_inverse(y),
         }
     }
@@ -96,10 +102,21 @@ impl BinSpace {
     pub fn twohot(&self, target: Tensor<1>) -> Tensor<2> {
         let device = target.device();
         let k = self.bins;
-        let y = self.transform.forward(target);
+        let y = self.transform.forward(target.clone());
         let position = ((y - self.low) / self.step()).clamp(0.0, (k - 1) as f32); // [B] in bin units
         let below = position.clone().floor();
-        let weight_above = (position - below.clone()).unsqueeze_dim::<2>(1); // [B, 1]
+        let weight_above = match self.transform {
+            // Linear between the two bins' real values.
+            ScalarTransform::SymexpTwohot => {
+                let real = |bin: Tensor<1>| symexp(bin * self.step() + self.low);
+                let low_value = real(below.clone());
+                let high_value = real((below.clone() + 1.0).clamp_max((k - 1) as f32));
+                ((target - low_value.clone()) / (high_value - low_value).clamp_min(1e-30))
+                    .clamp(0.0, 1.0)
+            }
+            _ => position - below.clone(),
+        }
+        .unsqueeze_dim::<2>(1); // [B, 1]
         let below_index = below.clone().int().unsqueeze_dim::<2>(1);
         let above_index = (below + 1.0)
             .clamp_max((k - 1) as f32)
@@ -162,12 +179,18 @@ impl BinnedScalar {
         softmax(self.logits.clone(), 1)
     }
 
-    /// The prediction in real units, the inverse transform of the expected bin `[B]`.
+    /// The prediction in real units `[B]`: the inverse transform of the
+    /// expected bin, or for [`ScalarTransform::SymexpTwohot`] the expected
+    /// real value.
     pub fn mean(&self) -> Tensor<1> {
         let positions = self
             .space
             .positions(&self.logits.device())
             .unsqueeze_dim::<2>(0);
+        if self.space.transform == ScalarTransform::SymexpTwohot {
+            let values = symexp(positions);
+            return (self.probs() * values).sum_dim(1).squeeze_dim::<1>(1);
+        }
         let expected = (self.probs() * positions).sum_dim(1).squeeze_dim::<1>(1);
         self.space.transform.inverse(expected)
     }
@@ -312,5 +335,32 @@ mod tests {
         let pos = to_vec(m.positions(&device));
         assert_eq!((pos[0], pos[300], pos[600]), (-300.0, 0.0, 300.0));
         assert!((pos[301] - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn symexp_twohot_splits_and_averages_in_real_units() {
+        // Three bins at symexp(-1, 0, 1) = -1.71828, 0, 1.71828.
+        let device = Device::flex();
+        let space = BinSpace {
+            low: -1.0,
+            high: 1.0,
+            bins: 3,
+            transform: ScalarTransform::SymexpTwohot,
+        };
+        let e1 = 1f32.exp() - 1.0;
+        // 1.0 lies 1/e1 = 0.58198 of the way from 0 to e1 in real units
+        // (in symlog units it would be ln 2 = 0.69315 of the way).
+        let target = tensor_from_vec(vec![1.0, -e1, 100.0], [3], &device);
+        let twohot = to_vec(space.twohot(target));
+        let want = [0.0, 1.0 - 1.0 / e1, 1.0 / e1, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        for (g, w) in twohot.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{twohot:?}");
+        }
+        // The mean is the probability-weighted real value of the bins:
+        // 0.5 * 0 + 0.5 * e1, where symlog-space averaging would give
+        // symexp(0.5) = 0.64872.
+        let logits = tensor_from_vec(vec![-30.0, 0.0, 0.0], [1, 3], &device);
+        let mean = to_vec(BinnedScalar::new(logits, space).mean())[0];
+        assert!((mean - 0.5 * e1).abs() < 1e-5, "{mean}");
     }
 }

@@ -127,10 +127,14 @@ fn play(
 fn learns(kind: SearchKind, value_prefix: bool) {
     let mut config = tiny_config(kind);
     if value_prefix {
-        // EfficientZero's value prefix, its LSTM reset within the unroll of 3.
+        // EfficientZero: the value prefix, its LSTM reset within the unroll
+        // of 3, bootstrap values from a noise-free search of the target
+        // network, and the off-policy correction (planned updates below).
         config.efficient_zero.value_prefix = true;
         config.efficient_zero.lstm_units = 16;
         config.efficient_zero.prefix_horizon = 2;
+        config.efficient_zero.off_policy_correction = true;
+        config.reanalyze.root_values = true;
     }
     let mut env = Alternate::new();
     let device = somnium::device::parse_device("flex").unwrap();
@@ -146,6 +150,7 @@ fn learns(kind: SearchKind, value_prefix: bool) {
         &device,
     )
     .unwrap();
+    agent.set_planned_updates(800);
     let before: f32 = (0..10)
         .map(|_| episode(&mut agent, &mut env, true, false))
         .sum::<f32>()

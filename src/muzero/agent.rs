@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{MuzeroActing, MuzeroConfig};
 use super::consistency::ConsistencyHeads;
-use super::learner::{reanalyse_policies, unroll_loss, value_targets};
+use super::learner::{Bootstrap, reanalyse_policies, unroll_loss, value_targets};
 use super::networks::MuzeroNet;
 use crate::core::{LatentState, Noise, ObsBatch, ObsKind, PolicyModel, ValueModel};
 use crate::dreamer::ActorCritic;
@@ -68,6 +68,17 @@ pub struct MuzeroAgent {
     greedy_planner: MctsPlanner,
     /// The actor and critic of `acting = "actor_critic"`.
     actor_critic: Option<ActorCritic>,
+    /// The updates the run will make, which scales EfficientZero's
+    /// off-policy correction ([`Self::set_planned_updates`]).
+    planned_updates: u64,
+}
+
+/// EfficientZero's off-policy correction of the n-step horizon: `td`
+/// shortened by one step per `per_step` transitions of `age`, at least one
+/// (its `clip(td_steps - age // auto_td_steps, 1, td_steps)`).
+pub fn corrected_td_steps(td: usize, age: u64, per_step: f64) -> usize {
+    let shorter = (age as f64 / per_step).floor() as usize;
+    td.saturating_sub(shorter).max(1)
 }
 
 fn optimizer(config: &MuzeroConfig, device: &Device) -> ModuleOptimizer {
@@ -153,8 +164,17 @@ impl MuzeroAgent {
             obs_kind,
             actions,
             device,
+            planned_updates: config.replay.capacity as u64,
             config: config.clone(),
         })
+    }
+
+    /// Tell the agent how many updates its run will make (EfficientZero's
+    /// `training_steps`), which sets how fast the off-policy correction
+    /// shortens the horizon of old data. Until told, the replay capacity
+    /// stands in.
+    pub fn set_planned_updates(&mut self, updates: u64) {
+        self.planned_updates = updates;
     }
 
     /// The networks.
@@ -180,16 +200,14 @@ impl MuzeroAgent {
         let positions = self
             .replay
             .sample(t.batch, c.replay.alpha, c.replay.beta, noise);
-        let (capacity, td) = (c.replay.capacity as f64, t.td_steps);
+        let td = t.td_steps;
         let correct = c.efficient_zero.off_policy_correction;
-        let horizon = move |age: u64| {
-            if correct {
-                // EfficientZero: one step shorter per 30% of the buffer the data has aged.
-                let shorter = (age as f64 / (0.3 * capacity)).floor() as usize;
-                td.saturating_sub(shorter).max(1)
-            } else {
-                td
-            }
+        // EfficientZero: one step shorter per `ratio * training steps` of
+        // age in transitions (its auto_td_steps), never below one step.
+        let per_step = (c.efficient_zero.off_policy_ratio * self.planned_updates as f64).max(1.0);
+        let horizon = move |age: u64| match correct {
+            true => corrected_td_steps(td, age, per_step),
+            false => td,
         };
         let mut targets = self
             .replay
@@ -208,8 +226,12 @@ impl MuzeroAgent {
                 noise,
             );
         }
-        let target_net = c.reanalyze.target_values.then_some(&self.target);
-        let values = value_targets(&targets, target_net, self.obs_kind, &plain);
+        let bootstrap = match (c.reanalyze.target_values, c.reanalyze.root_values) {
+            (false, _) => Bootstrap::Stored,
+            (true, false) => Bootstrap::Predicted(&self.target),
+            (true, true) => Bootstrap::Searched(&self.target, &mut self.greedy_planner, noise),
+        };
+        let values = value_targets(&targets, bootstrap, self.obs_kind, &plain);
         let heads = (c.efficient_zero.consistency > 0.0).then_some(&self.modules.consistency);
         let loss = unroll_loss(
             &self.modules.net,
@@ -422,5 +444,22 @@ impl Agent for MuzeroAgent {
             ac.load(dir)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::corrected_td_steps;
+
+    #[test]
+    fn the_off_policy_correction_shortens_by_age_as_efficientzero() {
+        // EfficientZero's Atari numbers: td_steps 5, auto_td_steps 0.3 x
+        // 100k training steps = 30k transitions per step of shortening.
+        let per_step = 0.3 * 100_000.0;
+        let horizons: Vec<usize> = [0, 29_999, 30_000, 59_999, 60_000, 120_000, 1_000_000]
+            .iter()
+            .map(|&age| corrected_td_steps(5, age, per_step))
+            .collect();
+        assert_eq!(horizons, vec![5, 5, 4, 4, 3, 1, 1]);
     }
 }

@@ -138,6 +138,11 @@ pub struct ReanalyzeConfig {
     /// Compute bootstrap values with the target network (true, as MuZero
     /// Reanalyze) rather than the stored search values.
     pub target_values: bool,
+    /// With `target_values`: take each bootstrap value from a fresh search
+    /// of the target network without root noise (EfficientZero's
+    /// `use_root_value`, true in its Atari config) instead of its value
+    /// head's prediction. One search per bootstrap observation per update.
+    pub root_values: bool,
 }
 
 /// EfficientZero's additions.
@@ -156,8 +161,12 @@ pub struct EfficientZeroConfig {
     /// Steps after which the value-prefix LSTM and its sum restart (5 in
     /// EfficientZero).
     pub prefix_horizon: usize,
-    /// Shorten the n-step horizon for older data.
+    /// Shorten the n-step horizon for older data: by one step per
+    /// `off_policy_ratio` times the run's planned updates of age in
+    /// transitions, as EfficientZero's `auto_td_steps` does.
     pub off_policy_correction: bool,
+    /// EfficientZero's `auto_td_steps_ratio` (0.3).
+    pub off_policy_ratio: f64,
 }
 
 impl MuzeroConfig {
@@ -240,6 +249,7 @@ impl Default for ReanalyzeConfig {
         ReanalyzeConfig {
             policy_ratio: 0.0,
             target_values: true,
+            root_values: false,
         }
     }
 }
@@ -253,6 +263,7 @@ impl Default for EfficientZeroConfig {
             lstm_units: 128,
             prefix_horizon: 5,
             off_policy_correction: false,
+            off_policy_ratio: 0.3,
         }
     }
 }
@@ -319,6 +330,12 @@ impl Validate for MuzeroConfig {
             v.positive("projection", self.efficient_zero.projection);
             v.positive("lstm_units", self.efficient_zero.lstm_units);
             v.positive("prefix_horizon", self.efficient_zero.prefix_horizon);
+            v.in_range(
+                "off_policy_ratio",
+                self.efficient_zero.off_policy_ratio,
+                1e-6,
+                100.0,
+            );
         });
     }
 }

@@ -2,7 +2,8 @@
 //! and fit value, reward and policy to their targets (MuZero appendix G).
 //!
 //! - Value targets are n-step returns bootstrapped with the target network
-//!   (MuZero Reanalyze) or with the stored search values.
+//!   (MuZero Reanalyze: its value head; EfficientZero: the root value of
+//!   a fresh noise-free search with it) or with the stored search values.
 //! - A share of the batch gets fresh policy targets from a search with the
 //!   latest network (reanalyse).
 //! - The gradient entering each dynamics step is halved, and the losses of
@@ -37,24 +38,52 @@ pub fn scale_gradient(x: Tensor<2>, scale: f32) -> Tensor<2> {
     x.clone() * scale + x.detach() * (1.0 - scale)
 }
 
+/// Where the bootstrap values of the value targets come from.
+pub enum Bootstrap<'a> {
+    /// The root values the acting search stored.
+    Stored,
+    /// The target network's value head on the bootstrap observations
+    /// (MuZero Reanalyze).
+    Predicted(&'a MuzeroNet),
+    /// The root values of a fresh search of the target network without
+    /// root noise (EfficientZero's `use_root_value`).
+    Searched(&'a MuzeroNet, &'a mut MctsPlanner, &'a mut Noise),
+}
+
 /// Value targets `z [B * (K + 1)]`: the reward part plus the discounted
-/// bootstrap value, recomputed by `target` or taken from the stored search values.
+/// bootstrap value from `bootstrap`.
 pub fn value_targets(
     targets: &UnrollTargets,
-    target: Option<&MuzeroNet>,
+    bootstrap: Bootstrap<'_>,
     obs_kind: ObsKind,
     device: &Device,
 ) -> Vec<f32> {
-    let bootstrap: Vec<f32> = match target {
-        Some(net) if !targets.extra_obs.is_empty() => {
-            let rows = targets.extra_obs.len() / obs_kind.flat_len();
-            let obs = ObsBatch::from_flat(targets.extra_obs.clone(), rows, obs_kind, device);
-            let state = net.represent(&obs);
-            let values = to_vec(net.value(state.hidden).mean().detach());
-            targets.bootstrap_row.iter().map(|&r| values[r]).collect()
+    let observations = |net: &MuzeroNet| {
+        let rows = targets.extra_obs.len() / obs_kind.flat_len();
+        let obs = ObsBatch::from_flat(targets.extra_obs.clone(), rows, obs_kind, device);
+        net.represent(&obs).detach()
+    };
+    let stored = matches!(bootstrap, Bootstrap::Stored);
+    let values: Option<Vec<f32>> = match bootstrap {
+        Bootstrap::Stored => None,
+        // No observation to evaluate: nothing is bootstrapped.
+        _ if targets.extra_obs.is_empty() => Some(Vec::new()),
+        Bootstrap::Predicted(net) => {
+            let state = observations(net);
+            Some(to_vec(net.value(state.hidden).mean().detach()))
         }
-        Some(_) => vec![0.0; targets.bootstrap_row.len()],
-        None => targets.stored_bootstrap.clone(),
+        Bootstrap::Searched(net, planner, noise) => {
+            let states = observations(net);
+            Some(planner.search(net, net, net, &states, noise).value)
+        }
+    };
+    let bootstrap: Vec<f32> = match values {
+        Some(values) if values.is_empty() => vec![0.0; targets.bootstrap_row.len()],
+        Some(values) => targets.bootstrap_row.iter().map(|&r| values[r]).collect(),
+        None => {
+            debug_assert!(stored);
+            targets.stored_bootstrap.clone()
+        }
     };
     targets
         .value_rewards

@@ -38,13 +38,21 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 7] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 9] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
         (AgentKind::Dreamer, "rssm.prior_layers", json!(1)),
         (AgentKind::Dreamer, "heads.actor_outscale", json!(1.0)),
         (AgentKind::Dreamer, "heads.twohot", json!("symlog")),
+        (AgentKind::Muzero, "reanalyze.root_values", json!(false)),
+        // Before it, the correction scaled ages by the replay capacity
+        // rather than the run's updates; such runs resume with the fix.
+        (
+            AgentKind::Muzero,
+            "efficient_zero.off_policy_ratio",
+            json!(0.3),
+        ),
         (AgentKind::Dreamer, "rssm.action_clip", json!(0.0)),
         (
             AgentKind::Dreamer,
@@ -127,14 +135,20 @@ pub(super) fn build_agent(
                 .with_replicas(&replicas),
             ))
         }
-        AgentKind::Muzero => Ok(Box::new(MuzeroAgent::new(
-            &config.muzero,
-            env.observation_space(),
-            env.action_space(),
-            collector.len(),
-            config.run.seed,
-            &device,
-        )?)),
+        AgentKind::Muzero => {
+            let mut agent = MuzeroAgent::new(
+                &config.muzero,
+                env.observation_space(),
+                env.action_space(),
+                collector.len(),
+                config.run.seed,
+                &device,
+            )?;
+            let training_steps = config.run.env_steps.saturating_sub(config.run.prefill) as f64
+                * config.muzero.updates_per_step;
+            agent.set_planned_updates(training_steps as u64);
+            Ok(Box::new(agent))
+        }
     }
 }
 

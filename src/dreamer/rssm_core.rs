@@ -38,6 +38,8 @@ pub struct BlockCore {
 }
 
 /// The recurrent core, chosen by config.
+// One per RSSM, never stored in bulk: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Core {
     /// LayerNorm GRU over `[z, a]` (2023).
@@ -118,6 +120,8 @@ impl BlockCore {
 
 /// A [`Core`] prepared for a sequence: [`Self::project_actions`] runs once
 /// for all steps, [`Self::step`] once per step.
+// One per observed sequence, on the stack.
+#[allow(clippy::large_enum_variant)]
 pub enum SequenceCore<'a> {
     /// The 2023 core with its input layer split into `z`'s and `a`'s columns.
     Gru {

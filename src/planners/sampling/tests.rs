@@ -271,7 +271,7 @@ fn continuous_mppi_acts_on_a_weighted_elite() {
     // stays and the spread is the fitted one.
     planner.explore = true;
     let roots = 4000;
-    let many = tensor_from_vec(vec![0.3, 0.9].repeat(roots), [roots, 1, 2, 1], &device);
+    let many = tensor_from_vec([0.3, 0.9].repeat(roots), [roots, 1, 2, 1], &device);
     let std = Tensor::ones([roots, 2, 1], &device) * 0.2;
     let actions = to_vec(planner.weighted_elite_action(many, &vec![1.0; roots], &std, &mut noise));
     let mean = actions.iter().sum::<f32>() / roots as f32;

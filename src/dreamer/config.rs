@@ -138,6 +138,21 @@ pub struct RssmConfig {
     /// space's bounds then reach the model as the clipped actions it was
     /// trained on. 0 turns it off.
     pub action_clip: f32,
+    /// The state every sequence starts from and every episode start resets
+    /// to: `zeros` (the 2025 design) or `learned` (the 2023 reference's
+    /// `initial: learned`: `h = tanh(w)` for a trained `w`, `z` the prior's
+    /// mode there).
+    pub initial: InitialState,
+}
+
+/// The RSSM's initial state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialState {
+    /// Zeros.
+    Zeros,
+    /// Learned (2023).
+    Learned,
 }
 
 /// The RSSM's recurrent core.
@@ -416,6 +431,7 @@ impl Default for RssmConfig {
             prior_layers: 1,
             free_nats: 1.0,
             action_clip: 1.0,
+            initial: InitialState::Zeros,
         }
     }
 }

@@ -25,6 +25,6 @@ pub use actor_critic::ActorCritic;
 pub use agent::DreamerAgent;
 pub use config::{
     ActorCriticSettings, BehaviourConfig, ContinuationEstimate, CoreKind, DreamerConfig,
-    EncoderConfig, HeadRole, HeadsConfig, LossScales, OptimizerConfig, OptimizerKind, ReplayConfig,
-    RssmConfig, TwohotKind,
+    EncoderConfig, HeadRole, HeadsConfig, InitialState, LossScales, OptimizerConfig, OptimizerKind,
+    ReplayConfig, RssmConfig, TwohotKind,
 };

@@ -38,7 +38,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 9] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 10] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -54,6 +54,7 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 9] {
             json!(0.3),
         ),
         (AgentKind::Dreamer, "rssm.action_clip", json!(0.0)),
+        (AgentKind::Dreamer, "rssm.initial", json!("zeros")),
         (
             AgentKind::Dreamer,
             "behaviour.continuation",

@@ -128,8 +128,8 @@ fn learns(kind: SearchKind, value_prefix: bool) {
     let mut config = tiny_config(kind);
     if value_prefix {
         // EfficientZero: the value prefix, its LSTM reset within the unroll
-        // of 3, bootstrap values from a noise-free search of the target
-        // network, and the off-policy correction (planned updates below).
+        // of 3, bootstrap values from a fresh search of the target network,
+        // and the off-policy correction (planned updates below).
         config.efficient_zero.value_prefix = true;
         config.efficient_zero.lstm_units = 16;
         config.efficient_zero.prefix_horizon = 2;

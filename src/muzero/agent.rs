@@ -229,7 +229,7 @@ impl MuzeroAgent {
         let bootstrap = match (c.reanalyze.target_values, c.reanalyze.root_values) {
             (false, _) => Bootstrap::Stored,
             (true, false) => Bootstrap::Predicted(&self.target),
-            (true, true) => Bootstrap::Searched(&self.target, &mut self.greedy_planner, noise),
+            (true, true) => Bootstrap::Searched(&self.target, &mut self.planner, noise),
         };
         let values = value_targets(&targets, bootstrap, self.obs_kind, &plain);
         let heads = (c.efficient_zero.consistency > 0.0).then_some(&self.modules.consistency);

@@ -138,10 +138,12 @@ pub struct ReanalyzeConfig {
     /// Compute bootstrap values with the target network (true, as MuZero
     /// Reanalyze) rather than the stored search values.
     pub target_values: bool,
-    /// With `target_values`: take each bootstrap value from a fresh search
-    /// of the target network without root noise (EfficientZero's
-    /// `use_root_value`, true in its Atari config) instead of its value
-    /// head's prediction. One search per bootstrap observation per update.
+    /// With `target_values`: take each bootstrap value from the root of a
+    /// fresh search of the target network (the EfficientZero paper's
+    /// off-policy correction; its code's `use_root_value`, which searches
+    /// with root noise as acting does and is off in its released scripts)
+    /// instead of its value head's prediction. One search per bootstrap
+    /// observation per update.
     pub root_values: bool,
 }
 

@@ -2,8 +2,8 @@
 //! and fit value, reward and policy to their targets (MuZero appendix G).
 //!
 //! - Value targets are n-step returns bootstrapped with the target network
-//!   (MuZero Reanalyze: its value head; EfficientZero: the root value of
-//!   a fresh noise-free search with it) or with the stored search values.
+//!   (MuZero Reanalyze: its value head; EfficientZero's paper: the root
+//!   value of a fresh search with it) or with the stored search values.
 //! - A share of the batch gets fresh policy targets from a search with the
 //!   latest network (reanalyse).
 //! - The gradient entering each dynamics step is halved, and the losses of
@@ -45,8 +45,8 @@ pub enum Bootstrap<'a> {
     /// The target network's value head on the bootstrap observations
     /// (MuZero Reanalyze).
     Predicted(&'a MuzeroNet),
-    /// The root values of a fresh search of the target network without
-    /// root noise (EfficientZero's `use_root_value`).
+    /// The root values of a fresh search of the target network, with the
+    /// acting search's root noise (EfficientZero's `use_root_value`).
     Searched(&'a MuzeroNet, &'a mut MctsPlanner, &'a mut Noise),
 }
 

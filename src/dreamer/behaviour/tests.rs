@@ -50,6 +50,44 @@ fn state_dependent_critic(config: &DreamerConfig, device: &Device) -> Critic {
     optim.step(0.05, critic, grads)
 }
 
+/// Imagine from the four starts on `model` and compute the behaviour
+/// losses (a critic of its own as the slow critic), by backpropagation or
+/// REINFORCE.
+fn losses_on(
+    model: &Line,
+    actor: &Actor,
+    critic: &Critic,
+    config: &DreamerConfig,
+    backprop: bool,
+) -> BehaviourLosses {
+    let device = Device::flex().autodiff();
+    let mut noise = Noise::new(5);
+    let imagined = imagine(model, actor, starts(&device), HORIZON, backprop, &mut noise);
+    behaviour_losses(
+        model,
+        critic,
+        critic,
+        &imagined,
+        Tensor::ones([4], &device),
+        &mut normalizer(config),
+        &config.behaviour,
+        &config.loss_scales,
+        backprop,
+    )
+}
+
+/// The global gradient norms of the actor's and the critic's parameters
+/// from the actor loss alone.
+fn actor_loss_gradients(losses: BehaviourLosses, actor: &Actor, critic: &Critic) -> (f32, f32) {
+    let mut grads = losses.actor.backward();
+    let actor_grads = GradientsParams::from_module(&mut grads, actor);
+    let critic_grads = GradientsParams::from_module(&mut grads, critic);
+    (
+        global_norm(actor, &actor_grads),
+        global_norm(critic, &critic_grads),
+    )
+}
+
 /// Lambda-returns of the first start on the line, with a constant reward
 /// and continuation, from a critic that values every state at 0.
 fn first_return(continues: f32, estimate: ContinuationEstimate) -> f32 {
@@ -64,19 +102,7 @@ fn first_return(continues: f32, estimate: ContinuationEstimate) -> f32 {
         bonus: 1.0,
         ..Line::new(vec![-1.0, 0.0, 1.0])
     };
-    let mut noise = Noise::new(3);
-    let imagined = imagine(&model, &actor, starts(&device), HORIZON, false, &mut noise);
-    let losses = behaviour_losses(
-        &model,
-        &critic,
-        &critic,
-        &imagined,
-        Tensor::ones([4], &device),
-        &mut normalizer(&config),
-        &config.behaviour,
-        &config.loss_scales,
-        false,
-    );
+    let losses = losses_on(&model, &actor, &critic, &config, false);
     to_vec(losses.start_returns)[0]
 }
 
@@ -106,11 +132,11 @@ fn returns_read_the_continue_heads_mode_or_probability() {
     }
 }
 
-/// The actor's and the critic's gradients from the actor loss alone, for
-/// continuous actions learning by backpropagation on a line that pays
-/// nothing: only the critic's values of the imagined states say where
-/// to go.
-fn actor_loss_gradients() -> (f32, f32) {
+#[test]
+fn backprop_returns_reach_the_actor_through_the_critics_values() {
+    // Continuous actions learning by backpropagation on a line that pays
+    // nothing: only the critic's values of the imagined states say where
+    // to go.
     let device = Device::flex().autodiff();
     let mut config = config();
     config.behaviour.entropy = 0.0;
@@ -120,31 +146,8 @@ fn actor_loss_gradients() -> (f32, f32) {
         distance_cost: 0.0,
         ..Line::new(vec![1.0])
     };
-    let mut noise = Noise::new(5);
-    let imagined = imagine(&model, &actor, starts(&device), HORIZON, true, &mut noise);
-    let losses = behaviour_losses(
-        &model,
-        &critic,
-        &critic,
-        &imagined,
-        Tensor::ones([4], &device),
-        &mut normalizer(&config),
-        &config.behaviour,
-        &config.loss_scales,
-        true,
-    );
-    let mut grads = losses.actor.backward();
-    let actor_grads = GradientsParams::from_module(&mut grads, &actor);
-    let critic_grads = GradientsParams::from_module(&mut grads, &critic);
-    (
-        global_norm(&actor, &actor_grads),
-        global_norm(&critic, &critic_grads),
-    )
-}
-
-#[test]
-fn backprop_returns_reach_the_actor_through_the_critics_values() {
-    let (actor, critic) = actor_loss_gradients();
+    let losses = losses_on(&model, &actor, &critic, &config, true);
+    let (actor, critic) = actor_loss_gradients(losses, &actor, &critic);
     assert!(
         actor > 1e-6,
         "with no reward, the actor learns from the values of the states its actions reach: {actor}"
@@ -167,24 +170,10 @@ fn reinforce_passes_no_gradient_through_the_dynamics() {
         distance_cost: 0.0,
         ..Line::new(vec![-1.0, 0.0, 1.0])
     };
-    let mut noise = Noise::new(5);
-    let imagined = imagine(&model, &actor, starts(&device), HORIZON, false, &mut noise);
-    let losses = behaviour_losses(
-        &model,
-        &critic,
-        &critic,
-        &imagined,
-        Tensor::ones([4], &device),
-        &mut normalizer(&config),
-        &config.behaviour,
-        &config.loss_scales,
-        false,
-    );
-    let mut grads = losses.actor.backward();
-    let actor_grads = GradientsParams::from_module(&mut grads, &actor);
-    let critic_grads = GradientsParams::from_module(&mut grads, &critic);
-    assert!(global_norm(&actor, &actor_grads) > 1e-6);
-    assert_eq!(global_norm(&critic, &critic_grads), 0.0);
+    let losses = losses_on(&model, &actor, &critic, &config, false);
+    let (actor, critic) = actor_loss_gradients(losses, &actor, &critic);
+    assert!(actor > 1e-6, "{actor}");
+    assert_eq!(critic, 0.0);
 }
 
 #[test]

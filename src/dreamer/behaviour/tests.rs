@@ -147,6 +147,11 @@ fn backprop_returns_reach_the_actor_through_the_critics_values() {
         ..Line::new(vec![1.0])
     };
     let losses = losses_on(&model, &actor, &critic, &config, true);
+    // The critic's own loss still trains it (the actor's values come from
+    // a gradient-free copy, which must leave the critic itself alone).
+    let mut own = losses.critic.clone().backward();
+    let critic_own = GradientsParams::from_module(&mut own, &critic);
+    assert!(global_norm(&critic, &critic_own) > 1e-6);
     let (actor, critic) = actor_loss_gradients(losses, &actor, &critic);
     assert!(
         actor > 1e-6,

@@ -67,6 +67,14 @@ pub enum Error {
         /// What is missing or wrong.
         problem: String,
     },
+    /// A sweep directory or request cannot be used as asked.
+    #[error("sweep `{path}`: {problem}")]
+    Sweep {
+        /// The sweep directory, its manifest, or one of its runs.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// A training quantity became NaN or infinite.
     #[error(
         "non-finite value in `{name}` at update {update}: {value}{}",

@@ -24,6 +24,8 @@ pub mod muzero;
 pub mod nn;
 pub mod planners;
 pub mod replay;
+pub mod report;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

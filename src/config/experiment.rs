@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sweep::SweepConfig;
 use super::{Validate, Validator};
 use crate::device::Precision;
 use crate::dreamer::DreamerConfig;
@@ -33,6 +34,8 @@ pub struct ExperimentConfig {
     pub dreamer: DreamerConfig,
     /// MuZero hyperparameters (used when `agent = "muzero"`).
     pub muzero: MuzeroConfig,
+    /// Seeds and grid for `somnium sweep` (a single run ignores them).
+    pub sweep: SweepConfig,
 }
 
 /// Which environment and how it is wrapped.
@@ -164,6 +167,7 @@ impl Validate for ExperimentConfig {
     const MAY_BE_INFINITE: &'static [&'static str] = &["run.stop_at_eval_return"];
 
     fn validate(&self, v: &mut Validator) {
+        self.sweep.validate(v);
         v.section("env", |v| {
             v.check(
                 !self.env.id.is_empty(),

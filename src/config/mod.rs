@@ -15,8 +15,10 @@
 
 mod experiment;
 mod loader;
+mod sweep;
 mod validate;
 
 pub use experiment::{AgentKind, EnvConfig, ExperimentConfig, RunConfig};
 pub use loader::{load, load_str, parse_override, save_resolved, validate};
+pub use sweep::SweepConfig;
 pub use validate::{Validate, Validator};

@@ -16,7 +16,7 @@ mod progress;
 mod tensorboard;
 
 pub use jsonl::{Healed, JsonlSink, heal_for_resume, read_jsonl};
-pub use plot::{Curve, markdown_table, read_curve, write_svg};
+pub use plot::{Curve, markdown_table, read_curve, write_chart, write_svg};
 pub use progress::ProgressSink;
 pub use tensorboard::TensorboardSink;
 

@@ -23,6 +23,9 @@ pub struct Curve {
     pub label: String,
     /// `(environment step, value)`.
     pub points: Vec<(f64, f64)>,
+    /// A band drawn shaded around the line, `(step, lower, upper)`, e.g.
+    /// a confidence interval across seeds; empty for none.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// The `metric` values logged in `run/metrics.jsonl`. A run resumed from
@@ -66,17 +69,24 @@ pub fn read_curve(run: &Path, metric: &str) -> Result<Curve> {
             .into_iter()
             .map(|(step, value)| (step as f64, value))
             .collect(),
+        band: Vec::new(),
     })
 }
 
 /// Draw `curves` of `metric` against environment steps into the SVG file
 /// `output` (its directory is created).
 pub fn write_svg(curves: &[Curve], metric: &str, title: &str, output: &Path) -> Result<()> {
+    write_chart(curves, ("environment steps", metric), title, output)
+}
+
+/// Draw `curves` (with their bands) against any x axis into the SVG file
+/// `output`; `axes` are the x and y axes' descriptions.
+pub fn write_chart(curves: &[Curve], axes: (&str, &str), title: &str, output: &Path) -> Result<()> {
     let (x_range, y_range) = ranges(curves);
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     }
-    draw(curves, metric, title, output, x_range, y_range).map_err(|problem| {
+    draw(curves, axes, title, output, x_range, y_range).map_err(|problem| {
         Error::io(
             "writing plot",
             PathBuf::from(output),
@@ -87,9 +97,15 @@ pub fn write_svg(curves: &[Curve], metric: &str, title: &str, output: &Path) -> 
 
 /// The axes' extents: steps from 0, values padded by a twentieth of their span.
 fn ranges(curves: &[Curve]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
-    let points = curves.iter().flat_map(|c| c.points.iter());
+    let bands = curves
+        .iter()
+        .flat_map(|c| c.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+    let points = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .chain(bands);
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
-    for &(x, y) in points {
+    for (x, y) in points {
         x_max = x_max.max(x);
         y_min = y_min.min(y);
         y_max = y_max.max(y);
@@ -103,7 +119,7 @@ fn ranges(curves: &[Curve]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
 
 fn draw(
     curves: &[Curve],
-    metric: &str,
+    (x_desc, metric): (&str, &str),
     title: &str,
     output: &Path,
     x_range: std::ops::Range<f64>,
@@ -117,6 +133,7 @@ fn draw(
     } else {
         2
     };
+    let x_span = x_range.end - x_range.start;
     let root = SVGBackend::new(output, (800, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| text(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -129,9 +146,12 @@ fn draw(
         .map_err(|e| text(&e))?;
     chart
         .configure_mesh()
-        .x_desc("environment steps")
+        .x_desc(x_desc)
         .y_desc(metric)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| match x_span >= 20.0 {
+            true => format!("{x:.0}"),
+            false => format!("{x:.2}"),
+        })
         .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
@@ -139,6 +159,20 @@ fn draw(
         .map_err(|e| text(&e))?;
     for (i, curve) in curves.iter().enumerate() {
         let color = COLOURS[i % COLOURS.len()].to_rgba();
+        if !curve.band.is_empty() {
+            let outline: Vec<(f64, f64)> = curve
+                .band
+                .iter()
+                .map(|&(x, _, hi)| (x, hi))
+                .chain(curve.band.iter().rev().map(|&(x, lo, _)| (x, lo)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.2).filled(),
+                )))
+                .map_err(|e| text(&e))?;
+        }
         chart
             .draw_series(LineSeries::new(
                 curve.points.iter().copied(),
@@ -316,10 +350,12 @@ mod tests {
             Curve {
                 label: "first-run".into(),
                 points: vec![(0.0, 10.0), (1000.0, 200.0), (2000.0, 500.0)],
+                band: Vec::new(),
             },
             Curve {
                 label: "second-run".into(),
                 points: vec![(0.0, 20.0), (1000.0, 100.0)],
+                band: Vec::new(),
             },
         ];
         let dir = tempfile::tempdir().unwrap();
@@ -352,6 +388,7 @@ mod tests {
         let rising = Curve {
             label: "rising".into(),
             points: vec![(0.0, 0.0), (1000.0, 1000.0)],
+            band: Vec::new(),
         };
         let (x, y) = (0.0..1000.0, 0.0..1000.0);
         // A rising diagonal passes through the lower-left and upper-right boxes.
@@ -366,6 +403,7 @@ mod tests {
         let high = Curve {
             label: "high".into(),
             points: vec![(0.0, 900.0), (1000.0, 900.0)],
+            band: Vec::new(),
         };
         let corner = legend_corner(&[rising, high], &x, &y);
         assert!(
@@ -380,10 +418,12 @@ mod tests {
             Curve {
                 label: "a".into(),
                 points: vec![(1000.0, 20.0), (2000.0, 500.0)],
+                band: Vec::new(),
             },
             Curve {
                 label: "b".into(),
                 points: vec![(2000.0, 100.26)],
+                band: Vec::new(),
             },
         ];
         assert_eq!(

@@ -66,6 +66,30 @@ impl RunLock {
         Ok(RunLock { _file: file, path })
     }
 
+    /// Who holds the lock of the run in `root` (e.g. `process 4242`), or
+    /// `None` when nobody does. Looks without writing anything: the lock
+    /// file keeps its last holder's pid.
+    pub fn holder(root: &Path) -> Result<Option<String>> {
+        let path = root.join(LOCK_FILE);
+        let mut file = match OpenOptions::new().read(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("opening the run's lock file", &path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(None),
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Ok(Some(match holder.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("process {pid}"),
+                }))
+            }
+            Err(TryLockError::Error(e)) => Err(Error::io("probing the run's lock", &path, e)),
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -85,7 +109,12 @@ mod tests {
         let err = RunLock::acquire(dir.path()).unwrap_err().to_string();
         let pid = std::process::id().to_string();
         assert!(err.contains("in use") && err.contains(&pid), "{err}");
+        assert_eq!(
+            RunLock::holder(dir.path()).unwrap(),
+            Some(format!("process {pid}"))
+        );
         drop(first);
+        assert_eq!(RunLock::holder(dir.path()).unwrap(), None);
         RunLock::acquire(dir.path()).unwrap();
     }
 }

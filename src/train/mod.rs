@@ -11,6 +11,7 @@ pub mod lock;
 mod resume;
 mod run;
 pub mod run_dir;
+mod status;
 mod wrap;
 
 pub use agent::{ActingPolicy, ActionCodec, Agent};
@@ -20,5 +21,6 @@ pub use dream::dream;
 pub use eval::{EvalRequest, EvalSummary, evaluate_run};
 pub use lock::RunLock;
 pub use resume::{ResumeRequest, resume};
-pub use run::{config_hash, config_shaping, train_config, train_experiment};
+pub use run::{config_hash, config_shaping, experiment_name, train_config, train_experiment};
 pub use run_dir::RunDir;
+pub use status::{RunStatus, run_status, train_or_resume};

@@ -68,7 +68,7 @@ fn finished(state: &LoopState, config: &ExperimentConfig, run: &Path) -> Option<
 /// has, or when that checkpoint cannot be read (the full load then finds
 /// a usable one, and judges again). A config that does not match it
 /// (`checks`) is an error here already.
-fn finished_already(
+pub(super) fn finished_already(
     run: &RunDir,
     env_steps: Option<u64>,
     config: &ExperimentConfig,

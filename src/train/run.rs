@@ -11,12 +11,15 @@ use super::actors::ActorThread;
 use super::checkpoint::{Checkpoint, Counters, FORMAT_VERSION, Manifest, save_json, stable_hash};
 use super::collect::{Collector, Episode};
 use super::eval::evaluate;
+use super::lock::RunLock;
 use super::{Agent, RunDir};
 use crate::config::{AgentKind, ExperimentConfig};
 use crate::core::Noise;
 use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
-use crate::logging::{JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink};
+use crate::logging::{
+    JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink, heal_for_resume,
+};
 use crate::muzero::MuzeroAgent;
 use crate::{Error, Result};
 
@@ -153,7 +156,9 @@ pub(super) fn build_agent(
     }
 }
 
-fn experiment_name(path: &Path) -> String {
+/// The name runs of the experiment file `path` take: its stem, after its
+/// folder's name unless that is `experiments` (`muzero-cartpole`).
+pub fn experiment_name(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -182,8 +187,21 @@ pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
         open_device(spec, config.run.precision)?;
     }
     somnium_envs::make(&config.env.id)?;
-    let (run, _lock) = RunDir::create(Path::new(&config.run.logdir), name, config)?;
+    let (run, lock) = RunDir::create(Path::new(&config.run.logdir), name, config)?;
     println!("run directory: {}", run.root.display());
+    train_in(config, &run, lock)?;
+    Ok(run.root)
+}
+
+/// Train `config` from the start in the run directory `run`, whose lock
+/// the caller holds: a fresh one, or one whose earlier attempt left no
+/// checkpoint (its metrics rows and event files are set aside first, so
+/// the curves show this attempt alone).
+pub(super) fn train_in(config: &ExperimentConfig, run: &RunDir, _lock: RunLock) -> Result<()> {
+    crate::config::validate(config, &run.config_path().display().to_string())?;
+    let superseded = run.root.join("metrics.superseded.jsonl");
+    heal_for_resume(&run.metrics_path(), 0, &superseded)?;
+    remove_event_files(&run.root)?;
     let mut noise = Noise::new(config.run.seed);
     let collector = Collector::new(&config.env, config.env.num_envs, &mut noise)?;
     let agent = build_agent(config, &collector)?;
@@ -192,8 +210,24 @@ pub fn train_config(config: &ExperimentConfig, name: &str) -> Result<PathBuf> {
         noise,
         reached_goal: None,
     };
-    run_loop(config, &run, agent, collector, state)?;
-    Ok(run.root)
+    run_loop(config, run, agent, collector, state)
+}
+
+/// Remove TensorBoard event files from `root` (those of an attempt that
+/// left no checkpoint).
+fn remove_event_files(root: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("listing", root, e))?;
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("events.out.tfevents.")
+        {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn agent_name(kind: AgentKind) -> &'static str {

@@ -51,6 +51,23 @@ impl RunDir {
         Ok((run, lock))
     }
 
+    /// Create the run directory `root` itself (its parent may exist; it
+    /// must not), take its lock and write the resolved config into it:
+    /// for runs whose place is decided beforehand, such as a sweep's.
+    pub fn create_at(root: &Path, config: &ExperimentConfig) -> Result<(RunDir, RunLock)> {
+        if let Some(parent) = root.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("creating log directory", parent, e))?;
+        }
+        std::fs::create_dir(root).map_err(|e| Error::io("creating run directory", root, e))?;
+        let run = RunDir {
+            root: root.to_path_buf(),
+        };
+        let lock = RunLock::acquire(&run.root)?;
+        save_resolved(config, &run.config_path())?;
+        Ok((run, lock))
+    }
+
     /// Take the writer's lock of this run (for `resume`), failing with the
     /// holder's pid if another process is training it.
     pub fn lock(&self) -> Result<RunLock> {

@@ -1,0 +1,164 @@
+//! Finding the runs a report covers and scoring each one.
+
+use std::path::{Path, PathBuf};
+
+use crate::logging::{Curve, read_curve};
+use crate::sweep::{MANIFEST, Sweep};
+use crate::train::{RunDir, RunStatus, experiment_name, run_status};
+use crate::{Error, Result};
+
+/// One run, scored.
+#[derive(Debug, Clone)]
+pub struct RunScore {
+    /// The method it belongs to.
+    pub method: String,
+    /// The task: its environment id.
+    pub task: String,
+    /// Its directory.
+    pub run: PathBuf,
+    /// The mean of its last values of the metric.
+    pub score: f64,
+    /// Its values of the metric over environment steps.
+    pub curve: Curve,
+    /// Whether it has finished (a report of unfinished runs says so).
+    pub finished: bool,
+}
+
+/// The runs under `paths` with the method each belongs to: a run
+/// directory is itself; a sweep directory, each of its runs; any other
+/// folder, each run directory directly inside it. `labels`, when given,
+/// name the method of each path's runs in order.
+pub fn collect_runs(paths: &[PathBuf], labels: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    let mut runs = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let label = labels.get(i);
+        let found: Vec<(String, PathBuf)> = if path.join("config.toml").is_file() {
+            vec![(run_method(path), path.clone())]
+        } else if path.join(MANIFEST).is_file() {
+            sweep_runs(path)?
+        } else {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| Error::io("listing runs in", path, e))?;
+            let mut inner: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("config.toml").is_file() || p.join(MANIFEST).is_file())
+                .collect();
+            inner.sort();
+            let mut found = Vec::new();
+            for p in inner {
+                match p.join(MANIFEST).is_file() {
+                    true => found.extend(sweep_runs(&p)?),
+                    false => found.push((run_method(&p), p)),
+                }
+            }
+            found
+        };
+        if found.is_empty() {
+            return Err(Error::Metrics {
+                path: path.clone(),
+                problem: "holds no run directories (none with a config.toml) and no sweep".into(),
+            });
+        }
+        runs.extend(
+            found
+                .into_iter()
+                .map(|(method, run)| (label.cloned().unwrap_or(method), run)),
+        );
+    }
+    Ok(runs)
+}
+
+/// A sweep's runs, each under its experiment's name plus the values its
+/// `--set` and grid point give, but for the seed and the environment's
+/// (so one method spans a suite's tasks).
+fn sweep_runs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let sweep = Sweep::open(dir)?;
+    let base = experiment_name(&sweep.manifest.experiment);
+    let shared = sweep.manifest.overrides.clone();
+    Ok(sweep
+        .manifest
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(index, run)| {
+            let point: Vec<String> = shared
+                .iter()
+                .chain(&run.overrides)
+                .filter(|o| !o.starts_with("run.seed=") && !o.starts_with("env."))
+                .map(|o| {
+                    let (key, value) = o.split_once('=').unwrap_or((o, ""));
+                    format!(
+                        "{}={}",
+                        key.rsplit('.').next().unwrap_or(key),
+                        value.trim_matches('"')
+                    )
+                })
+                .collect();
+            let method = match point.is_empty() {
+                true => base.clone(),
+                false => format!("{base} {}", point.join(",")),
+            };
+            (method, sweep.run_dir(index))
+        })
+        .collect())
+}
+
+/// A loose run's method: its directory name without the timestamp that
+/// `somnium train` appends (`dreamer-cartpole-1765000000` and its `-1`).
+fn run_method(run: &Path) -> String {
+    let name = run
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parts: Vec<&str> = name.split('-').collect();
+    let is_stamp = |p: &str| p.len() >= 9 && p.bytes().all(|b| b.is_ascii_digit());
+    let cut = match parts.as_slice() {
+        [.., stamp, n] if is_stamp(stamp) && n.bytes().all(|b| b.is_ascii_digit()) => 2,
+        [.., stamp] if is_stamp(stamp) => 1,
+        _ => 0,
+    };
+    match cut < parts.len() {
+        true => parts[..parts.len() - cut].join("-"),
+        false => name,
+    }
+}
+
+/// Score each run of `runs` by the mean of its last `last` values of
+/// `metric`; a run without any is an error naming it.
+pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Result<Vec<RunScore>> {
+    runs.iter()
+        .map(|(method, run)| {
+            let config = RunDir::open(run)?.load_config(&[])?;
+            let curve = read_curve(run, metric)?;
+            let tail = &curve.points[curve.points.len().saturating_sub(last.max(1))..];
+            let score = tail.iter().map(|p| p.1).sum::<f64>() / tail.len() as f64;
+            let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
+            Ok(RunScore {
+                method: method.clone(),
+                task: config.env.id.clone(),
+                run: run.clone(),
+                score,
+                curve,
+                finished,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_method_drops_the_timestamp() {
+        assert_eq!(
+            run_method(Path::new("runs/dreamer-cartpole-1765000000")),
+            "dreamer-cartpole"
+        );
+        assert_eq!(
+            run_method(Path::new("runs/dreamer-cartpole-1765000000-2")),
+            "dreamer-cartpole"
+        );
+        assert_eq!(run_method(Path::new("runs/my-run-3")), "my-run-3");
+    }
+}

@@ -1,0 +1,199 @@
+//! `somnium sweep` on this machine and `somnium report` on what it made:
+//! a sweep killed with SIGKILL takes its runs down with it, and the same
+//! command then finishes what was left without touching finished runs;
+//! the report aggregates the seeds; bad requests are refused by name.
+
+#[path = "common/runs.rs"]
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use std::time::{Duration, Instant};
+
+use runs::{TINY_MUZERO, error_of, somnium};
+
+fn experiment(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    let text = TINY_MUZERO.replace("eval_every = 0", "eval_every = 200\neval_episodes = 2");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sweep_command(exp: &Path, sweep: &Path) -> Command {
+    let mut command = somnium();
+    command
+        .args([
+            "sweep",
+            exp.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--jobs",
+            "2",
+        ])
+        .args(["--grid", "run.env_steps=400,20000", "--dir"])
+        .arg(sweep);
+    command
+}
+
+fn status(sweep: &Path) -> String {
+    let out = somnium()
+        .args(["sweep", "--status"])
+        .arg(sweep)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn state_of(status: &str, run: &str) -> String {
+    status
+        .lines()
+        .find(|line| line.starts_with(run))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no {run} in:\n{status}"))
+        .to_string()
+}
+
+#[test]
+fn a_killed_sweep_finishes_on_the_same_command_without_redoing_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path());
+    let sweep = tmp.path().join("sweep");
+    let mut first = sweep_command(&exp, &sweep)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The short runs (grid order: 400 steps first) finish; the long ones
+    // start and checkpoint; then the sweep process is killed.
+    let long = "env_steps=20000-seed00";
+    let start = Instant::now();
+    loop {
+        let now = if sweep.join("sweep.json").is_file() {
+            status(&sweep)
+        } else {
+            String::new()
+        };
+        if !now.is_empty()
+            && state_of(&now, "env_steps=400-seed01") == "finished"
+            && runs::checkpoints(&sweep.join(long)).len() >= 2
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no progress:\n{now}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Its runs stop with it: nobody holds their locks for long.
+    let start = Instant::now();
+    while state_of(&status(&sweep), long) == "running" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            status(&sweep)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = status(&sweep);
+    assert_eq!(state_of(&before, long), "partial", "{before}");
+    let short = sweep.join("env_steps=400-seed00");
+    let short_metrics = std::fs::read(short.join("metrics.jsonl")).unwrap();
+    let short_checkpoints = runs::checkpoints(&short);
+
+    let out = sweep_command(&exp, &sweep)
+        .args(["--set", "run.env_steps=2000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("another --set overrides"),
+        "{text}"
+    );
+    let out = sweep_command(&exp, &sweep).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 of 4 runs need nothing"), "{stdout}");
+    let after = status(&sweep);
+    for run in [
+        "env_steps=400-seed00",
+        "env_steps=400-seed01",
+        long,
+        "env_steps=20000-seed01",
+    ] {
+        assert_eq!(state_of(&after, run), "finished", "{after}");
+    }
+    assert_eq!(
+        std::fs::read(short.join("metrics.jsonl")).unwrap(),
+        short_metrics
+    );
+    assert_eq!(runs::checkpoints(&short), short_checkpoints);
+    let log = std::fs::read_to_string(sweep.join(long).join("sweep.log")).unwrap();
+    assert!(
+        log.contains("resuming") && !log.contains("from 0 env steps"),
+        "{log}"
+    );
+
+    // The report pools the seeds of each grid point.
+    let out = somnium()
+        .arg("report")
+        .arg(&sweep)
+        .args(["--reps", "2000"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("tiny env_steps=400 | CartPole-v1 | 2 |"),
+        "{report}"
+    );
+    assert!(report.contains("IQM"), "{report}");
+    assert!(
+        sweep
+            .join("report")
+            .join("CartPole-v1-eval-return.svg")
+            .is_file()
+    );
+}
+
+#[test]
+fn bad_sweep_requests_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path());
+    let dir = tmp.path().join("sweep");
+    let (exp, dir_arg) = (exp.to_str().unwrap(), dir.to_str().unwrap());
+    let cases: [(&[&str], &str); 4] = [
+        (&["--grid", "run.seed=1,2"], "run.seed"),
+        (
+            &["--grid", "muzero.training.no_such_key=1,2"],
+            "no_such_key",
+        ),
+        (&["--grid", "muzero.training.td_steps="], "lists no values"),
+        (&["--seeds", "0"], "at least 1"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["sweep", exp, "--dir", dir_arg];
+        all.extend_from_slice(args);
+        let message = error_of(&all);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(!dir.exists(), "{args:?} created the sweep directory");
+    }
+    let message = error_of(&["sweep", "--status", tmp.path().to_str().unwrap()]);
+    assert!(message.contains("sweep.json"), "{message}");
+}

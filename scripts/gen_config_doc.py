@@ -1,9 +1,11 @@
 """Regenerate docs/config.md from the config structs' doc comments and the
 defaults that `somnium config` prints. Run from the repository root:
     python3 scripts/gen_config_doc.py
+(SOMNIUM_BIN=target/debug/somnium uses that binary instead of building one.)
 """
-import re, subprocess, tomllib
-printed = subprocess.run(["cargo", "run", "--quiet", "--release", "--", "config"],
+import os, re, subprocess, tomllib
+command = [os.environ["SOMNIUM_BIN"]] if "SOMNIUM_BIN" in os.environ else ["cargo", "run", "--quiet", "--release", "--"]
+printed = subprocess.run(command + ["config"],
                          check=True, capture_output=True, text=True).stdout
 defaults = tomllib.loads(printed)
 # (struct, section) in document order; a struct may serve several sections.
@@ -17,10 +19,10 @@ sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
     ('TrainingConfig','muzero.training'), ('mz:ReplayConfig','muzero.replay'),
     ('ReanalyzeConfig','muzero.reanalyze'), ('EfficientZeroConfig','muzero.efficient_zero'),
     ('ActorCriticSettings','muzero.actor_critic'), ('BehaviourConfig','muzero.actor_critic.behaviour'),
-    ('HeadsConfig','muzero.actor_critic.heads')]
+    ('HeadsConfig','muzero.actor_critic.heads'), ('SweepConfig','sweep')]
 section_paths = [sec for _, sec in sections]
 structs = {}
-for f, prefix in [('src/config/experiment.rs',''),('src/dreamer/config.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
+for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
     src = open(f).read()
     for m in re.finditer(r'((?:///[^\n]*\n)*)(?:#\[[^\n]*\]\n)*pub struct (\w+) \{\n(.*?)\n\}', src, re.S):
         name = m.group(2); body = m.group(3)

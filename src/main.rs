@@ -5,6 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// The larger subcommands' arguments and bodies.
+mod cli {
+    pub mod report;
+    pub mod sweep;
+}
+
 /// Reinforcement learning with latent world models (DreamerV3, MuZero).
 #[derive(Parser)]
 #[command(name = "somnium", version, about, long_about = None)]
@@ -113,56 +119,7 @@ enum Command {
     /// directory per seed and grid point, here several at a time or as a
     /// Slurm job array. Running it again skips finished runs and resumes
     /// killed ones.
-    Sweep {
-        /// The experiment file (its `[sweep]` table gives default seeds and grid).
-        #[arg(required_unless_present = "status")]
-        experiment: Option<PathBuf>,
-        /// Runs per grid point, with run.seed = the experiment's seed + 0, 1, ...
-        #[arg(long)]
-        seeds: Option<u64>,
-        /// Values of a key to try, e.g. --grid muzero.training.lr=1e-3,3e-3 (repeatable).
-        #[arg(long = "grid", value_name = "KEY=V1,V2")]
-        grid: Vec<String>,
-        /// Override a config value for every run (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Compute device for every run (overrides run.device).
-        #[arg(long)]
-        device: Option<String>,
-        /// The sweep directory (default: <run.logdir>/<experiment>-sweep[-<hash of --set and --grid>]).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Runs trained at once here (default: one per core).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Submit the sweep as a Slurm job array instead of running it here.
-        #[arg(long)]
-        slurm: bool,
-        /// Slurm: the partition.
-        #[arg(long, requires = "slurm")]
-        partition: Option<String>,
-        /// Slurm: the time limit per run, e.g. 04:00:00.
-        #[arg(long, requires = "slurm")]
-        time: Option<String>,
-        /// Slurm: GPUs per run.
-        #[arg(long, requires = "slurm")]
-        gpus: Option<u32>,
-        /// Slurm: CPUs per run (also its thread count).
-        #[arg(long, requires = "slurm")]
-        cpus_per_task: Option<u32>,
-        /// Slurm: memory per run, e.g. 16G.
-        #[arg(long, requires = "slurm")]
-        mem: Option<String>,
-        /// Slurm: at most this many runs at once.
-        #[arg(long, requires = "slurm")]
-        max_parallel: Option<usize>,
-        /// Slurm: a further sbatch option, e.g. --sbatch-arg=--account=rl (repeatable).
-        #[arg(long = "sbatch-arg", requires = "slurm", allow_hyphen_values = true)]
-        sbatch_args: Vec<String>,
-        /// Print where each run of this sweep directory stands, and exit.
-        #[arg(long, value_name = "SWEEP_DIR", conflicts_with = "experiment")]
-        status: Option<PathBuf>,
-    },
+    Sweep(cli::sweep::SweepArgs),
     /// Train one run of a sweep (what the sweep's processes and Slurm tasks run).
     #[command(hide = true)]
     SweepTask {
@@ -178,32 +135,7 @@ enum Command {
     /// Results across seeds and tasks: per-task mean and standard error,
     /// and mean, median, IQM and optimality gap with stratified-bootstrap
     /// 95% intervals (Agarwal et al. 2021), as Markdown with SVG curves.
-    Report {
-        /// Run directories, sweep directories, or folders holding runs.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// The metric each run is scored by.
-        #[arg(long, default_value = "eval/return")]
-        metric: String,
-        /// A run's score: the mean of its last this many values of the metric.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        last: u64,
-        /// Normalise by a suite's reference scores: `atari100k` (human-normalised) or a TOML file.
-        #[arg(long)]
-        suite: Option<String>,
-        /// A method name for each path's runs, in order (default: from the runs).
-        #[arg(long = "label", value_name = "NAME")]
-        labels: Vec<String>,
-        /// Folder for report.md and the SVG files (default: <first path>/report).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Bootstrap replicates for the intervals.
-        #[arg(long, default_value_t = 50_000)]
-        reps: usize,
-        /// The bootstrap's seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Report(cli::report::ReportArgs),
     /// Print the fully resolved config of an experiment (defaults, presets, file, overrides).
     Config {
         /// The experiment file; omit it to print the defaults.
@@ -360,91 +292,7 @@ fn main() -> anyhow::Result<()> {
             }
             println!("wrote {}", output.display());
         }
-        Command::Sweep {
-            experiment,
-            seeds,
-            grid,
-            mut set,
-            device,
-            dir,
-            jobs,
-            slurm,
-            partition,
-            time,
-            gpus,
-            cpus_per_task,
-            mem,
-            max_parallel,
-            sbatch_args,
-            status,
-        } => {
-            if let Some(dir) = status {
-                let sweep = somnium::sweep::Sweep::open(&dir)?;
-                write_stdout(&somnium::sweep::status_table(&sweep))?;
-                return Ok(());
-            }
-            set.extend(device_override(device));
-            let request = somnium::sweep::SweepRequest {
-                experiment: experiment.expect("clap requires it without --status"),
-                seeds,
-                grid,
-                overrides: set,
-                dir,
-            };
-            let mut sweep = somnium::sweep::Sweep::prepare(&request).with_context(|| {
-                format!("preparing the sweep of {}", request.experiment.display())
-            })?;
-            println!(
-                "sweep directory: {} ({} runs)",
-                sweep.dir.display(),
-                sweep.manifest.runs.len()
-            );
-            let program = std::env::current_exe().context("locating the somnium executable")?;
-            if slurm {
-                let options = somnium::sweep::slurm::SlurmOptions {
-                    program,
-                    partition,
-                    time,
-                    gpus,
-                    cpus_per_task,
-                    mem,
-                    max_parallel,
-                    extra: sbatch_args,
-                };
-                match somnium::sweep::slurm::submit(&mut sweep, &options)? {
-                    Some(job) => println!(
-                        "submitted job array {} ({} runs; script {}); follow it with: somnium \
-                         sweep --status {}",
-                        job.id,
-                        job.indices.len(),
-                        job.script.display(),
-                        sweep.dir.display()
-                    ),
-                    None => println!("every run is finished, queued or running: nothing to submit"),
-                }
-                return Ok(());
-            }
-            let options = somnium::sweep::local::LocalOptions::new(program, jobs);
-            let outcomes = somnium::sweep::local::run_local(&sweep, &options)?;
-            write_stdout(&somnium::sweep::status_table(&sweep))?;
-            let failed: Vec<_> = outcomes
-                .iter()
-                .zip(&sweep.manifest.runs)
-                .filter(|(o, _)| !matches!(o, somnium::sweep::local::Outcome::Finished { .. }))
-                .map(|(o, run)| format!("{}: {o:?}", run.name))
-                .collect();
-            anyhow::ensure!(
-                failed.is_empty(),
-                "{} of {} runs did not finish (run the same command again to resume them):\n{}",
-                failed.len(),
-                outcomes.len(),
-                failed.join("\n")
-            );
-            println!(
-                "summary across seeds: somnium report {}",
-                sweep.dir.display()
-            );
-        }
+        Command::Sweep(args) => cli::sweep::run(args)?,
         Command::SweepTask {
             sweep,
             index,
@@ -457,37 +305,7 @@ fn main() -> anyhow::Result<()> {
                 format!("training run {index} of the sweep {}", sweep.display())
             })?;
         }
-        Command::Report {
-            paths,
-            metric,
-            last,
-            suite,
-            labels,
-            output,
-            reps,
-            seed,
-        } => {
-            anyhow::ensure!(
-                labels.is_empty() || labels.len() == paths.len(),
-                "--label given {} times for {} paths: give one per path, in order",
-                labels.len(),
-                paths.len()
-            );
-            let output = output.unwrap_or_else(|| paths[0].join("report"));
-            let request = somnium::report::ReportRequest {
-                paths,
-                labels,
-                metric,
-                last: last as usize,
-                suite,
-                output,
-                reps: reps.max(1),
-                seed,
-            };
-            let report = somnium::report::write_report(&request)?;
-            write_stdout(&report.markdown)?;
-            println!("wrote {}", request.output.join("report.md").display());
-        }
+        Command::Report(args) => cli::report::run(args)?,
         Command::Config { experiment, set } => {
             let config: somnium::config::ExperimentConfig = match experiment {
                 Some(path) => somnium::config::load(&path, &set)?,

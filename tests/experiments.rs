@@ -1,5 +1,7 @@
 //! Every experiment file in `experiments/` loads and validates, presets
-//! included; a misspelt key in a real file is reported with file and key.
+//! included, and every sweep in one (the suites) expands into runs whose
+//! configs load; a misspelt key in a real file is reported with file and
+//! key.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,42 @@ fn every_experiment_loads() {
             Err(e) => panic!("{}: env {}: {e}", file.display(), config.env.id),
         }
     }
+}
+
+#[test]
+fn every_sweep_expands_into_runs_that_load() {
+    let mut files = Vec::new();
+    experiment_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"),
+        &mut files,
+    );
+    let mut suites = 0;
+    for file in files {
+        let config: ExperimentConfig = load(&file, &[]).unwrap();
+        let request = somnium::sweep::SweepRequest {
+            experiment: file.clone(),
+            ..Default::default()
+        };
+        let planned = somnium::sweep::plan_runs(&request).unwrap_or_else(|e| panic!("{e}"));
+        let points: usize = config.sweep.grid.values().map(Vec::len).product();
+        assert_eq!(
+            planned.manifest.runs.len() as u64,
+            points as u64 * config.sweep.seeds
+        );
+        let ids: std::collections::BTreeSet<&str> = planned
+            .configs
+            .values()
+            .map(|c| c.env.id.as_str())
+            .collect();
+        if let Some(envs) = config.sweep.grid.get("env.id") {
+            suites += 1;
+            assert_eq!(ids.len(), envs.len(), "{}: {ids:?}", file.display());
+            for id in ids.iter().filter(|id| !id.starts_with("gym:")) {
+                somnium::envs::make(id).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            }
+        }
+    }
+    assert!(suites >= 4, "the suites in experiments/suites/ expand");
 }
 
 #[test]

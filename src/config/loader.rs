@@ -34,30 +34,7 @@ fn load_layers<T: DeserializeOwned + Validate>(
     overrides: &[String],
 ) -> Result<T> {
     let file = parse_table(text, origin)?;
-    let mut merged = Table::new();
-    for include in includes(&file, origin)? {
-        let path = dir.map_or_else(|| PathBuf::from(&include), |d| d.join(&include));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::config(
-                origin,
-                "include",
-                format!("cannot read the included preset `{}`: {e}", path.display()),
-            )
-        })?;
-        let preset = parse_table(&text, &path.display().to_string())?;
-        if preset.contains_key("include") {
-            return Err(Error::config(
-                path.display().to_string(),
-                "include",
-                "presets cannot include other files",
-            ));
-        }
-        deserialize::<T>(preset.clone(), &path.display().to_string())?;
-        merge(&mut merged, preset);
-    }
-    let mut file = file;
-    file.remove("include");
-    merge(&mut merged, file);
+    let mut merged = with_includes::<T>(file, origin, dir, 0)?;
     // Check the file layers alone first, so errors in them name the file
     // rather than `--set`.
     let config: T = deserialize(merged.clone(), origin)?;
@@ -86,6 +63,50 @@ fn load_layers<T: DeserializeOwned + Validate>(
             Err(Error::config(blame, key, problem))
         }
     }
+}
+
+/// How deep includes may nest (an experiment including an experiment
+/// that includes a preset is 2); deeper is taken for a cycle.
+const MAX_INCLUDE_DEPTH: usize = 4;
+
+/// `file` over the files its `include` list names (each over its own
+/// includes, resolved relative to itself), in order: later layers win.
+fn with_includes<T: DeserializeOwned + Validate>(
+    mut file: Table,
+    origin: &str,
+    dir: Option<&Path>,
+    depth: usize,
+) -> Result<Table> {
+    let mut merged = Table::new();
+    for include in includes(&file, origin)? {
+        let path = dir.map_or_else(|| PathBuf::from(&include), |d| d.join(&include));
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(Error::config(
+                origin,
+                "include",
+                format!(
+                    "includes nest deeper than {MAX_INCLUDE_DEPTH} files at `{}`: does a file \
+                     include itself?",
+                    path.display()
+                ),
+            ));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config(
+                origin,
+                "include",
+                format!("cannot read the included file `{}`: {e}", path.display()),
+            )
+        })?;
+        let name = path.display().to_string();
+        let layer =
+            with_includes::<T>(parse_table(&text, &name)?, &name, path.parent(), depth + 1)?;
+        deserialize::<T>(layer.clone(), &name)?;
+        merge(&mut merged, layer);
+    }
+    file.remove("include");
+    merge(&mut merged, file);
+    Ok(merged)
 }
 
 fn problems<T: Validate>(config: &T) -> Vec<(String, String)> {
@@ -384,6 +405,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing.toml"), "{err}");
+        // An experiment over an experiment over a preset, each resolved
+        // relative to its own file; a file that includes itself is refused.
+        std::fs::create_dir(dir.path().join("suite")).unwrap();
+        std::fs::write(
+            dir.path().join("suite/over.toml"),
+            "include = [\"../exp.toml\"]\n[model]\nlayers = 7\n",
+        )
+        .unwrap();
+        let c: Outer = load(&dir.path().join("suite/over.toml"), &[]).unwrap();
+        assert_eq!(c.model, Inner { lr: 0.2, layers: 7 });
+        std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
+        let err = load::<Outer>(&dir.path().join("loop.toml"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("include itself"), "{err}");
     }
 
     #[test]

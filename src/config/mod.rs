@@ -4,7 +4,8 @@
 //!
 //! 1. the defaults (`impl Default`, the papers' values);
 //! 2. files named in the experiment's `include = [...]` list (model-size
-//!    presets), resolved relative to the experiment file;
+//!    presets, or another experiment, as the suites include theirs),
+//!    resolved relative to the including file, each over its own includes;
 //! 3. the experiment file itself;
 //! 4. `--set section.key=value` overrides from the command line.
 //!

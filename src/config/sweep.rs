@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Validator;
 
-/// Seeds and grid of a sweep.
+/// Seeds and grid of a sweep (`somnium sweep`; a single run ignores
+/// them). The grid is a table of lists, by dotted key: `[sweep.grid]`
+/// `"muzero.training.lr" = [1e-3, 3e-4]`; every combination of values is
+/// a grid point (`--grid key=v1,v2` adds or replaces a key). The suites in
+/// `experiments/suites/` are grids over `env.id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SweepConfig {

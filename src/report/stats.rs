@@ -9,7 +9,7 @@
 //! runs are resampled among themselves (the tasks are the strata), which
 //! on a full matrix is exactly rliable's bootstrap. The bootstrap draws
 //! from this crate's seeded generator, not numpy's, so intervals agree
-//! with rliable's within Monte Carlo error (`tests/rliable.rs`), point
+//! with rliable's within Monte Carlo error (`rliable_tests.rs`), point
 //! estimates exactly.
 
 use rand::{RngExt, SeedableRng};
@@ -201,6 +201,10 @@ fn sorted(values: &[f64]) -> Vec<f64> {
     sorted.sort_by(f64::total_cmp);
     sorted
 }
+
+#[cfg(test)]
+#[path = "rliable_tests.rs"]
+mod rliable_tests;
 
 #[cfg(test)]
 mod tests {

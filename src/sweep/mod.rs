@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{PlannedRun, SweepRequest, plan_runs};
+pub use plan::{Planned, PlannedRun, SweepRequest, plan_runs};
 
 use crate::train::{RunDir, RunStatus, run_status, train_or_resume};
 use crate::{Error, Result};

@@ -49,9 +49,12 @@ pub struct PlannedRun {
 /// run's resolved config by name.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    pub(super) dir: PathBuf,
-    pub(super) manifest: Manifest,
-    pub(super) configs: BTreeMap<String, ExperimentConfig>,
+    /// The sweep directory.
+    pub dir: PathBuf,
+    /// The manifest this request calls for.
+    pub manifest: Manifest,
+    /// Each run's resolved config, by run name.
+    pub configs: BTreeMap<String, ExperimentConfig>,
 }
 
 /// Expand `request`: load the experiment with its overrides, combine its
@@ -75,6 +78,10 @@ pub fn plan_runs(request: &SweepRequest) -> Result<Planned> {
     }
     let grid: Vec<(String, Vec<String>)> = grid.into_iter().collect();
     let labels = short_keys(&grid);
+    let shown: Vec<Vec<String>> = grid
+        .iter()
+        .map(|(_, values)| distinct_parts(values))
+        .collect();
     let mut configs = BTreeMap::new();
     let mut runs = Vec::new();
     for point in grid_points(&grid) {
@@ -84,7 +91,7 @@ pub fn plan_runs(request: &SweepRequest) -> Result<Planned> {
             .collect();
         let label: Vec<String> = point
             .iter()
-            .map(|&(k, v)| format!("{}={}", labels[k], file_safe(&grid[k].1[v])))
+            .map(|&(k, v)| format!("{}={}", labels[k], file_safe(&shown[k][v])))
             .collect();
         for k in 0..seeds {
             let seed = base.run.seed + k;
@@ -204,6 +211,46 @@ fn short_keys(grid: &[(String, Vec<String>)]) -> Vec<String> {
         .collect()
 }
 
+/// The values of one key without what all of them share at their start
+/// (up to a `/` or `:`) and end (from a `-`, `?` or `&`), so that
+/// `MinAtar/Breakout-v1` and `MinAtar/Asterix-v1` read `Breakout` and
+/// `Asterix`; a single value stays whole.
+fn distinct_parts(values: &[String]) -> Vec<String> {
+    if values.len() < 2 {
+        return values.to_vec();
+    }
+    let first = values[0].as_str();
+    let common_start = values.iter().fold(first.len(), |n, v| {
+        n.min(
+            first
+                .bytes()
+                .zip(v.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        )
+    });
+    let common_end = values.iter().fold(first.len(), |n, v| {
+        n.min(
+            first
+                .bytes()
+                .rev()
+                .zip(v.bytes().rev())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        )
+    });
+    let start = first[..common_start].rfind(['/', ':']).map_or(0, |i| i + 1);
+    let end_part = &first[first.len() - common_end..];
+    let end = end_part.find(['-', '?', '&']).map_or(0, |i| common_end - i);
+    values
+        .iter()
+        .map(|v| match start + end < v.len() {
+            true => v[start..v.len() - end].to_string(),
+            false => v.clone(),
+        })
+        .collect()
+}
+
 /// A value as part of a directory name: quotes dropped, and any character
 /// outside letters, digits and `._+-` replaced by `_`.
 fn file_safe(value: &str) -> String {
@@ -242,6 +289,22 @@ mod tests {
     fn keys_are_shortened_unless_their_last_parts_clash() {
         let g = grid(&[("a.lr", &["1"]), ("b.lr", &["1"]), ("c.depth", &["1"])]);
         assert_eq!(short_keys(&g), ["a.lr", "b.lr", "depth"]);
+    }
+
+    #[test]
+    fn names_show_what_differs_between_values() {
+        let ids = ["\"MinAtar/Breakout-v1\"", "\"MinAtar/Asterix-v1\""].map(String::from);
+        assert_eq!(distinct_parts(&ids), ["Breakout", "Asterix"]);
+        let atari = [
+            "\"gym:ALE/Alien-v5?atari&repeat_action_probability=0.0\"",
+            "\"gym:ALE/Pong-v5?atari&repeat_action_probability=0.0\"",
+        ]
+        .map(String::from);
+        assert_eq!(distinct_parts(&atari), ["Alien", "Pong"]);
+        // Numbers share no separator-bounded part: whole.
+        let lrs = ["0.001", "0.003"].map(String::from);
+        assert_eq!(distinct_parts(&lrs), lrs);
+        assert_eq!(distinct_parts(&lrs[..1]), ["0.001"]);
     }
 
     #[test]

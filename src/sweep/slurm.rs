@@ -255,7 +255,8 @@ pub struct RunReport {
     pub name: String,
     /// finished, running, queued, failed, cancelled, partial, not-started.
     pub state: String,
-    /// Its newest checkpoint's environment steps.
+    /// Its newest checkpoint's environment steps (a running run's: those
+    /// its metrics last logged).
     pub env_steps: Option<u64>,
     /// The Slurm task (`job_index`) behind the state, if any.
     pub task: Option<String>,
@@ -275,6 +276,10 @@ pub fn status(sweep: &Sweep) -> Vec<RunReport> {
                 Ok(RunStatus::Partial { env_steps } | RunStatus::Finished { env_steps, .. }) => {
                     Some(*env_steps)
                 }
+                // Where its metrics have got to.
+                Ok(RunStatus::Running { .. }) => Some(super::local::last_step(
+                    &sweep.run_dir(index).join("metrics.jsonl"),
+                )),
                 _ => None,
             };
             let (state, task) = match (&status, latest) {

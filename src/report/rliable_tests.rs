@@ -1,4 +1,4 @@
-//! `somnium report`'s statistics against the `rliable` package (Agarwal et
+//! The report's statistics against the `rliable` package (Agarwal et
 //! al. 2021) on the score matrices `scripts/record_rliable.py` recorded in
 //! `tests/data/rliable.json`: point estimates and run-score distributions
 //! exactly; bootstrap intervals, drawn from another generator, within a
@@ -6,8 +6,8 @@
 //! intervals moved by up to a twentieth of it between two seeds), and the
 //! profiles' intervals within one step of their grid of attainable values.
 
+use super::{Aggregate, Bootstrap, run_score_distribution};
 use serde_json::Value;
-use somnium::report::stats::{Aggregate, Bootstrap, run_score_distribution};
 
 fn recorded() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rliable.json");

@@ -14,6 +14,8 @@
 mod collect;
 pub mod stats;
 mod suite;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::path::PathBuf;

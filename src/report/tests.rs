@@ -1,0 +1,83 @@
+//! A report over hand-made run directories: two methods on two Atari
+//! games, normalised by the suite's random and human scores, with values
+//! worked out by hand.
+
+use std::path::Path;
+
+use super::{ReportRequest, write_report};
+use crate::config::{ExperimentConfig, save_resolved};
+
+/// A run directory named `name` on `env` whose evaluations are `returns`
+/// at 1000, 2000, ... steps.
+fn fake_run(root: &Path, name: &str, env: &str, returns: &[f64]) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = ExperimentConfig::default();
+    config.env.id = env.to_string();
+    save_resolved(&config, &dir.join("config.toml")).unwrap();
+    let rows: String = returns
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("{{\"step\":{},\"eval/return\":{r}}}\n", (i + 1) * 1000))
+        .collect();
+    std::fs::write(dir.join("metrics.jsonl"), rows).unwrap();
+}
+
+#[test]
+fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    // Pong: random -20.7, human 14.6, so -3.05 normalises to 0.5 and 14.6
+    // to 1. Breakout: random 1.7, human 30.5, so 16.1 is 0.5.
+    let pong = "gym:ALE/Pong-v5?atari";
+    let breakout = "gym:ALE/Breakout-v5?atari";
+    fake_run(&runs, "good-1765000000", pong, &[-20.0, -3.05]);
+    fake_run(&runs, "good-1765000001", pong, &[-20.0, -3.05]);
+    fake_run(&runs, "good-1765000002", breakout, &[0.0, 16.1]);
+    fake_run(&runs, "good-1765000003", breakout, &[0.0, 16.1]);
+    fake_run(&runs, "best-1765000004", pong, &[0.0, 14.6]);
+    let output = tmp.path().join("report");
+    let report = write_report(&ReportRequest {
+        paths: vec![runs],
+        labels: Vec::new(),
+        metric: "eval/return".into(),
+        last: 1,
+        suite: Some("atari100k".into()),
+        output: output.clone(),
+        reps: 500,
+        seed: 0,
+    })
+    .unwrap();
+    let md = &report.markdown;
+    assert!(
+        md.contains(&format!(
+            "| good | {pong} | 2 | -3.0 ± 0.0 | -3.0 | -3.0 | 0.500 ± 0.000 |"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| best | {pong} | 1 | 14.6 ± 0.0 | 14.6 | 14.6 | 1.000 ± 0.000 |"
+        )),
+        "{md}"
+    );
+    // Every score of `good` is 0.5: each aggregate is 0.5 with a point
+    // interval, and the optimality gap 1 - 0.5.
+    assert!(
+        md.contains("| good | 2 | 4 | 0.500 [0.500, 0.500] | 0.500 [0.500, 0.500] | 0.500 [0.500, 0.500] | 0.500 [0.500, 0.500] |"),
+        "{md}"
+    );
+    assert!(md.contains("| best | 1 | 1 | 1.000 [1.000, 1.000]"), "{md}");
+    assert!(
+        md.contains("Not finished"),
+        "runs without checkpoints are flagged: {md}"
+    );
+    for file in ["performance-profile.svg", "report.md"] {
+        assert!(output.join(file).is_file(), "{file}");
+    }
+    assert_eq!(
+        report.files.len(),
+        4,
+        "two curves, the profile and the Markdown"
+    );
+}

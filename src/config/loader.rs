@@ -265,11 +265,14 @@ fn set_path(table: &mut Table, key: &str, value: Value) -> Result<()> {
     Ok(())
 }
 
-/// Write the fully resolved config as TOML to `path`.
+/// Write the fully resolved config as TOML to `path`, through a temporary
+/// file renamed into place, so a kill leaves no half-written config.
 pub fn save_resolved<T: Serialize>(config: &T, path: &Path) -> Result<()> {
     let text = toml::to_string_pretty(config)
         .map_err(|e| Error::config(path.display().to_string(), "<serialise>", e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| Error::io("writing resolved config", path, e))
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io("writing resolved config", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("writing resolved config", path, e))
 }
 
 #[cfg(test)]

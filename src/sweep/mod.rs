@@ -115,9 +115,7 @@ impl Sweep {
                         .into(),
                 })?;
                 if root.exists() {
-                    // Created, then killed before its config was written.
-                    std::fs::remove_dir_all(&root)
-                        .map_err(|e| Error::io("removing an incomplete run directory", &root, e))?;
+                    remove_unwritten_run(&root)?;
                 }
                 RunDir::create_at(&root, config)?;
             }
@@ -220,4 +218,49 @@ pub fn status_table(sweep: &Sweep) -> String {
         ));
     }
     text
+}
+
+/// Remove a run directory whose creation was cut short before its config
+/// was written (it holds at most its lock file and a temporary config);
+/// anything else in it is not the sweep's to delete.
+fn remove_unwritten_run(root: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("listing", root, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name != crate::train::lock::LOCK_FILE && name != "config.toml.tmp" {
+            return Err(Error::Sweep {
+                path: root.to_path_buf(),
+                problem: format!(
+                    "this run's directory exists without a config but holds `{}`: move it \
+                     away and run the sweep again",
+                    name.to_string_lossy()
+                ),
+            });
+        }
+    }
+    std::fs::remove_dir_all(root).map_err(|e| Error::io("removing an unwritten run", root, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_run_cut_short_before_its_config_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cut = tmp.path().join("seed00");
+        std::fs::create_dir(&cut).unwrap();
+        std::fs::write(cut.join("run.lock"), "42\n").unwrap();
+        std::fs::write(cut.join("config.toml.tmp"), "agent =").unwrap();
+        remove_unwritten_run(&cut).unwrap();
+        assert!(!cut.exists());
+        let other = tmp.path().join("seed01");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), "mine").unwrap();
+        let err = remove_unwritten_run(&other).unwrap_err().to_string();
+        assert!(
+            err.contains("notes.txt") && other.join("notes.txt").exists(),
+            "{err}"
+        );
+    }
 }

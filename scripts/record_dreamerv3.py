@@ -12,7 +12,10 @@ generator, and writes inputs and outputs to tests/data/dreamerv3_2023.json:
 - twohot: `jaxutils.DiscDist` over 255 symlog bins in [-20, 20], its
   `log_prob` and `mean`;
 - KL balancing with free bits: `RSSM.dyn_loss` and `RSSM.rep_loss`
-  (nets.py) on unimix categoricals, free nats 1 and 0.
+  (nets.py) on unimix categoricals, free nats 1 and 0;
+- the actor's loss: `ImagActorCritic.loss` (agent.py) with reinforce and
+  with backprop gradients, on a fixed trajectory and unimix policy, with
+  the policy's log-probabilities and entropies and the trajectory weights.
 
 The package's own requirements no longer install together; this works:
 
@@ -133,6 +136,83 @@ for free in [1.0, 0.0]:
         "representation": floats(nets.RSSM.rep_loss.__wrapped__(rssm, {"logit": post}, {"logit": prior}, free=free)),
     }
 out["kl"] = {"post_log_probs": floats(post), "prior_log_probs": floats(prior), "free": kl}
+
+# The actor's loss: `ImagActorCritic.loss` (agent.py) on a fixed imagined
+# trajectory, time-major [H + 1, N], with a stand-in critic whose network
+# gives fixed values (its `score` is the reference's own) and a stand-in
+# actor giving the reference's 1%-unimix one-hot policy from fixed logits;
+# the trajectory's weights are the reference's `imagine`'s, cumprod(disc *
+# cont) / disc. Both gradient estimators: reinforce (discrete actions'
+# default) and backprop, at the 2023 actent 3e-4.
+H, N, A = 5, 3, 4
+act_logits = rng.normal(size=(H + 1, N, A)).astype(np.float32) * 2
+act_index = rng.integers(0, A, size=(H + 1, N))
+act_onehot = np.eye(A, dtype=np.float32)[act_index]
+act_reward = rng.normal(size=(H + 1, N)).astype(np.float32)
+act_value = rng.normal(size=(H + 1, N)).astype(np.float32) * 2
+act_cont = (rng.uniform(size=(H + 1, N)) > 0.2).astype(np.float32)
+act_cont[0] = 1.0
+disc = 1 - 1 / 333
+
+
+def unimix_policy(logits):
+    probs = 0.99 * jax.nn.softmax(logits, -1) + 0.01 / A
+    dist = jaxutils.OneHotDist(jnp.log(probs))
+    dist.minent, dist.maxent = 0.0, np.log(A)
+    return dist
+
+
+def actor_loss(grad):
+    traj = {
+        "reward": jnp.asarray(act_reward),
+        "value": jnp.asarray(act_value),
+        "cont": jnp.asarray(act_cont),
+        "action": jnp.asarray(act_onehot),
+        "weight": jnp.cumprod(disc * jnp.asarray(act_cont), 0) / disc,
+    }
+    critic_config = types.SimpleNamespace(horizon=333, return_lambda=0.95)
+    critic = types.SimpleNamespace(
+        rewfn=lambda t: t["reward"][1:],
+        config=critic_config,
+        net=lambda t: types.SimpleNamespace(mean=lambda: t["value"]),
+    )
+    critic.score = lambda t, actor: agent.VFunction.score.__wrapped__(critic, t)
+    this = types.SimpleNamespace(
+        critics={"critic": critic},
+        scales={"critic": 1.0},
+        retnorms={"critic": jaxutils.Moments(
+            impl="perc_ema", decay=0.99, max=1.0, perclo=5.0, perchi=95.0,
+            name="retnorm_actor")},
+        actor=lambda t: unimix_policy(jnp.asarray(act_logits)),
+        grad=grad,
+        act_space=types.SimpleNamespace(discrete=True),
+        config=types.SimpleNamespace(
+            actent=3e-4, loss_scales=types.SimpleNamespace(actor=1.0)),
+    )
+    this._metrics = lambda *a: agent.ImagActorCritic._metrics.__wrapped__(this, *a)
+    loss, _ = agent.ImagActorCritic.loss.__wrapped__(this, traj)
+    return loss, traj["weight"]
+
+
+actor = {}
+for grad in ["reinforce", "backprop"]:
+    (loss, weight), _ = nj.pure(lambda: actor_loss(grad))({}, jax.random.PRNGKey(0))
+    actor[grad] = float(loss)
+policy = unimix_policy(jnp.asarray(act_logits))
+out["actor_loss"] = {
+    "discount": disc,
+    "lambda": 0.95,
+    "entropy_scale": 3e-4,
+    "logits": floats(act_logits),
+    "actions": floats(act_onehot),
+    "rewards": floats(act_reward),
+    "values": floats(act_value),
+    "continues": floats(act_cont),
+    "weights": floats(weight),
+    "log_prob": floats(policy.log_prob(jnp.asarray(act_onehot))),
+    "entropy": floats(policy.entropy()),
+    "loss": actor,
+}
 
 path = Path(__file__).resolve().parent.parent / "tests/data/dreamerv3_2023.json"
 path.write_text(json.dumps(out, indent=1) + "\n")

@@ -5,11 +5,14 @@
 //! `tests/data/dreamerv3_2023.json`; these tests feed the same inputs to
 //! our functions: lambda-returns with the continue head's mode and with
 //! its probability, the return normaliser over several updates, twohot
-//! log-likelihoods and means, and the balanced KL with free bits.
+//! log-likelihoods and means, the balanced KL with free bits, and the
+//! actor's loss with both gradient estimators.
 
 use burn::tensor::{Device, Tensor};
 use serde_json::Value;
+use somnium::dreamer::behaviour::{actor_loss, trajectory_weights};
 use somnium::dreamer::returns::{ReturnNormalizer, lambda_returns};
+use somnium::nn::dist::OneHotCategorical;
 use somnium::nn::dist::kl::balanced_kl;
 use somnium::nn::dist::{BinSpace, BinnedScalar};
 use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
@@ -142,5 +145,71 @@ fn balanced_kl_with_free_bits_matches_the_reference() {
             1e-5,
             "representation",
         );
+    }
+}
+
+#[test]
+fn the_actor_loss_matches_the_reference_with_both_estimators() {
+    // Our pieces, composed as `behaviour_losses` composes them, on the
+    // reference's trajectory: the unimix policy's log-probabilities and
+    // entropies, the trajectory weights, lambda-returns, the normaliser's
+    // scale (first update), and the loss itself.
+    let device = Device::flex();
+    let r = &recording()["actor_loss"];
+    let discount = r["discount"].as_f64().unwrap() as f32;
+    let lambda = r["lambda"].as_f64().unwrap() as f32;
+    let (t, n) = (rows(&r["rewards"]), rows(&r["rewards"][0]));
+    let (h, classes) = (t - 1, rows(&r["logits"][0][0]));
+    let policy = OneHotCategorical::new(
+        tensor_from_vec(flat(&r["logits"]), [t * n, classes], &device),
+        0.01,
+    );
+    let actions = tensor_from_vec(flat(&r["actions"]), [t * n, classes], &device);
+    // Time-major rows [T * N] to [N, T].
+    let by_start = |x: Tensor<2>| x.reshape([t, n]).swap_dims(0, 1);
+    let log_prob = by_start(policy.log_prob(actions));
+    let entropy = by_start(policy.entropy());
+    assert_close(
+        &to_vec(log_prob.clone()),
+        &to_vec(by_row(&r["log_prob"], &device)),
+        1e-5,
+        "log_prob",
+    );
+    assert_close(
+        &to_vec(entropy.clone()),
+        &to_vec(by_row(&r["entropy"], &device)),
+        1e-5,
+        "entropy",
+    );
+    let continues = by_row(&r["continues"], &device);
+    let weights = trajectory_weights(continues.clone(), discount);
+    assert_close(
+        &to_vec(weights.clone()),
+        &to_vec(by_row(&r["weights"], &device)),
+        1e-5,
+        "weights",
+    );
+    let values = by_row(&r["values"], &device);
+    let returns = lambda_returns(
+        by_row(&r["rewards"], &device),
+        continues,
+        values.clone(),
+        discount,
+        lambda,
+    );
+    let scale = ReturnNormalizer::new(0.01, 1.0, 5.0, 95.0).update(&to_vec(returns.clone()));
+    let advantage = (returns - values.slice([0..n, 0..h])) / scale;
+    let entropy_scale = r["entropy_scale"].as_f64().unwrap() as f32;
+    for (estimator, log_prob) in [("reinforce", Some(log_prob)), ("backprop", None)] {
+        let loss = actor_loss(
+            advantage.clone(),
+            log_prob.map(|l| l.slice([0..n, 0..h])),
+            entropy.clone().slice([0..n, 0..h]),
+            weights.clone().slice([0..n, 0..h]),
+            entropy_scale,
+            1.0,
+        );
+        let want = r["loss"][estimator].as_f64().unwrap() as f32;
+        assert_close(&to_vec(loss), &[want], 1e-5, estimator);
     }
 }

@@ -188,9 +188,7 @@ pub fn behaviour_losses<M: WorldModel>(
         config.discount,
         config.lambda,
     ); // [N, H]
-    // weight_t = prod_{i <= t} (gamma c_i) / gamma, as in the reference: weight_0 = c_0.
-    let weights = (continues.detach() * config.discount).log().cumsum(1).exp() / config.discount;
-    let weights = weights.slice([0..n, 0..h]).detach(); // [N, H]
+    let weights = trajectory_weights(continues.detach(), config.discount).slice([0..n, 0..h]); // [N, H]
 
     let scale = normalizer.update(&to_vec(returns.clone().detach()));
     let base = values.slice([0..n, 0..h]);
@@ -198,14 +196,16 @@ pub fn behaviour_losses<M: WorldModel>(
 
     let policy = &imagined.policy;
     let entropy = by_start(policy.entropy(), h, n);
-    let objective = if backprop {
-        advantage
-    } else {
-        by_start(policy.log_prob(imagined.actions.clone().detach()), h, n) * advantage.detach()
-    };
-    let actor_loss = ((objective + entropy.clone() * config.entropy).neg() * weights.clone())
-        .mean()
-        * scales.actor;
+    let log_prob =
+        (!backprop).then(|| by_start(policy.log_prob(imagined.actions.clone().detach()), h, n));
+    let actor_loss = actor_loss(
+        advantage,
+        log_prob,
+        entropy.clone(),
+        weights.clone(),
+        config.entropy,
+        scales.actor,
+    );
 
     let critic_dist = critic_dist.rows(0..h * n);
     let slow_mean = slow_critic
@@ -224,6 +224,39 @@ pub fn behaviour_losses<M: WorldModel>(
         return_scale: scale,
         start_returns: returns.detach().slice([0..n, 0..1]).reshape([n]),
     }
+}
+
+/// The weight of each imagined step in the losses, as the reference's
+/// `imagine`: `w_t = prod_{i <= t} (gamma c_i) / gamma`, so `w_0 = c_0`
+/// and a step after a predicted ending counts for little. Detached.
+///
+/// # Shapes
+/// - `continues`: `[N, T]`; returns `[N, T]`
+pub fn trajectory_weights(continues: Tensor<2>, discount: f32) -> Tensor<2> {
+    ((continues.detach() * discount).log().cumsum(1).exp() / discount).detach()
+}
+
+/// The actor's loss, as the reference's `ImagActorCritic.loss`: the mean
+/// over steps of `-(objective + entropy_scale * entropy) * weight`, times
+/// `actor_scale`, where the objective is `log_prob * sg(advantage)`
+/// (reinforce, with `log_prob`) or the advantage itself (backprop, whose
+/// gradient flows through the returns into the actions).
+///
+/// # Shapes
+/// - `advantage`, `log_prob`, `entropy`, `weights`: `[N, H]`; returns `[1]`
+pub fn actor_loss(
+    advantage: Tensor<2>,
+    log_prob: Option<Tensor<2>>,
+    entropy: Tensor<2>,
+    weights: Tensor<2>,
+    entropy_scale: f32,
+    actor_scale: f32,
+) -> Tensor<1> {
+    let objective = match log_prob {
+        Some(log_prob) => log_prob * advantage.detach(),
+        None => advantage,
+    };
+    ((objective + entropy * entropy_scale).neg() * weights).mean() * actor_scale
 }
 
 /// Detached features of `s_0 .. s_{H-1}`, time-major `[H * N, F]`.

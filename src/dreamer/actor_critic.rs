@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::behaviour::{Imagination, behaviour_losses, imagine};
 use super::config::{BehaviourConfig, DreamerConfig, LossScales, OptimizerConfig};
 use super::networks::{Actor, Critic};
-use super::returns::{ReturnNormalizer, replay_returns};
+use super::returns::{GatheredReturns, ReturnNormalizer, ReturnScaling, replay_returns};
 use super::world_model::DeviceBatch;
 use crate::Result;
 use crate::core::{Dynamics, Noise, ValueModel, WorldModel};
@@ -225,7 +225,13 @@ impl ActorCritic {
             first_continues,
             replay,
         };
-        let grads = self.shard_grads(nets, shard, &mut normalizer, 1.0, noise);
+        let grads = self.shard_grads(
+            nets,
+            shard,
+            &mut ReturnScaling::Own(&mut normalizer),
+            1.0,
+            noise,
+        );
         self.state.normalizer = normalizer;
         self.apply(grads.actor, grads.critic, grads.metrics)
     }
@@ -235,10 +241,10 @@ impl ActorCritic {
     /// thread, on a copy of the actor and critic forked for it (the first
     /// shard on `main` uses the networks themselves), weighted by its share
     /// of the starts; the gradients are summed on `main` and applied once.
-    /// Each shard scales advantages with the return normaliser updated by
-    /// its own returns, and the normaliser keeps the average of the shards'
-    /// percentile estimates (as the reference's multi-device code averages
-    /// its statistics across devices).
+    /// The shards pool their returns for the normaliser's percentiles
+    /// ([`GatheredReturns`]), as the reference's multi-device code gathers
+    /// them, so every shard scales its advantages as one undivided batch
+    /// would.
     pub fn update_parallel<M>(
         &mut self,
         shards: Vec<Shard<'_, M>>,
@@ -251,36 +257,33 @@ impl ActorCritic {
     {
         let total: usize = shards.iter().map(|s| s.first_continues.dims()[0]).sum();
         let noises: Vec<Noise> = shards.iter().map(|_| noise.fork()).collect();
+        let gathered = GatheredReturns::new(self.state.normalizer.clone(), shards.len());
         let this = &*self;
+        let gathered_ref = &gathered;
         let results = concurrently(
             shards
                 .into_iter()
                 .zip(noises)
                 .enumerate()
                 .map(|(i, (shard, mut noise))| {
-                    move || this.shard_on_main(shard, i > 0, main, total, &mut noise)
+                    move || this.shard_on_main(shard, i > 0, main, total, gathered_ref, &mut noise)
                 })
                 .collect(),
         );
         let mut actor_sum = GradientsAccumulator::<Actor>::new();
         let mut critic_sum = GradientsAccumulator::<Critic>::new();
-        let (mut lows, mut highs) = (Vec::new(), Vec::new());
         let mut metrics: Vec<Scalar> = Vec::new();
-        for (grads, normalizer, weight) in results {
+        for (grads, weight) in results {
             actor_sum.accumulate(&self.actor, grads.actor);
             critic_sum.accumulate(&self.critic, grads.critic);
-            lows.push(normalizer.low);
-            highs.push(normalizer.high);
             add_weighted(&mut metrics, grads.metrics, weight);
         }
-        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        self.state.normalizer.low = mean(&lows);
-        self.state.normalizer.high = mean(&highs);
+        self.state.normalizer = gathered.into_normalizer();
         self.apply(actor_sum.grads(), critic_sum.grads(), metrics)
     }
 
     /// One shard of [`Self::update_parallel`]: its gradients moved to
-    /// `main`, the normaliser its returns updated, and its weight. The
+    /// `main`, and its weight. The
     /// networks are forked (same parameter ids, a fresh autodiff graph)
     /// when the shard is on another device or `own_copy` asks, which lets
     /// shards on one device run on separate threads.
@@ -290,8 +293,9 @@ impl ActorCritic {
         own_copy: bool,
         main: &Device,
         total: usize,
+        gathered: &GatheredReturns,
         noise: &mut Noise,
-    ) -> (ShardGrads, ReturnNormalizer, f32) {
+    ) -> (ShardGrads, f32) {
         let device = shard.first_continues.device();
         let weight = shard.first_continues.dims()[0] as f32 / total as f32;
         let forked = (own_copy || device != *main).then(|| {
@@ -313,13 +317,13 @@ impl ActorCritic {
                 slow_critic: &self.slow_critic,
             },
         };
-        let mut normalizer = self.state.normalizer.clone();
-        let mut grads = self.shard_grads(nets, shard, &mut normalizer, weight, noise);
+        let scaling = &mut ReturnScaling::Gathered(gathered);
+        let mut grads = self.shard_grads(nets, shard, scaling, weight, noise);
         if let Some((actor, critic, _)) = &forked {
             grads.actor = grads.actor.to_device(main, actor);
             grads.critic = grads.critic.to_device(main, critic);
         }
-        (grads, normalizer, weight)
+        (grads, weight)
     }
 
     /// Imagine from one shard's starts and differentiate its losses,
@@ -328,7 +332,7 @@ impl ActorCritic {
         &self,
         nets: Nets<'_>,
         shard: Shard<'_, M>,
-        normalizer: &mut ReturnNormalizer,
+        scaling: &mut ReturnScaling<'_>,
         weight: f32,
         noise: &mut Noise,
     ) -> ShardGrads {
@@ -355,7 +359,7 @@ impl ActorCritic {
             nets.slow_critic,
             &imagined,
             first_continues,
-            normalizer,
+            scaling,
             &self.behaviour,
             &self.scales,
             self.backprop,

@@ -24,7 +24,7 @@ use burn::tensor::Tensor;
 
 use super::config::{BehaviourConfig, ContinuationEstimate, LossScales};
 use super::networks::{Actor, Critic};
-use super::returns::{ReturnNormalizer, lambda_returns};
+use super::returns::{ReturnScaling, lambda_returns};
 use crate::core::{
     Dynamics, LatentState, Noise, PolicyDistribution, PolicyModel, ValueModel, WorldModel,
 };
@@ -133,7 +133,7 @@ pub fn behaviour_losses<M: WorldModel>(
     slow_critic: &Critic,
     imagined: &Imagination,
     first_continues: Tensor<1>,
-    normalizer: &mut ReturnNormalizer,
+    scaling: &mut ReturnScaling<'_>,
     config: &BehaviourConfig,
     scales: &LossScales,
     backprop: bool,
@@ -190,7 +190,7 @@ pub fn behaviour_losses<M: WorldModel>(
     ); // [N, H]
     let weights = trajectory_weights(continues.detach(), config.discount).slice([0..n, 0..h]); // [N, H]
 
-    let scale = normalizer.update(&to_vec(returns.clone().detach()));
+    let scale = scaling.update(&to_vec(returns.clone().detach()));
     let base = values.slice([0..n, 0..h]);
     let advantage = (returns.clone() - base) / scale; // [N, H]
 

@@ -7,6 +7,8 @@
 //! percentile of the returns, which scales large returns down but never
 //! amplifies small ones (eq. 8-9).
 
+use std::sync::{Condvar, Mutex};
+
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +121,92 @@ impl ReturnNormalizer {
     }
 }
 
+/// Where an update's advantages get their scale: its own normaliser, or,
+/// in a data-parallel update, the normaliser of all shares together.
+pub enum ReturnScaling<'a> {
+    /// One normaliser, updated with these returns.
+    Own(&'a mut ReturnNormalizer),
+    /// The shares of one update, each adding its returns.
+    Gathered(&'a GatheredReturns),
+}
+
+impl ReturnScaling<'_> {
+    /// Fold this update's returns in and return the scale to divide
+    /// advantages by.
+    pub fn update(&mut self, returns: &[f32]) -> f32 {
+        match self {
+            ReturnScaling::Own(normalizer) => normalizer.update(returns),
+            ReturnScaling::Gathered(gathered) => gathered.update(returns),
+        }
+    }
+}
+
+/// The shares of a data-parallel update pooling their returns before the
+/// percentiles are taken, as the reference's multi-device code does
+/// (`all_gather` in `Moments.update`): every share waits until all have
+/// added theirs, then all scale by the percentiles of the whole batch, and
+/// the normaliser's averages move once per update, as with one share.
+/// The shares must run at the same time (each on its own thread).
+pub struct GatheredReturns {
+    shares: usize,
+    state: Mutex<Gathering>,
+    ready: Condvar,
+}
+
+struct Gathering {
+    normalizer: ReturnNormalizer,
+    returns: Vec<f32>,
+    arrived: usize,
+    scale: Option<f32>,
+}
+
+impl GatheredReturns {
+    /// Gather `shares` shares' returns into `normalizer`.
+    pub fn new(normalizer: ReturnNormalizer, shares: usize) -> Self {
+        GatheredReturns {
+            shares: shares.max(1),
+            state: Mutex::new(Gathering {
+                normalizer,
+                returns: Vec::new(),
+                arrived: 0,
+                scale: None,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Add one share's returns; once every share has, the scale of them
+    /// all (this call waits for the others).
+    pub fn update(&self, returns: &[f32]) -> f32 {
+        // A share that panicked while holding the lock leaves the data as
+        // it was; the caller's join reports the panic.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.returns.extend_from_slice(returns);
+        state.arrived += 1;
+        if state.arrived == self.shares {
+            let all = std::mem::take(&mut state.returns);
+            let scale = state.normalizer.update(&all);
+            state.scale = Some(scale);
+            self.ready.notify_all();
+            return scale;
+        }
+        loop {
+            if let Some(scale) = state.scale {
+                return scale;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The normaliser after the update.
+    pub fn into_normalizer(self) -> ReturnNormalizer {
+        self.state
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .normalizer
+    }
+}
+
 /// The `q`-th percentile of sorted values, interpolating linearly (as numpy does).
 pub fn percentile(sorted: &[f32], q: f32) -> f32 {
     let position = q / 100.0 * (sorted.len() - 1) as f32;
@@ -133,6 +221,38 @@ mod tests {
     use super::*;
     use crate::nn::tensor_util::{tensor_from_vec, to_vec};
     use burn::tensor::Device;
+
+    #[test]
+    fn shares_gathering_their_returns_scale_as_the_whole_batch() {
+        // Two shares whose returns differ: the gathered scale is the whole
+        // batch's, for both, and the normaliser moves once, as with one
+        // share.
+        let left: Vec<f32> = (0..50).map(|i| i as f32 * 0.02).collect();
+        let right: Vec<f32> = (0..50).map(|i| 100.0 + i as f32).collect();
+        let fresh = || ReturnNormalizer::new(0.01, 1.0, 5.0, 95.0);
+        let mut whole = fresh();
+        let all: Vec<f32> = left.iter().chain(&right).copied().collect();
+        let expected = whole.update(&all);
+        let gathered = GatheredReturns::new(fresh(), 2);
+        let scales: Vec<f32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [&left, &right]
+                .into_iter()
+                .map(|returns| {
+                    let gathered = &gathered;
+                    scope.spawn(move || ReturnScaling::Gathered(gathered).update(returns))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(scales, vec![expected, expected]);
+        let after = gathered.into_normalizer();
+        assert_eq!((after.low, after.high), (whole.low, whole.high));
+        // Not what averaging the shares' own estimates gave.
+        let (mut a, mut b) = (fresh(), fresh());
+        a.update(&left);
+        b.update(&right);
+        assert!(((a.high + b.high) / 2.0 - whole.high).abs() > 0.3 * whole.high);
+    }
 
     #[test]
     fn lambda_returns_match_hand_computation() {

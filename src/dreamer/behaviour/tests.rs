@@ -9,6 +9,7 @@ use super::*;
 use crate::core::line_model::Line;
 use crate::core::{PolicyDistribution, VectorState};
 use crate::dreamer::config::DreamerConfig;
+use crate::dreamer::returns::ReturnNormalizer;
 use crate::nn::grad::global_norm;
 use crate::nn::tensor_util::tensor_from_vec;
 
@@ -69,7 +70,7 @@ fn losses_on(
         critic,
         &imagined,
         Tensor::ones([4], &device),
-        &mut normalizer(config),
+        &mut ReturnScaling::Own(&mut normalizer(config)),
         &config.behaviour,
         &config.loss_scales,
         backprop,

@@ -168,11 +168,21 @@ install_packages() {
     fi
     log "installing slurm-wlm and munge"
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y slurm-wlm munge; then
-        log "install failed; running apt-get update and retrying"
-        apt-get update
-        apt-get install -y slurm-wlm munge
+    # The packages' scripts must not start the daemons with Debian's
+    # defaults (this script configures and starts them): where no
+    # policy-rc.d forbids it (containers usually have one), one does for
+    # the install.
+    local policy=/usr/sbin/policy-rc.d ours=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && ours=1
     fi
+    local status=0
+    apt-get install -y -qq slurm-wlm munge >/dev/null || {
+        log "install failed; running apt-get update and retrying"
+        apt-get update -qq && apt-get install -y -qq slurm-wlm munge >/dev/null
+    } || status=$?
+    if [ "$ours" = 1 ]; then rm -f "$policy"; fi
+    return "$status"
 }
 
 start_munge() {

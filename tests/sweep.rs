@@ -171,6 +171,12 @@ fn a_killed_sweep_finishes_on_the_same_command_without_redoing_finished_runs() {
         "{report}"
     );
     assert!(report.contains("IQM"), "{report}");
+    // Each method's command, commit, dates and hardware, from the runs.
+    assert!(
+        report.contains("--seeds 2 --grid run.env_steps=400,20000`"),
+        "{report}"
+    );
+    assert!(!report.contains("not recorded"), "{report}");
     assert!(
         sweep
             .join("report")

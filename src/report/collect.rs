@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::logging::{Curve, read_curve};
 use crate::sweep::{MANIFEST, Sweep};
+use crate::train::provenance::Provenance;
 use crate::train::{RunDir, RunStatus, experiment_name, run_status};
 use crate::{Error, Result};
 
@@ -22,6 +23,10 @@ pub struct RunScore {
     pub curve: Curve,
     /// Whether it has finished (a report of unfinished runs says so).
     pub finished: bool,
+    /// The command that trains it: its sweep's, or the first recorded.
+    pub command: String,
+    /// Each process that trained it ([`Provenance`]), oldest first.
+    pub provenance: Vec<Provenance>,
 }
 
 /// The runs under `paths` with the method each belongs to: a run
@@ -133,7 +138,16 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
             let tail = &curve.points[curve.points.len().saturating_sub(last.max(1))..];
             let score = tail.iter().map(|p| p.1).sum::<f64>() / tail.len() as f64;
             let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
+            let provenance = Provenance::read(run);
+            let command = run
+                .parent()
+                .and_then(|dir| Sweep::open(dir).ok())
+                .map(|sweep| sweep_command(&sweep))
+                .or_else(|| provenance.first().map(|p| p.command.join(" ")))
+                .unwrap_or_else(|| "-".into());
             Ok(RunScore {
+                command,
+                provenance,
                 method: method.clone(),
                 task: config.env.id.clone(),
                 run: run.clone(),
@@ -143,6 +157,25 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
             })
         })
         .collect()
+}
+
+/// The command that makes `sweep`: its experiment, seeds, `--set` values
+/// and grid.
+fn sweep_command(sweep: &Sweep) -> String {
+    let m = &sweep.manifest;
+    let points: usize = m.grid.iter().map(|(_, values)| values.len()).product();
+    let mut words = vec![
+        "somnium sweep".to_string(),
+        m.experiment.display().to_string(),
+        format!("--seeds {}", m.runs.len() / points.max(1)),
+    ];
+    words.extend(m.overrides.iter().map(|o| format!("--set {o}")));
+    words.extend(
+        m.grid
+            .iter()
+            .map(|(key, values)| format!("--grid {key}={}", values.join(","))),
+    );
+    words.join(" ")
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
         md.contains("Not finished"),
         "runs without checkpoints are flagged: {md}"
     );
+    assert!(
+        md.contains("| good | 4 | `-` | not recorded | not recorded | not recorded |"),
+        "runs without provenance say so: {md}"
+    );
     for file in ["performance-profile.svg", "report.md"] {
         assert!(output.join(file).is_file(), "{file}");
     }

@@ -8,6 +8,7 @@ use super::collect::{RunScore, collect_runs, score_runs};
 use super::stats::{Aggregate, Bootstrap, Estimate, mean, run_score_distribution, standard_error};
 use super::{ReportRequest, Suite};
 use crate::logging::{Curve, write_chart};
+use crate::train::provenance::{Provenance, utc_date};
 use crate::{Error, Result};
 
 /// A report as written.
@@ -53,6 +54,7 @@ pub fn write_report(request: &ReportRequest) -> Result<Report> {
             unfinished.join(", ")
         ));
     }
+    md.push_str(&provenance_table(&scores, &methods));
     md.push_str(&per_task_table(&scores, &methods, &tasks, suite.as_ref()));
     md.push_str(&aggregate_table(&scores, &methods, suite.as_ref(), &boot)?);
     let mut files = Vec::new();
@@ -110,6 +112,43 @@ fn of<'a>(scores: &'a [RunScore], method: &str, task: &str) -> Vec<&'a RunScore>
         .iter()
         .filter(|s| s.method == method && s.task == task)
         .collect()
+}
+
+/// Per method: the command, the commits, the dates and the hardware its
+/// runs were trained with (from their `provenance.jsonl`).
+fn provenance_table(scores: &[RunScore], methods: &[String]) -> String {
+    let mut md = String::from(
+        "| method | runs | command | commit | dates | hardware |\n|---|---:|---|---|---|---|\n",
+    );
+    for method in methods {
+        let runs: Vec<&RunScore> = scores.iter().filter(|s| &s.method == method).collect();
+        let records: Vec<&Provenance> = runs.iter().flat_map(|r| &r.provenance).collect();
+        let distinct = |values: Vec<String>| match in_order(values.into_iter()) {
+            v if v.is_empty() => "not recorded".to_string(),
+            v => v.join("; "),
+        };
+        let commands = distinct(runs.iter().map(|r| format!("`{}`", r.command)).collect());
+        let commits = distinct(records.iter().map(|p| p.commit.clone()).collect());
+        let hardware = distinct(
+            records
+                .iter()
+                .map(|p| format!("{} ({})", p.cpu, p.device))
+                .collect(),
+        );
+        let first = records.iter().map(|p| p.started).min();
+        let last = records.iter().map(|p| p.started).max();
+        let dates = match (first, last) {
+            (Some(a), Some(b)) if utc_date(a) == utc_date(b) => utc_date(a),
+            (Some(a), Some(b)) => format!("{} to {}", utc_date(a), utc_date(b)),
+            _ => "not recorded".into(),
+        };
+        md.push_str(&format!(
+            "| {method} | {} | {commands} | {commits} | {dates} | {hardware} |\n",
+            runs.len()
+        ));
+    }
+    md.push('\n');
+    md
 }
 
 fn per_task_table(

@@ -8,6 +8,7 @@ mod collect;
 mod dream;
 mod eval;
 pub mod lock;
+pub mod provenance;
 mod resume;
 mod run;
 pub mod run_dir;

@@ -12,6 +12,7 @@ use super::checkpoint::{Checkpoint, Counters, FORMAT_VERSION, Manifest, save_jso
 use super::collect::{Collector, Episode};
 use super::eval::evaluate;
 use super::lock::RunLock;
+use super::provenance::Provenance;
 use super::{Agent, RunDir};
 use crate::config::{AgentKind, ExperimentConfig};
 use crate::core::Noise;
@@ -250,6 +251,7 @@ pub(super) fn run_loop(
     mut state: LoopState,
 ) -> Result<()> {
     let r = &config.run;
+    Provenance::now(&r.device, state.counters.env_steps).append(&run.root)?;
     let mut logger = Logger::new().with(JsonlSink::open(&run.metrics_path())?);
     if r.tensorboard {
         let mut events = TensorboardSink::new(&run.root)?;

@@ -13,6 +13,16 @@ use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
 use somnium::nn::tensor_util::to_vec;
 use somnium::train::{ActingPolicy, Agent};
 
+/// The agents seed their device's generator, which every test in this
+/// binary shares: run concurrently, one test's draws would interleave with
+/// the other's and make both depend on the scheduler. Each test holds
+/// this for its whole length.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct PickOne {
     t: usize,
     obs_space: Space,
@@ -143,6 +153,7 @@ fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
 /// from one global generator, and parallel tests would interleave draws).
 #[test]
 fn world_model_loss_falls_and_actor_finds_the_optimum() {
+    let _alone = one_at_a_time();
     learns_pick_one(DreamerConfig::tiny(), "adam", 0);
     // The 2025 design's optimiser (LaProp with adaptive gradient clipping,
     // at a rate and warmup scaled to this tiny run) and its critic loss on
@@ -242,6 +253,7 @@ fn learns_pick_one(config: DreamerConfig, label: &str, replicas: usize) {
 /// the stored start than from the initial state.
 #[test]
 fn replay_context_starts_sequences_from_the_stored_latents() {
+    let _alone = one_at_a_time();
     let mut config = DreamerConfig::tiny();
     config.replay.context = 1;
     let device = burn::tensor::Device::flex();

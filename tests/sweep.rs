@@ -183,6 +183,16 @@ fn a_killed_sweep_finishes_on_the_same_command_without_redoing_finished_runs() {
             .join("CartPole-v1-eval-return.svg")
             .is_file()
     );
+
+    // The experiment edited since: the sweep refuses to mix its runs.
+    let text = std::fs::read_to_string(&exp).unwrap();
+    std::fs::write(&exp, text.replace("td_steps = 5", "td_steps = 4")).unwrap();
+    let out = sweep_command(&exp, &sweep).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("`muzero.training.td_steps` = 5"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -70,25 +70,44 @@ pub fn run_local(sweep: &Sweep, options: &LocalOptions) -> Result<Vec<Outcome>> 
     let total = sweep.manifest.runs.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
     let mut queue = VecDeque::new();
+    let mut held = Vec::new();
     for (index, status) in sweep.statuses().into_iter().enumerate() {
         match status {
             Ok(RunStatus::Finished { .. }) => {
                 outcomes[index] = Some(Outcome::Finished { trained: false })
             }
-            Ok(RunStatus::Running { holder }) => outcomes[index] = Some(Outcome::InUse(holder)),
+            Ok(RunStatus::Running { .. }) => held.push(index),
             Ok(RunStatus::NotStarted | RunStatus::Partial { .. }) => queue.push_back(index),
             Err(e) => outcomes[index] = Some(Outcome::Failed(e.to_string())),
         }
     }
     let display = Display::new(total, outcomes.iter().flatten().count());
-    let skipped = total - queue.len();
+    let skipped = total - queue.len() - held.len();
     if skipped > 0 {
-        display.say(format!(
-            "{skipped} of {total} runs need nothing (finished, or trained by another process)"
-        ));
+        display.say(format!("{skipped} of {total} runs need nothing (finished)"));
     }
+    // A run held by another process is looked at again while this sweep
+    // works, and for a few seconds at least: the holder may be the run of
+    // a sweep just stopped, which lets go as soon as it notices.
+    let grace = Instant::now() + Duration::from_secs(3);
     let mut active: Vec<Active> = Vec::new();
-    while !queue.is_empty() || !active.is_empty() {
+    while !queue.is_empty() || !active.is_empty() || (!held.is_empty() && Instant::now() < grace) {
+        held.retain(|&index| match run_status(&sweep.run_dir(index)) {
+            Ok(RunStatus::Running { .. }) => true,
+            Ok(RunStatus::Finished { .. }) => {
+                outcomes[index] = Some(Outcome::Finished { trained: false });
+                display.overall.inc(1);
+                false
+            }
+            Ok(_) => {
+                queue.push_back(index);
+                false
+            }
+            Err(e) => {
+                outcomes[index] = Some(Outcome::Failed(e.to_string()));
+                false
+            }
+        });
         while active.len() < options.jobs
             && let Some(index) = queue.pop_front()
         {
@@ -116,6 +135,13 @@ pub fn run_local(sweep: &Sweep, options: &LocalOptions) -> Result<Vec<Outcome>> 
             }
         }
         active = still;
+    }
+    for index in held {
+        let holder = match run_status(&sweep.run_dir(index)) {
+            Ok(RunStatus::Running { holder }) => holder,
+            _ => "another process".into(),
+        };
+        outcomes[index] = Some(Outcome::InUse(holder));
     }
     display.overall.finish_and_clear();
     Ok(outcomes

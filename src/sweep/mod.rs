@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use plan::{Planned, PlannedRun, SweepRequest, plan_runs};
 
+use crate::config::ExperimentConfig;
 use crate::train::{RunDir, RunStatus, run_status, train_or_resume};
 use crate::{Error, Result};
 
@@ -107,7 +108,11 @@ impl Sweep {
         }
         for (index, run) in sweep.manifest.runs.iter().enumerate() {
             let root = sweep.run_dir(index);
-            if !root.join("config.toml").is_file() {
+            if root.join("config.toml").is_file() {
+                if let Some(planned) = planned.configs.get(&run.name) {
+                    check_unchanged(&root, planned, &request.experiment)?;
+                }
+            } else {
                 let config = planned.configs.get(&run.name).ok_or_else(|| Error::Sweep {
                     path: root.clone(),
                     problem: "listed in the manifest but missing, and not among the runs this \
@@ -218,6 +223,58 @@ pub fn status_table(sweep: &Sweep) -> String {
         ));
     }
     text
+}
+
+/// Refuse to go on with a run whose saved config is not what the
+/// experiment gives now (the file was edited since the sweep was made):
+/// its runs would differ by more than their seeds. Names the first key
+/// that differs.
+fn check_unchanged(root: &Path, planned: &ExperimentConfig, experiment: &Path) -> Result<()> {
+    let saved = RunDir::open(root)?.load_config(&[])?;
+    if saved == *planned {
+        return Ok(());
+    }
+    let (saved, now) = (json(&saved), json(planned));
+    let (key, was, is) = first_difference(&saved, &now, "").unwrap_or_default();
+    Err(Error::Sweep {
+        path: root.to_path_buf(),
+        problem: format!(
+            "this run was made with `{key}` = {was}, and {} now gives {is}: the experiment \
+             changed since the sweep was made; give the new sweep its own --dir, or restore \
+             the file",
+            experiment.display()
+        ),
+    })
+}
+
+fn json(config: &ExperimentConfig) -> serde_json::Value {
+    serde_json::to_value(config).expect("configs serialise")
+}
+
+/// The first dotted key where `a` and `b` differ, with both values.
+fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    prefix: &str,
+) -> Option<(String, String, String)> {
+    use serde_json::Value::Object;
+    match (a, b) {
+        (Object(x), Object(y)) => x.keys().chain(y.keys()).find_map(|key| {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let null = serde_json::Value::Null;
+            first_difference(
+                x.get(key).unwrap_or(&null),
+                y.get(key).unwrap_or(&null),
+                &path,
+            )
+        }),
+        _ if a == b => None,
+        _ => Some((prefix.to_string(), a.to_string(), b.to_string())),
+    }
 }
 
 /// Remove a run directory whose creation was cut short before its config

@@ -94,7 +94,9 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
-    /// Plot a metric of one or more runs against environment steps (SVG).
+    /// Plot a metric of one or more runs against environment steps (SVG);
+    /// a sweep directory among them draws each method's mean over its
+    /// seeds with a 95% bootstrap band.
     Plot {
         /// Run directories (each with its metrics.jsonl).
         #[arg(required = true)]
@@ -268,8 +270,15 @@ fn main() -> anyhow::Result<()> {
                 labels.len(),
                 runs.len()
             );
+            // Sweeps are drawn as each method's mean over its seeds.
+            let sweeps = runs
+                .iter()
+                .any(|r| r.join(somnium::sweep::MANIFEST).is_file());
             let mut curves = Vec::with_capacity(runs.len());
-            for (i, run) in runs.iter().enumerate() {
+            if sweeps {
+                curves = somnium::report::seed_curves(&runs, &labels, &metric)?;
+            }
+            for (i, run) in runs.iter().enumerate().filter(|_| !sweeps) {
                 let mut curve = somnium::logging::read_curve(run, &metric)?;
                 if let Some(label) = labels.get(i) {
                     curve.label = label.clone();

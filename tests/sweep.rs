@@ -184,6 +184,17 @@ fn a_killed_sweep_finishes_on_the_same_command_without_redoing_finished_runs() {
             .is_file()
     );
 
+    // `somnium plot` draws a sweep as each grid point's mean over seeds.
+    let out = somnium()
+        .arg("plot")
+        .arg(&sweep)
+        .args(["--table", "--output"])
+        .arg(tmp.path().join("plot.svg"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("tiny env_steps=400 (2 runs)"), "{table}");
+
     // The experiment edited since: the sweep refuses to mix its runs.
     let text = std::fs::read_to_string(&exp).unwrap();
     std::fs::write(&exp, text.replace("td_steps = 5", "td_steps = 4")).unwrap();

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 pub use collect::{RunScore, collect_runs};
 pub use suite::Suite;
-pub use write::{Report, write_report};
+pub use write::{Report, seed_curves, write_report};
 
 /// What `somnium report` is asked for.
 #[derive(Debug, Clone)]

@@ -262,6 +262,29 @@ fn method_scores(
     by_task
 }
 
+/// Each method's mean curve of `metric` over its runs, per task, with a
+/// 95% bootstrap band (what `somnium plot` draws for sweep directories):
+/// runs found and grouped as the report finds and groups them. A label
+/// gets the task appended where the runs span several.
+pub fn seed_curves(paths: &[PathBuf], labels: &[String], metric: &str) -> Result<Vec<Curve>> {
+    let runs = collect_runs(paths, labels)?;
+    let scores = score_runs(&runs, metric, 1)?;
+    let methods = in_order(scores.iter().map(|s| s.method.clone()));
+    let tasks = in_order(scores.iter().map(|s| s.task.clone()));
+    let mut curves = Vec::new();
+    for task in &tasks {
+        for method in &methods {
+            if let Some(mut curve) = mean_curve(&scores, method, task, 0) {
+                if tasks.len() > 1 {
+                    curve.label = format!("{} on {task}", curve.label);
+                }
+                curves.push(curve);
+            }
+        }
+    }
+    Ok(curves)
+}
+
 /// The mean over a method's runs of a task at the steps all of them
 /// logged, with a bootstrap band of that mean.
 fn mean_curve(scores: &[RunScore], method: &str, task: &str, seed: u64) -> Option<Curve> {

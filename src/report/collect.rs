@@ -131,6 +131,8 @@ fn run_method(run: &Path) -> String {
 /// Score each run of `runs` by the mean of its last `last` values of
 /// `metric`; a run without any is an error naming it.
 pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Result<Vec<RunScore>> {
+    // A sweep's manifest is read once for all its runs.
+    let mut commands: std::collections::BTreeMap<PathBuf, Option<String>> = Default::default();
     runs.iter()
         .map(|(method, run)| {
             let config = RunDir::open(run)?.load_config(&[])?;
@@ -139,10 +141,11 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
             let score = tail.iter().map(|p| p.1).sum::<f64>() / tail.len() as f64;
             let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
             let provenance = Provenance::read(run);
-            let command = run
-                .parent()
-                .and_then(|dir| Sweep::open(dir).ok())
-                .map(|sweep| sweep_command(&sweep))
+            let parent = run.parent().unwrap_or(Path::new("")).to_path_buf();
+            let command = commands
+                .entry(parent)
+                .or_insert_with_key(|dir| Sweep::open(dir).ok().map(|s| sweep_command(&s)))
+                .clone()
                 .or_else(|| provenance.first().map(|p| p.command.join(" ")))
                 .unwrap_or_else(|| "-".into());
             Ok(RunScore {

@@ -168,3 +168,29 @@ pixel_size = 16"#;
         .to_string();
     assert!(err.contains("v.gif") && err.contains(".svg"), "{err}");
 }
+
+/// The 2025 image encoder and decoder (`encoder.cnn = "pooled"`) train and
+/// dream on MinAtar's 10x10 grids with one halving (to 5x5); with the
+/// default four multipliers the grids do not halve evenly, and the run
+/// refuses before training, naming the key.
+#[test]
+fn the_pooled_cnn_trains_and_dreams_and_names_the_key_when_images_do_not_halve() {
+    let logdir = tempfile::tempdir().unwrap();
+    let minatar = r#"id = "MinAtar/Breakout-v1""#;
+    let mut config = tiny(minatar, logdir.path());
+    config.dreamer.encoder.cnn = somnium::dreamer::CnnKind::Pooled;
+    config.dreamer.encoder.cnn_mults = vec![2];
+    config.dreamer.encoder.cnn_kernel = 3;
+    config.dreamer.encoder.cnn_decoder_blocks = 4;
+    let run = train_config(&config, "pooled").unwrap();
+    let gif = dream(&run, None, 2, 3, None, &[]).unwrap();
+    let errors = read_errors(&gif);
+    assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+
+    config.dreamer.encoder.cnn_mults = vec![2, 3, 4, 4];
+    let err = train_config(&config, "unhalved").unwrap_err().to_string();
+    assert!(
+        err.contains("dreamer.encoder.cnn_mults") && err.contains("10x10"),
+        "{err}"
+    );
+}

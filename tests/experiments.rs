@@ -146,7 +146,9 @@ fn size_table() -> Vec<(String, Vec<usize>)> {
 
 #[test]
 fn the_2025_presets_match_the_reference_table() {
-    use somnium::dreamer::{ContinuationEstimate, CoreKind, HeadRole, OptimizerKind, TwohotKind};
+    use somnium::dreamer::{
+        CnnKind, ContinuationEstimate, CoreKind, HeadRole, OptimizerKind, TwohotKind,
+    };
     let rows = size_table();
     assert_eq!(rows.len(), 7, "size1m to size400m");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/presets/dreamer");
@@ -184,6 +186,17 @@ fn the_2025_presets_match_the_reference_table() {
             "{name}"
         );
         assert_eq!(d.rssm.core, CoreKind::BlockGru, "{name}");
+        assert_eq!(
+            (
+                d.encoder.cnn,
+                d.encoder.cnn_mults.as_slice(),
+                d.encoder.cnn_kernel,
+                d.encoder.cnn_decoder_blocks
+            ),
+            (CnnKind::Pooled, [2, 3, 4, 4].as_slice(), 5, 8),
+            "{name}: the 2025 CNN"
+        );
+        assert!(d.replay.online, "{name}: the online replay queue");
         assert_eq!(
             d.encoder.mlp_layers, 3,
             "{name}: encoder and decoder layers"

@@ -8,14 +8,15 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::actor_critic::{ActorCritic, Shard, add_weighted, concurrently};
-use super::config::DreamerConfig;
+use super::config::{CnnKind, DreamerConfig};
 use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
 use crate::Result;
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
-use crate::error::check_finite;
+use crate::error::{Error, check_finite};
 use crate::logging::Scalar;
+use crate::nn::cnn_pooled::pooled_resolution;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::loss_scale::LossScale;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
@@ -162,6 +163,22 @@ pub struct DreamerAgent {
     replicas: Vec<Device>,
 }
 
+/// The pooled CNN halves images once per multiplier; say which key to
+/// change when this environment's images do not halve that often.
+fn check_image_size(config: &DreamerConfig, obs_kind: ObsKind) -> Result<()> {
+    if let (ObsKind::Image { shape, .. }, CnnKind::Pooled) = (obs_kind, config.encoder.cnn) {
+        let stages = config.encoder.cnn_mults.len();
+        pooled_resolution(shape[0], shape[1], stages).map_err(|problem| {
+            Error::config(
+                "the environment's images",
+                "dreamer.encoder.cnn_mults",
+                problem,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 impl DreamerAgent {
     /// A fresh agent for the given spaces, on `device` (gradients are enabled on it).
     /// `seed` seeds the device's random generator, which draws the initial
@@ -178,6 +195,7 @@ impl DreamerAgent {
         // The networks' initial weights come from the device's generator.
         device.seed(seed);
         let obs_kind = ObsKind::of(observation_space);
+        check_image_size(config, obs_kind)?;
         let codec = ActionCodec::new(action_space)?;
         let width = codec.width();
         let model = DreamerWorldModel::new(config, obs_kind, width, &device);
@@ -240,7 +258,7 @@ impl DreamerAgent {
     /// One update of world model, actor and critic on a replayed batch.
     pub fn train_step(&mut self) -> Result<Vec<Scalar>> {
         let c = &self.config;
-        let batch = self.replay.sample_with_context(
+        let batch = self.replay.sample_for_update(
             c.replay.batch,
             c.replay.length,
             c.replay.context,
@@ -363,6 +381,9 @@ fn replay_for(config: &DreamerConfig, mut replay: SequenceReplay) -> SequenceRep
     if config.replay.context > 0 {
         let r = &config.rssm;
         replay.keep_latents(r.deter, r.stoch, r.classes);
+    }
+    if config.replay.online {
+        replay.queue_online(config.replay.context + config.replay.length);
     }
     replay
 }

@@ -11,12 +11,13 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::config::{DreamerConfig, EncoderConfig, HeadRole, HeadsConfig, TwohotKind};
+use super::config::{CnnKind, DreamerConfig, EncoderConfig, HeadRole, HeadsConfig, TwohotKind};
 use crate::core::{
     ContinueModel, Encoder, ObsBatch, ObsKind, ObservationModel, ObservationPrediction,
     PolicyDistribution, PolicyModel, RewardModel, ValueModel,
 };
 use crate::nn::cnn::{CnnDecoder, CnnEncoder};
+use crate::nn::cnn_pooled::{PooledCnnDecoder, PooledCnnEncoder, PooledDecoderShape};
 use crate::nn::dist::{
     Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical, ScalarTransform,
 };
@@ -29,8 +30,10 @@ use crate::nn::symlog::symlog;
 pub enum ObsEncoder {
     /// MLP over symlog inputs.
     Vector(Mlp),
-    /// CNN over `[B, H, W, C]` images.
+    /// CNN over `[B, H, W, C]` images (2023).
     Image(CnnEncoder),
+    /// Pooled CNN over `[B, H, W, C]` images (2025).
+    PooledImage(PooledCnnEncoder),
 }
 
 impl ObsEncoder {
@@ -44,13 +47,23 @@ impl ObsEncoder {
                 norm,
                 device,
             )),
-            ObsKind::Image { shape, .. } => ObsEncoder::Image(CnnEncoder::new(
-                shape,
-                config.cnn_depth,
-                config.min_resolution,
-                norm,
-                device,
-            )),
+            ObsKind::Image { shape, .. } => match config.cnn {
+                CnnKind::Strided => ObsEncoder::Image(CnnEncoder::new(
+                    shape,
+                    config.cnn_depth,
+                    config.min_resolution,
+                    norm,
+                    device,
+                )),
+                CnnKind::Pooled => ObsEncoder::PooledImage(PooledCnnEncoder::new(
+                    shape,
+                    config.cnn_depth,
+                    &config.cnn_mults,
+                    config.cnn_kernel,
+                    norm,
+                    device,
+                )),
+            },
         }
     }
 }
@@ -60,6 +73,7 @@ impl Encoder for ObsEncoder {
         match self {
             ObsEncoder::Vector(mlp) => mlp.output_width(),
             ObsEncoder::Image(cnn) => cnn.output_width(),
+            ObsEncoder::PooledImage(cnn) => cnn.output_width(),
         }
     }
 
@@ -67,6 +81,7 @@ impl Encoder for ObsEncoder {
         match (self, obs) {
             (ObsEncoder::Vector(mlp), ObsBatch::Vector(x)) => mlp.forward(symlog(x.clone())),
             (ObsEncoder::Image(cnn), ObsBatch::Image(x)) => cnn.forward(x.clone()),
+            (ObsEncoder::PooledImage(cnn), ObsBatch::Image(x)) => cnn.forward(x.clone()),
             _ => panic!("encoder and observation batch are of different kinds"),
         }
     }
@@ -80,19 +95,25 @@ pub struct VectorDecoder {
 }
 
 /// Reconstructs observations from features.
+// One decoder per model, built once: its variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum ObsDecoder {
     /// MLP predicting symlog vectors.
     Vector(VectorDecoder),
-    /// Transposed-conv decoder.
+    /// Transposed-conv decoder (2023).
     Image(CnnDecoder),
+    /// Upsampling decoder (2025).
+    PooledImage(PooledCnnDecoder),
 }
 
 impl ObsDecoder {
-    /// The decoder for observations of `kind` from `features` wide inputs.
+    /// The decoder for observations of `kind` from `features` wide inputs,
+    /// the first `deter` of them the deterministic state.
     pub fn new(
         kind: ObsKind,
         features: usize,
+        deter: usize,
         config: &EncoderConfig,
         norm: NormKind,
         device: &Device,
@@ -103,14 +124,29 @@ impl ObsDecoder {
                 let out = linear(mlp.output_width(), width, true, device);
                 ObsDecoder::Vector(VectorDecoder { mlp, out })
             }
-            ObsKind::Image { shape, .. } => ObsDecoder::Image(CnnDecoder::new(
-                features,
-                shape,
-                config.cnn_depth,
-                config.min_resolution,
-                norm,
-                device,
-            )),
+            ObsKind::Image { shape, .. } => match config.cnn {
+                CnnKind::Strided => ObsDecoder::Image(CnnDecoder::new(
+                    features,
+                    shape,
+                    config.cnn_depth,
+                    config.min_resolution,
+                    norm,
+                    device,
+                )),
+                CnnKind::Pooled => {
+                    let shape = PooledDecoderShape {
+                        image: shape,
+                        depth: config.cnn_depth,
+                        mults: &config.cnn_mults,
+                        kernel: config.cnn_kernel,
+                        blocks: config.cnn_decoder_blocks,
+                        units: config.mlp_units,
+                    };
+                    ObsDecoder::PooledImage(PooledCnnDecoder::new(
+                        features, deter, shape, norm, device,
+                    ))
+                }
+            },
         }
     }
 }
@@ -122,6 +158,7 @@ impl ObservationModel for ObsDecoder {
                 ObservationPrediction::SymlogVector(d.out.forward(d.mlp.forward(features)))
             }
             ObsDecoder::Image(cnn) => ObservationPrediction::Image(cnn.forward(features)),
+            ObsDecoder::PooledImage(cnn) => ObservationPrediction::Image(cnn.forward(features)),
         }
     }
 }

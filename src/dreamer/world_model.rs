@@ -48,7 +48,14 @@ impl DreamerWorldModel {
         );
         let features = rssm.feature_width();
         DreamerWorldModel {
-            decoder: ObsDecoder::new(obs_kind, features, &config.encoder, config.norm, device),
+            decoder: ObsDecoder::new(
+                obs_kind,
+                features,
+                config.rssm.deter,
+                &config.encoder,
+                config.norm,
+                device,
+            ),
             reward_head: RewardHead::new(features, &config.heads, config.norm, device),
             continue_head: ContinueHead::new(features, &config.heads, config.norm, device),
             encoder,

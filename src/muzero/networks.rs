@@ -241,6 +241,7 @@ impl MuzeroNet {
                     mlp_units: config.units,
                     cnn_depth: config.cnn_depth,
                     min_resolution: 4,
+                    ..EncoderConfig::default()
                 };
                 let encoder = ObsEncoder::new(kind, &encoder_config, config.norm, device);
                 let s = config.state;

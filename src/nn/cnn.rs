@@ -33,7 +33,7 @@ fn stage_sizes(height: usize, width: usize, min_resolution: usize) -> Vec<(usize
 }
 
 /// Normalise the channels of an NCHW map: move channels last and back.
-fn norm_channels(norm: &Norm, x: Tensor<4>) -> Tensor<4> {
+pub(super) fn norm_channels(norm: &Norm, x: Tensor<4>) -> Tensor<4> {
     norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
 }
 

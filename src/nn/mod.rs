@@ -8,6 +8,7 @@
 //! across reward scales.
 
 pub mod cnn;
+pub mod cnn_pooled;
 pub mod dist;
 pub mod ema;
 pub mod grad;

@@ -4,17 +4,22 @@
 //! own stream, and training samples fixed-length windows uniformly from
 //! all streams. Windows may cross episode boundaries; the `is_first` flags
 //! travel with the data and reset the model's state there, so boundaries
-//! stay correct wherever a window starts.
-
+//! stay correct wherever a window starts. With the 2025 design's online
+//! queue ([`OnlineQueue`]) every new window is trained on once as soon as
+//! it is complete, and the rest of each batch is uniform.
 //!
 //! [`TrajectoryReplay`] is MuZero's: whole trajectories with their search
 //! statistics, sampled by priority, with the n-step targets of unrolled
 //! positions.
 
+mod batch;
 mod latents;
+mod online;
 mod sequence;
 mod trajectory;
 
+pub use batch::SequenceBatch;
 pub use latents::{LatentStore, StartLatents};
-pub use sequence::{SequenceBatch, SequenceReplay, Transition};
+pub use online::OnlineQueue;
+pub use sequence::{SequenceReplay, Transition};
 pub use trajectory::{Position, SearchStats, Trajectory, TrajectoryReplay, UnrollTargets};

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::batch::SequenceBatch;
 use super::latents::{LatentStore, StartLatents};
+use super::online::OnlineQueue;
 use crate::core::{Noise, ObsKind};
 
 /// One step of one environment copy, in DreamerV3's layout: the
@@ -20,70 +22,6 @@ pub struct Transition<'a> {
     pub is_first: bool,
     /// This observation ends the episode by termination (not truncation).
     pub is_terminal: bool,
-}
-
-/// A sampled batch, time-major: row `t * B + b` is step `t` of sequence `b`.
-#[derive(Debug, Clone)]
-pub struct SequenceBatch {
-    /// Sequences `B`.
-    pub batch: usize,
-    /// Steps per sequence `T`.
-    pub length: usize,
-    /// Observations `[T * B * obs_len]`.
-    pub obs: Vec<f32>,
-    /// Actions `[T * B * A]`.
-    pub actions: Vec<f32>,
-    /// Rewards `[T * B]`.
-    pub rewards: Vec<f32>,
-    /// First-step flags `[T * B]` (1.0 or 0.0); step 0 of every sequence is marked first.
-    pub is_first: Vec<f32>,
-    /// Terminal flags `[T * B]`.
-    pub is_terminal: Vec<f32>,
-    /// Where each row is kept: `(stream, slot)` `[T * B]`, to store the
-    /// latents an update computes there.
-    pub positions: Vec<(u32, u32)>,
-    /// The stored latents of the step before each sequence (sampled with a
-    /// replay context; `None` otherwise).
-    pub start: Option<StartLatents>,
-}
-
-impl SequenceBatch {
-    /// Split the sequences into `parts` contiguous groups of (nearly) equal
-    /// size, for data-parallel updates; empty groups are left out.
-    pub fn split(&self, parts: usize) -> Vec<SequenceBatch> {
-        let (b, t) = (self.batch, self.length);
-        let rows = t * b;
-        let (obs_len, action_len) = (self.obs.len() / rows, self.actions.len() / rows);
-        let per = b.div_ceil(parts.max(1));
-        (0..b)
-            .step_by(per.max(1))
-            .map(|first| {
-                let n = per.min(b - first);
-                let pick_f32 = |v: &[f32], width: usize| pick(v, width, t, b, first, n);
-                SequenceBatch {
-                    batch: n,
-                    length: t,
-                    obs: pick_f32(&self.obs, obs_len),
-                    actions: pick_f32(&self.actions, action_len),
-                    rewards: pick_f32(&self.rewards, 1),
-                    is_first: pick_f32(&self.is_first, 1),
-                    is_terminal: pick_f32(&self.is_terminal, 1),
-                    positions: pick(&self.positions, 1, t, b, first, n),
-                    start: self.start.as_ref().map(|s| s.columns(first, n)),
-                }
-            })
-            .collect()
-    }
-}
-
-/// Sequences `first..first + n` of a time-major `[t * b * width]` array.
-fn pick<T: Copy>(v: &[T], width: usize, t: usize, b: usize, first: usize, n: usize) -> Vec<T> {
-    (0..t)
-        .flat_map(|step| {
-            let start = (step * b + first) * width;
-            v[start..start + n * width].iter().copied()
-        })
-        .collect()
 }
 
 /// Observations stored compactly: images (and binary grids) as bytes.
@@ -120,6 +58,10 @@ pub struct SequenceReplay {
     /// design's replay context; older checkpoints have none).
     #[serde(default)]
     latents: Option<LatentStore>,
+    /// The 2025 design's queue of windows not yet trained on (`None`
+    /// without `replay.online`).
+    #[serde(default)]
+    online: Option<OnlineQueue>,
 }
 
 impl SequenceReplay {
@@ -148,6 +90,7 @@ impl SequenceReplay {
             action_len,
             added: 0,
             latents: None,
+            online: None,
         }
     }
 
@@ -214,6 +157,9 @@ impl SequenceReplay {
         if let Some(latents) = &mut self.latents {
             latents.forget(index, slot);
         }
+        if let Some(online) = &mut self.online {
+            online.record(index);
+        }
         self.added += 1;
     }
 
@@ -245,12 +191,59 @@ impl SequenceReplay {
         context: usize,
         noise: &mut Noise,
     ) -> SequenceBatch {
-        let latents = (context > 0).then(|| {
-            self.latents
-                .as_ref()
-                .expect("a replay context needs a buffer that keeps latents")
-        });
+        let picks = self.uniform_picks(batch, context + length, noise);
+        self.assemble(&picks, length, context)
+    }
+
+    /// [`SequenceReplay::sample_with_context`] for an update: with the
+    /// online queue ([`SequenceReplay::queue_online`]), the windows that no
+    /// update has seen yet come first (oldest first, each once) and the
+    /// rest of the batch is uniform.
+    pub fn sample_for_update(
+        &mut self,
+        batch: usize,
+        length: usize,
+        context: usize,
+        noise: &mut Noise,
+    ) -> SequenceBatch {
         let window = context + length;
+        let held: Vec<usize> = self.streams.iter().map(|s| s.len).collect();
+        let mut picks = match &mut self.online {
+            Some(online) if online.window() == window => online.take(batch, &held),
+            _ => Vec::new(),
+        };
+        let rest = batch - picks.len();
+        picks.extend(self.uniform_picks(rest, window, noise));
+        self.assemble(&picks, length, context)
+    }
+
+    /// Queue every window of `window` steps that arrives from now on for
+    /// one update before uniform sampling (the 2025 design's
+    /// `replay.online`); what is held already counts as seen. Keeps a
+    /// queue that fits (one restored from a checkpoint).
+    pub fn queue_online(&mut self, window: usize) {
+        if self
+            .online
+            .as_ref()
+            .is_some_and(|q| q.window() == window && q.covers(self.streams.len()))
+        {
+            return;
+        }
+        let held: Vec<usize> = self.streams.iter().map(|s| s.len).collect();
+        self.online = Some(OnlineQueue::new(window, &held));
+    }
+
+    /// Windows waiting in the online queue (0 without one).
+    pub fn online_waiting(&self) -> usize {
+        self.online.as_ref().map_or(0, OnlineQueue::len)
+    }
+
+    /// `n` windows of `window` steps drawn uniformly over all valid
+    /// windows, as `(stream, offset from its oldest held step)`.
+    fn uniform_picks(&self, n: usize, window: usize, noise: &mut Noise) -> Vec<(usize, usize)> {
+        if n == 0 {
+            return Vec::new();
+        }
         let starts: Vec<usize> = self
             .streams
             .iter()
@@ -258,6 +251,35 @@ impl SequenceReplay {
             .collect();
         let total: usize = starts.iter().sum();
         assert!(total > 0, "replay: no stream holds {window} steps yet");
+        (0..n)
+            .map(|_| {
+                let mut pick = noise.below(total);
+                let stream = starts
+                    .iter()
+                    .position(|&n| {
+                        if pick < n {
+                            true
+                        } else {
+                            pick -= n;
+                            false
+                        }
+                    })
+                    .expect("pick within total");
+                (stream, pick)
+            })
+            .collect()
+    }
+
+    /// The batch of the windows `picks` (`(stream, offset)`), each
+    /// `context + length` steps, keeping the last `length` (see
+    /// [`SequenceReplay::sample_with_context`]).
+    fn assemble(&self, picks: &[(usize, usize)], length: usize, context: usize) -> SequenceBatch {
+        let latents = (context > 0).then(|| {
+            self.latents
+                .as_ref()
+                .expect("a replay context needs a buffer that keeps latents")
+        });
+        let batch = picks.len();
         let (obs_len, action_len) = (self.obs_len, self.action_len);
         let rows = length * batch;
         let mut out = SequenceBatch {
@@ -271,19 +293,7 @@ impl SequenceReplay {
             positions: vec![(0, 0); rows],
             start: latents.map(|_| StartLatents::default()),
         };
-        for b in 0..batch {
-            let mut pick = noise.below(total);
-            let stream = starts
-                .iter()
-                .position(|&n| {
-                    if pick < n {
-                        true
-                    } else {
-                        pick -= n;
-                        false
-                    }
-                })
-                .expect("pick within total");
+        for (b, &(stream, pick)) in picks.iter().enumerate() {
             let s = &self.streams[stream];
             let slot_at = |t: usize| (s.head + pick + t) % s.len.max(1);
             // Without a stored start, the sequence starts afresh.
@@ -363,207 +373,5 @@ impl SequenceReplay {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::train::checkpoint::{load_replay, save_json, save_replay};
-
-    fn step(obs: f32, first: bool) -> ([f32; 1], [f32; 2], bool) {
-        ([obs], [obs, -obs], first)
-    }
-
-    fn add(replay: &mut SequenceReplay, stream: usize, obs: f32, first: bool) {
-        let (o, a, f) = step(obs, first);
-        replay.add(
-            stream,
-            &Transition {
-                obs: &o,
-                action: &a,
-                reward: obs * 10.0,
-                is_first: f,
-                is_terminal: false,
-            },
-        );
-    }
-
-    #[test]
-    fn windows_are_contiguous_and_time_major() {
-        let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 2);
-        for i in 0..10 {
-            add(&mut replay, 0, i as f32, i == 0 || i == 5);
-        }
-        let batch = replay.sample(3, 4, &mut Noise::new(0));
-        for b in 0..3 {
-            let first = batch.obs[b];
-            for t in 0..4 {
-                let row = t * 3 + b;
-                assert_eq!(batch.obs[row], first + t as f32, "contiguous");
-                assert_eq!(batch.rewards[row], batch.obs[row] * 10.0);
-                assert_eq!(batch.actions[row * 2 + 1], -batch.obs[row]);
-                let stored_first = batch.obs[row] == 0.0 || batch.obs[row] == 5.0;
-                assert_eq!(
-                    batch.is_first[row] == 1.0,
-                    t == 0 || stored_first,
-                    "episode starts kept inside windows"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn ring_buffer_drops_the_oldest_and_windows_never_wrap_across_the_seam() {
-        let mut replay = SequenceReplay::new(5, 1, ObsKind::Vector { width: 1 }, 2);
-        for i in 0..12 {
-            add(&mut replay, 0, i as f32, false);
-        }
-        assert_eq!(replay.len(), 5);
-        let mut noise = Noise::new(3);
-        for _ in 0..50 {
-            let batch = replay.sample(1, 3, &mut noise);
-            assert!(
-                batch.obs[0] >= 7.0,
-                "only the newest five (7..=11) remain: {:?}",
-                batch.obs
-            );
-            assert_eq!(
-                batch.obs[2] - batch.obs[0],
-                2.0,
-                "no window wraps from newest to oldest"
-            );
-        }
-    }
-
-    #[test]
-    fn samples_every_stream_and_round_trips_through_disk() {
-        let mut replay = SequenceReplay::new(
-            100,
-            2,
-            ObsKind::Image {
-                shape: [1, 1, 1],
-                pixels: true,
-            },
-            2,
-        );
-        for i in 0..6 {
-            add(&mut replay, 0, i as f32, i == 0);
-            add(&mut replay, 1, 100.0 + i as f32, i == 0);
-        }
-        let batch = replay.sample(64, 2, &mut Noise::new(1));
-        let from_second = batch.obs.iter().filter(|&&o| o >= 100.0).count();
-        assert!(from_second > 20 && from_second < 108, "{from_second}");
-        let dir = tempfile::tempdir().unwrap();
-        save_replay(&replay, dir.path()).unwrap();
-        let loaded: SequenceReplay = load_replay(dir.path()).unwrap().unwrap();
-        let a = replay.sample(4, 3, &mut Noise::new(9));
-        let b = loaded.sample(4, 3, &mut Noise::new(9));
-        assert_eq!(a.obs, b.obs);
-        assert_eq!(loaded.added, 12);
-        assert!(dir.path().join("replay.msgpack").exists());
-
-        // Checkpoints from before MessagePack kept the replay as JSON.
-        let old = tempfile::tempdir().unwrap();
-        save_json(&replay, &old.path().join("replay.json")).unwrap();
-        let from_json: SequenceReplay = load_replay(old.path()).unwrap().unwrap();
-        let c = from_json.sample(4, 3, &mut Noise::new(9));
-        assert_eq!(a.obs, c.obs);
-        let none: Option<SequenceReplay> =
-            load_replay(tempfile::tempdir().unwrap().path()).unwrap();
-        assert!(none.is_none());
-    }
-
-    #[test]
-    fn split_keeps_each_sequence_whole_and_in_order() {
-        // B = 3 sequences of T = 2 steps, time-major rows t * B + b, obs width 2.
-        let batch = SequenceBatch {
-            batch: 3,
-            length: 2,
-            obs: (0..12).map(|x| x as f32).collect(),
-            actions: (0..6).map(|x| x as f32).collect(),
-            rewards: vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0],
-            is_first: vec![1.0; 6],
-            is_terminal: vec![0.0; 6],
-            positions: (0..6).map(|row| (0, row)).collect(),
-            start: Some(StartLatents {
-                deter: vec![0.0, 1.0, 2.0],
-                stoch: vec![0.0; 3],
-                known: vec![true, false, true],
-            }),
-        };
-        let parts = batch.split(2);
-        assert_eq!(parts.len(), 2);
-        assert_eq!((parts[0].batch, parts[1].batch), (2, 1));
-        // Sequences 0 and 1: rows (t0 b0, t0 b1, t1 b0, t1 b1).
-        assert_eq!(parts[0].rewards, vec![0.0, 1.0, 10.0, 11.0]);
-        assert_eq!(parts[0].obs, vec![0.0, 1.0, 2.0, 3.0, 6.0, 7.0, 8.0, 9.0]);
-        assert_eq!(parts[1].rewards, vec![2.0, 12.0]);
-        assert_eq!(parts[1].obs, vec![4.0, 5.0, 10.0, 11.0]);
-        assert_eq!(parts[1].actions, vec![2.0, 5.0]);
-        assert_eq!(parts[0].positions, vec![(0, 0), (0, 1), (0, 3), (0, 4)]);
-        let starts = |i: usize| parts[i].start.as_ref().unwrap();
-        assert_eq!(
-            (starts(0).deter.clone(), starts(0).known.clone()),
-            (vec![0.0, 1.0], vec![true, false])
-        );
-        assert_eq!(starts(1).deter, vec![2.0]);
-    }
-
-    #[test]
-    fn a_replay_context_starts_each_sequence_from_the_latent_stored_before_it() {
-        let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 2);
-        for i in 0..10 {
-            add(&mut replay, 0, i as f32, i == 0 || i == 6);
-        }
-        replay.keep_latents(1, 1, 2);
-        // The latent of each step: h = 100 + the step's observation, z = class 1.
-        let every: Vec<(u32, u32)> = (0..10).map(|slot| (0, slot)).collect();
-        let deter: Vec<f32> = (0..10).map(|i| 100.0 + i as f32).collect();
-        let stoch: Vec<f32> = (0..10).flat_map(|_| [0.0, 1.0]).collect();
-        // Steps 0..=4 have latents; 5..=9 were never replayed.
-        replay.store_latents(&every[..5], &deter[..5], &stoch[..10]);
-
-        let mut noise = Noise::new(4);
-        for _ in 0..20 {
-            let batch = replay.sample_with_context(4, 3, 1, &mut noise);
-            let start = batch.start.as_ref().unwrap();
-            for b in 0..4 {
-                let first_obs = batch.obs[b];
-                assert!(first_obs >= 1.0, "step 0 is only ever context");
-                let before = first_obs - 1.0;
-                let known = before < 5.0;
-                assert_eq!(start.known[b], known);
-                let (h, z) = (start.deter[b], &start.stoch[2 * b..2 * b + 2]);
-                if known {
-                    assert_eq!((h, z), (100.0 + before, &[0.0, 1.0][..]));
-                } else {
-                    assert_eq!((h, z), (0.0, &[0.0, 0.0][..]));
-                }
-                // Marked first where the stored episode starts, or where
-                // no latent starts the sequence.
-                assert_eq!(batch.is_first[b] == 1.0, !known || first_obs == 6.0);
-                assert_eq!(batch.positions[b], (0, first_obs as u32));
-            }
-        }
-
-        // A new step in a reused slot forgets the slot's latent.
-        let mut small = SequenceReplay::new(3, 1, ObsKind::Vector { width: 1 }, 2);
-        small.keep_latents(1, 1, 2);
-        for i in 0..3 {
-            add(&mut small, 0, i as f32, false);
-        }
-        small.store_latents(
-            &[(0, 0), (0, 1), (0, 2)],
-            &[5.0, 6.0, 7.0],
-            &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0],
-        );
-        add(&mut small, 0, 3.0, false); // overwrites slot 0 (step 0)
-        let batch = small.sample_with_context(8, 2, 1, &mut Noise::new(0));
-        // Windows of 3 in [1, 2, 3]: the context is step 1, whose slot is intact.
-        let start = batch.start.unwrap();
-        assert!(start.known.iter().all(|&k| k));
-        assert!(start.deter.iter().all(|&h| h == 6.0));
-        let dir = tempfile::tempdir().unwrap();
-        save_replay(&small, dir.path()).unwrap();
-        let loaded: SequenceReplay = load_replay(dir.path()).unwrap().unwrap();
-        let again = loaded.sample_with_context(8, 2, 1, &mut Noise::new(0));
-        assert_eq!(again.start.unwrap().deter, start.deter, "latents are saved");
-    }
-}
+#[path = "sequence_tests.rs"]
+mod tests;

@@ -42,7 +42,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 10] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 15] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -67,6 +67,11 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 10] {
         // Refitted spreads of actions in [-1, 1] never exceed 1, so the
         // bound of 2 changes nothing.
         (AgentKind::Dreamer, "planner.sampling.max_std", json!(2.0)),
+        (AgentKind::Dreamer, "encoder.cnn", json!("strided")),
+        (AgentKind::Dreamer, "encoder.cnn_mults", json!([2, 3, 4, 4])),
+        (AgentKind::Dreamer, "encoder.cnn_kernel", json!(5)),
+        (AgentKind::Dreamer, "encoder.cnn_decoder_blocks", json!(8)),
+        (AgentKind::Dreamer, "replay.online", json!(false)),
     ]
 }
 

@@ -31,6 +31,30 @@ impl Validate for DreamerConfig {
             v.positive("mlp_units", self.encoder.mlp_units);
             v.positive("cnn_depth", self.encoder.cnn_depth);
             v.positive("min_resolution", self.encoder.min_resolution);
+            let e = &self.encoder;
+            if e.cnn == CnnKind::Pooled {
+                v.check(
+                    !e.cnn_mults.is_empty() && e.cnn_mults.iter().all(|&m| m > 0),
+                    "cnn_mults",
+                    format!("must be one or more positive multipliers, got {:?}", e.cnn_mults),
+                );
+                v.check(
+                    e.cnn_kernel % 2 == 1,
+                    "cnn_kernel",
+                    format!("must be odd (same padding), got {}", e.cnn_kernel),
+                );
+                let top = e.cnn_depth * e.cnn_mults.last().copied().unwrap_or(1);
+                let blocks = e.cnn_decoder_blocks;
+                v.check(
+                    blocks == 0
+                        || (top.is_multiple_of(blocks) && self.rssm.deter.is_multiple_of(blocks)),
+                    "cnn_decoder_blocks",
+                    format!(
+                        "must divide the last stage's channels ({top}) and rssm.deter ({}), got {blocks}",
+                        self.rssm.deter
+                    ),
+                );
+            }
         });
         v.section("heads", |v| {
             v.positive("units", self.heads.units);

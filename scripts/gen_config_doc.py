@@ -22,7 +22,7 @@ sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
     ('HeadsConfig','muzero.actor_critic.heads'), ('SweepConfig','sweep')]
 section_paths = [sec for _, sec in sections]
 structs = {}
-for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
+for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/dreamer/config/optimizer.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
     src = open(f).read()
     for m in re.finditer(r'((?:///[^\n]*\n)*)(?:#\[[^\n]*\]\n)*pub struct (\w+) \{\n(.*?)\n\}', src, re.S):
         name = m.group(2); body = m.group(3)

@@ -216,11 +216,15 @@ impl MuzeroAgent {
         let reanalysed = (t.batch as f64 * c.reanalyze.policy_ratio).round() as usize;
         if reanalysed > 0 {
             let net = self.modules.net.valid();
+            let planner = match c.reanalyze.root_noise {
+                true => &mut self.planner,
+                false => &mut self.greedy_planner,
+            };
             reanalyse_policies(
                 &mut targets,
                 reanalysed,
                 &net,
-                &mut self.planner,
+                planner,
                 self.obs_kind,
                 &plain,
                 noise,
@@ -229,7 +233,13 @@ impl MuzeroAgent {
         let bootstrap = match (c.reanalyze.target_values, c.reanalyze.root_values) {
             (false, _) => Bootstrap::Stored,
             (true, false) => Bootstrap::Predicted(&self.target),
-            (true, true) => Bootstrap::Searched(&self.target, &mut self.planner, noise),
+            (true, true) => {
+                let planner = match c.reanalyze.root_noise {
+                    true => &mut self.planner,
+                    false => &mut self.greedy_planner,
+                };
+                Bootstrap::Searched(&self.target, planner, noise)
+            }
         };
         let values = value_targets(&targets, bootstrap, self.obs_kind, &plain);
         let heads = (c.efficient_zero.consistency > 0.0).then_some(&self.modules.consistency);

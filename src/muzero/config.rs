@@ -145,6 +145,13 @@ pub struct ReanalyzeConfig {
     /// instead of its value head's prediction. One search per bootstrap
     /// observation per update.
     pub root_values: bool,
+    /// Search the reanalysis (fresh policies, and root values with
+    /// `root_values`) with the acting search's root noise (Dirichlet for
+    /// pUCT, Gumbel for Gumbel search), as EfficientZero's reanalysis and
+    /// LightZero's MuZero default do; `false` searches without it
+    /// (LightZero's `reanalyze_noise = False`), for policy targets that
+    /// reflect the network alone.
+    pub root_noise: bool,
 }
 
 /// EfficientZero's additions.
@@ -252,6 +259,7 @@ impl Default for ReanalyzeConfig {
             policy_ratio: 0.0,
             target_values: true,
             root_values: false,
+            root_noise: true,
         }
     }
 }

@@ -322,4 +322,99 @@ mod tests {
         let g = to_vec(x.val().grad(&grads).expect("x has a gradient"));
         assert_eq!(g, vec![1.5, 1.5], "d(3 y)/dx = 3 * 0.5");
     }
+
+    fn reanalysis_inputs(rows: usize, width: usize, actions: usize) -> UnrollTargets {
+        UnrollTargets {
+            batch: rows,
+            unroll: 0,
+            policies: vec![0.5 / actions as f32; rows * actions],
+            policy_mask: vec![0.0; rows],
+            acted: (0..rows).map(|r| if r == 0 { 0.0 } else { 1.0 }).collect(),
+            unroll_row: (0..rows).collect(),
+            extra_obs: (0..rows * width).map(|i| (i as f32 * 0.37).sin()).collect(),
+            ..UnrollTargets::default()
+        }
+    }
+
+    /// Reanalysis without root noise gives the same policy targets whatever
+    /// the generator (the search is the network's alone), for pUCT and for
+    /// Gumbel search; with pUCT's Dirichlet noise they depend on it. A row
+    /// where no action was taken keeps its target.
+    #[test]
+    fn reanalysed_policies_carry_root_noise_only_when_asked() {
+        use crate::planners::{SearchConfig, SearchKind};
+        let device = Device::flex();
+        let (rows, width, actions) = (6, 4, 4);
+        let kind = ObsKind::Vector { width };
+        let net = MuzeroNet::new(&MuzeroConfig::tiny().network, kind, actions, &device);
+        for search_kind in [SearchKind::Puct, SearchKind::Gumbel] {
+            let noisy = SearchConfig {
+                kind: search_kind,
+                simulations: 16,
+                ..SearchConfig::default()
+            };
+            let clean = SearchConfig {
+                dirichlet_fraction: 0.0,
+                gumbel_scale: 0.0,
+                ..noisy.clone()
+            };
+            let reanalyse = |config: &SearchConfig, seed: u64| {
+                let mut planner = MctsPlanner::new(config.clone(), actions, 0.997);
+                let mut targets = reanalysis_inputs(rows, width, actions);
+                let mut noise = Noise::new(seed);
+                reanalyse_policies(
+                    &mut targets,
+                    rows,
+                    &net,
+                    &mut planner,
+                    kind,
+                    &device,
+                    &mut noise,
+                );
+                targets
+            };
+            let (a, b) = (reanalyse(&clean, 1), reanalyse(&clean, 2));
+            assert_eq!(a.policies, b.policies, "{search_kind:?}: noise-free");
+            assert_eq!(&a.policies[..actions], &[0.125; 4], "row 0 untouched");
+            assert_eq!(a.policy_mask, vec![0.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+            for row in a.policies.chunks(actions).skip(1) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+            }
+            // Gumbel search's target is its improved policy from completed
+            // Q-values, which the root's Gumbel draws change only through
+            // the values of the visited subtrees (not at all for this
+            // untrained network); pUCT's is its noisy visit counts.
+            if search_kind == SearchKind::Puct {
+                let (c, d) = (reanalyse(&noisy, 1), reanalyse(&noisy, 2));
+                assert_ne!(c.policies, d.policies, "pUCT: root noise");
+            }
+        }
+    }
+
+    /// Bootstrap values land on the rows that name them, discounted, with
+    /// nothing past a termination: from the stored search values, or from
+    /// the target network's value head at the bootstrap observations.
+    #[test]
+    fn value_targets_bootstrap_from_the_stored_or_the_predicted_values() {
+        let device = Device::flex();
+        let kind = ObsKind::Vector { width: 4 };
+        let net = MuzeroNet::new(&MuzeroConfig::tiny().network, kind, 2, &device);
+        let targets = UnrollTargets {
+            value_rewards: vec![1.0, 2.0, 3.0],
+            bootstrap_discount: vec![0.5, 0.25, 0.0],
+            bootstrap_row: vec![1, 0, 1],
+            stored_bootstrap: vec![10.0, 20.0, 30.0],
+            extra_obs: vec![0.1, -0.2, 0.3, 0.0, 1.0, 0.5, -1.0, 0.2],
+            ..UnrollTargets::default()
+        };
+        let stored = value_targets(&targets, Bootstrap::Stored, kind, &device);
+        assert_eq!(stored, vec![1.0 + 5.0, 2.0 + 5.0, 3.0]);
+        let obs = ObsBatch::from_flat(targets.extra_obs.clone(), 2, kind, &device);
+        let v = to_vec(net.value(net.represent(&obs).hidden).mean());
+        let predicted = value_targets(&targets, Bootstrap::Predicted(&net), kind, &device);
+        let expected = [1.0 + 0.5 * v[1], 2.0 + 0.25 * v[0], 3.0];
+        for (got, want) in predicted.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{predicted:?} vs {expected:?}");
+        }
+    }
 }

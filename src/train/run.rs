@@ -42,7 +42,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 15] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 16] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -72,6 +72,7 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 15] {
         (AgentKind::Dreamer, "encoder.cnn_kernel", json!(5)),
         (AgentKind::Dreamer, "encoder.cnn_decoder_blocks", json!(8)),
         (AgentKind::Dreamer, "replay.online", json!(false)),
+        (AgentKind::Muzero, "reanalyze.root_noise", json!(true)),
     ]
 }
 

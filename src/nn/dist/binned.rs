@@ -91,6 +91,31 @@ impl BinSpace {
         tensor_from_vec(values, [self.bins], device)
     }
 
+    /// The bins' real values `[K]`: the inverse transform of the positions.
+    /// For [`ScalarTransform::SymexpTwohot`] on a space symmetric about 0
+    /// the upper half is the exact negation of the lower half, as the 2025
+    /// reference builds its bins, so that symmetric probabilities average to
+    /// exactly 0.
+    pub fn real_values(&self, device: &Device) -> Tensor<1> {
+        if self.transform == ScalarTransform::SymexpTwohot && self.low == -self.high {
+            let step = self.step();
+            let k = self.bins;
+            let half: Vec<f32> = (0..k / 2)
+                .map(|i| {
+                    let y = self.low + step * i as f32;
+                    y.signum() * (y.abs().exp() - 1.0)
+                })
+                .collect();
+            let mut values = half.clone();
+            if k % 2 == 1 {
+                values.push(0.0);
+            }
+            values.extend(half.iter().rev().map(|v| -v));
+            return tensor_from_vec(values, [k], device);
+        }
+        self.transform.inverse(self.positions(device))
+    }
+
     /// Twohot encoding of real-valued targets.
     ///
     /// The transformed target is split between its two neighbouring bins in
@@ -137,6 +162,26 @@ impl BinSpace {
             burn::tensor::IndexingUpdateOp::Add,
         )
     }
+}
+
+/// The sum over bins of `terms [B, K]`, adding each bin's term to its
+/// mirror's first (and the middle bin's last): bins of magnitude up to
+/// `symexp(20)` would otherwise leave float rounding of that size in a sum
+/// that should cancel, e.g. a prediction far from 0 from uniform
+/// probabilities (the 2025 reference sums the same way).
+///
+/// # Shapes
+/// `[B, K]` -> `[B]`
+fn symmetric_sum(terms: Tensor<2>) -> Tensor<1> {
+    let [b, k] = terms.dims();
+    let half = k / 2;
+    let low = terms.clone().slice([0..b, 0..half]).flip([1]);
+    let high = terms.clone().slice([0..b, k - half..k]);
+    let mut sum = (low + high).sum_dim(1);
+    if k % 2 == 1 {
+        sum = sum + terms.slice([0..b, half..half + 1]);
+    }
+    sum.squeeze_dim::<1>(1)
 }
 
 /// A scalar predicted as logits over the bins of a [`BinSpace`].
@@ -188,8 +233,8 @@ impl BinnedScalar {
             .positions(&self.logits.device())
             .unsqueeze_dim::<2>(0);
         if self.space.transform == ScalarTransform::SymexpTwohot {
-            let values = symexp(positions);
-            return (self.probs() * values).sum_dim(1).squeeze_dim::<1>(1);
+            let values = self.space.real_values(&self.logits.device());
+            return symmetric_sum(self.probs() * values.unsqueeze_dim::<2>(0));
         }
         let expected = (self.probs() * positions).sum_dim(1).squeeze_dim::<1>(1);
         self.space.transform.inverse(expected)
@@ -362,5 +407,36 @@ mod tests {
         let logits = tensor_from_vec(vec![-30.0, 0.0, 0.0], [1, 3], &device);
         let mean = to_vec(BinnedScalar::new(logits, space).mean())[0];
         assert!((mean - 0.5 * e1).abs() < 1e-5, "{mean}");
+    }
+
+    /// DreamerV3's 255 bins reach symexp(20) = 4.9e8: uniform
+    /// probabilities (a zero-initialised head) must still predict exactly
+    /// 0, and a twohot target must come back, which a left-to-right sum
+    /// in f32 does not give (its rounding is of order 10).
+    #[test]
+    fn symexp_twohot_means_cancel_exactly_over_the_wide_bins() {
+        let device = Device::flex();
+        let space = BinSpace {
+            transform: ScalarTransform::SymexpTwohot,
+            ..BinSpace::dreamer()
+        };
+        let values = to_vec(space.real_values(&device));
+        assert_eq!(values[127], 0.0);
+        for i in 0..127 {
+            assert_eq!(
+                values[i],
+                -values[254 - i],
+                "bin {i} mirrors bin {}",
+                254 - i
+            );
+        }
+        assert!((values[254] - (20f32.exp() - 1.0)).abs() / values[254] < 1e-6);
+        let uniform = BinnedScalar::new(Tensor::zeros([2, 255], &device), space);
+        assert_eq!(to_vec(uniform.mean()), vec![0.0, 0.0]);
+        let targets = vec![1.0, -0.25, 37.5, 0.0];
+        let point = BinnedScalar::point(tensor_from_vec(targets.clone(), [4], &device), space);
+        for (m, t) in to_vec(point.mean()).iter().zip(targets) {
+            assert!((m - t).abs() < 1e-3 * t.abs().max(1.0), "{m} vs {t}");
+        }
     }
 }

@@ -15,7 +15,9 @@ generator, and writes inputs and outputs to tests/data/dreamerv3_2023.json:
   (nets.py) on unimix categoricals, free nats 1 and 0;
 - the actor's loss: `ImagActorCritic.loss` (agent.py) with reinforce and
   with backprop gradients, on a fixed trajectory and unimix policy, with
-  the policy's log-probabilities and entropies and the trajectory weights.
+  the policy's log-probabilities and entropies and the trajectory weights;
+- the critic's loss: `VFunction.loss` with the slow critic's regulariser
+  (`critic_slowreg: logprob`) on fixed logits, returns and weights.
 
 The package's own requirements no longer install together; this works:
 
@@ -212,6 +214,38 @@ out["actor_loss"] = {
     "log_prob": floats(policy.log_prob(jnp.asarray(act_onehot))),
     "entropy": floats(policy.entropy()),
     "loss": actor,
+}
+
+# The critic's loss: `VFunction.loss` (agent.py) with the 2023 config's
+# `critic_slowreg: logprob` (the slow critic's mean as a second twohot
+# target) and loss scales slowreg 1, critic 1, on fixed critic and slow
+# critic logits over the 255 bins, returns and trajectory weights, [H, N].
+crit_logits = rng.normal(size=(H, N, 255)).astype(np.float32) * 2
+slow_logits = rng.normal(size=(H, N, 255)).astype(np.float32) * 2
+crit_target = (rng.normal(size=(H, N)) * 5).astype(np.float32)
+crit_weight = (np.cumprod(disc * act_cont, 0) / disc).astype(np.float32)
+
+
+def critic_loss():
+    this = types.SimpleNamespace(
+        net=lambda t: jaxutils.DiscDist(jnp.asarray(crit_logits), low=-20, high=20),
+        slow=lambda t: jaxutils.DiscDist(jnp.asarray(slow_logits), low=-20, high=20),
+        config=types.SimpleNamespace(
+            critic_slowreg="logprob",
+            loss_scales=types.SimpleNamespace(slowreg=1.0, critic=1.0)),
+    )
+    traj = {"weight": jnp.asarray(crit_weight)}  # [H + 1, N]; the loss drops the last
+    loss, _ = agent.VFunction.loss.__wrapped__(this, traj, jnp.asarray(crit_target))
+    return loss
+
+
+out["critic_loss"] = {
+    "logits": floats(crit_logits),
+    "slow_logits": floats(slow_logits),
+    "targets": floats(crit_target),
+    "weights": floats(crit_weight[:-1]),
+    "slow_mean": floats(jaxutils.DiscDist(jnp.asarray(slow_logits), low=-20, high=20).mean()),
+    "loss": float(nj.pure(critic_loss)({}, jax.random.PRNGKey(0))[0]),
 }
 
 path = Path(__file__).resolve().parent.parent / "tests/data/dreamerv3_2023.json"

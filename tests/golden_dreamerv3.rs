@@ -10,7 +10,8 @@
 
 use burn::tensor::{Device, Tensor};
 use serde_json::Value;
-use somnium::dreamer::behaviour::{actor_loss, trajectory_weights};
+use somnium::dreamer::LossScales;
+use somnium::dreamer::behaviour::{actor_loss, critic_loss, trajectory_weights};
 use somnium::dreamer::returns::{ReturnNormalizer, lambda_returns};
 use somnium::nn::dist::OneHotCategorical;
 use somnium::nn::dist::kl::balanced_kl;
@@ -212,4 +213,38 @@ fn the_actor_loss_matches_the_reference_with_both_estimators() {
         let want = r["loss"][estimator].as_f64().unwrap() as f32;
         assert_close(&to_vec(loss), &[want], 1e-5, estimator);
     }
+}
+
+#[test]
+fn the_critic_loss_matches_the_reference_with_the_slow_critics_regulariser() {
+    // The reference's `VFunction.loss` on fixed critic and slow-critic
+    // logits: our twohot means of the slow critic, and the loss.
+    let device = Device::flex();
+    let r = &recording()["critic_loss"];
+    let (h, n) = (rows(&r["targets"]), rows(&r["targets"][0]));
+    let bins = rows(&r["logits"][0][0]);
+    // Time-major rows [H * N], as behaviour_losses keeps them.
+    let dist = |key: &str| {
+        BinnedScalar::new(
+            tensor_from_vec(flat(&r[key]), [h * n, bins], &device),
+            BinSpace::dreamer(),
+        )
+    };
+    let slow_mean = dist("slow_logits").mean();
+    assert_close(
+        &to_vec(slow_mean.clone()),
+        &flat(&r["slow_mean"]),
+        1e-5,
+        "slow mean",
+    );
+    let targets = tensor_from_vec(flat(&r["targets"]), [h * n], &device);
+    let loss = critic_loss(
+        &dist("logits"),
+        targets,
+        slow_mean,
+        by_row(&r["weights"], &device),
+        &LossScales::default(),
+    );
+    let want = r["loss"].as_f64().unwrap() as f32;
+    assert_close(&to_vec(loss), &[want], 1e-5, "critic loss");
 }

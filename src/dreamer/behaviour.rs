@@ -28,6 +28,7 @@ use super::returns::{ReturnScaling, lambda_returns};
 use crate::core::{
     Dynamics, LatentState, Noise, PolicyDistribution, PolicyModel, ValueModel, WorldModel,
 };
+use crate::nn::dist::BinnedScalar;
 use crate::nn::tensor_util::to_vec;
 
 /// An imagined trajectory.
@@ -213,9 +214,7 @@ pub fn behaviour_losses<M: WorldModel>(
         .mean()
         .detach();
     let target = returns.clone().detach().swap_dims(0, 1).reshape([h * n]);
-    let critic_terms =
-        critic_dist.loss(target) * scales.critic + critic_dist.loss(slow_mean) * scales.slow_critic;
-    let critic_loss = (by_start(critic_terms, h, n) * weights).mean();
+    let critic_loss = critic_loss(&critic_dist, target, slow_mean, weights, scales);
     BehaviourLosses {
         actor: actor_loss,
         critic: critic_loss,
@@ -224,6 +223,27 @@ pub fn behaviour_losses<M: WorldModel>(
         return_scale: scale,
         start_returns: returns.detach().slice([0..n, 0..1]).reshape([n]),
     }
+}
+
+/// The critic's loss, as the reference's `VFunction.loss` with the 2023
+/// config's `critic_slowreg: logprob`: at every imagined step the twohot
+/// cross-entropy against the lambda-return plus `slow_critic` times that
+/// against the slow critic's mean, weighted by the trajectory weights,
+/// averaged, times `critic`.
+///
+/// # Shapes
+/// - `critic`: `[H * N]` rows, time-major; `targets`, `slow_means`: `[H * N]`
+/// - `weights`: `[N, H]`; returns `[1]`
+pub fn critic_loss(
+    critic: &BinnedScalar,
+    targets: Tensor<1>,
+    slow_means: Tensor<1>,
+    weights: Tensor<2>,
+    scales: &LossScales,
+) -> Tensor<1> {
+    let [n, h] = weights.dims();
+    let terms = critic.loss(targets) + critic.loss(slow_means.detach()) * scales.slow_critic;
+    (by_start(terms, h, n) * weights.detach()).mean() * scales.critic
 }
 
 /// The weight of each imagined step in the losses, as the reference's

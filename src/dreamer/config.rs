@@ -287,7 +287,9 @@ pub struct LossScales {
     pub critic: f32,
     /// Critic loss on replayed states (2025: 0.3; 0 = off).
     pub replay_critic: f32,
-    /// Regulariser pulling the critic towards its slow EMA copy.
+    /// Regulariser pulling the critic towards its slow EMA copy, relative
+    /// to the critic's own loss (the reference's `slowreg`; `critic`
+    /// scales both).
     pub slow_critic: f32,
 }
 

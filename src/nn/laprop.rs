@@ -230,4 +230,53 @@ mod tests {
         let g = opt.clip(Tensor::<1>::from_floats([6.0, 8.0], &device), &zero);
         close(&to_vec(g), &[0.00018, 0.00024]);
     }
+
+    /// Five steps of the 2025 code's optimiser chain (AGC, RMS, momentum,
+    /// warmed-up rate), recorded by `scripts/record_dreamerv3_2025.py`: a
+    /// weight matrix and a zero bias (clipped against `pmin`), gradients
+    /// alternately far larger and smaller than the weights.
+    #[test]
+    fn five_steps_match_the_2025_reference() {
+        use crate::dreamer::{OptimizerConfig, OptimizerKind};
+        let recording: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/dreamerv3_2025.json")).unwrap();
+        let r = &recording["laprop"];
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Laprop,
+            laprop_lr: r["lr"].as_f64().unwrap(),
+            warmup: r["warmup"].as_u64().unwrap() as usize,
+            ..OptimizerConfig::default()
+        };
+        let opt = Laprop::default();
+        let device = Device::flex();
+        for (key, shape) in [("kernel", [2, 3]), ("bias", [1, 3])] {
+            let mut w =
+                crate::nn::tensor_util::tensor_from_vec(flat(&r["initial"][key]), shape, &device);
+            let mut state = None;
+            for (t, grad) in r["grads"].as_array().unwrap().iter().enumerate() {
+                let lr = config.lr(0.0, t as u64);
+                let want_lr = r["rates"][t].as_f64().unwrap();
+                assert!((lr - want_lr).abs() < 1e-8, "rate {t}: {lr} vs {want_lr}");
+                let g = crate::nn::tensor_util::tensor_from_vec(flat(&grad[key]), shape, &device);
+                let (next, s) = opt.step(lr, w, g, state);
+                (w, state) = (next, s);
+                let want = flat(&r["after"][t][key]);
+                let got = to_vec(w.clone());
+                for (a, b) in got.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 1e-6 + 1e-5 * b.abs(),
+                        "{key} after step {t}: {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A nested JSON array of numbers, flattened in order.
+    fn flat(v: &serde_json::Value) -> Vec<f32> {
+        match v {
+            serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
+            n => vec![n.as_f64().expect("a number") as f32],
+        }
+    }
 }

@@ -71,12 +71,13 @@ impl OptimizerConfig {
 
     /// The learning rate of update number `update` (from 0) for a module
     /// whose Adam rate is `adam_lr`; LaProp uses one rate for every module,
-    /// warmed up linearly over `warmup` updates.
+    /// warmed up linearly over `warmup` updates from 0 at the first, as the
+    /// 2025 code's `optax.linear_schedule(0, lr, warmup)` does.
     pub fn lr(&self, adam_lr: f64, update: u64) -> f64 {
         match self.kind {
             OptimizerKind::Adam => adam_lr,
             OptimizerKind::Laprop => {
-                let warm = ((update + 1) as f64 / self.warmup.max(1) as f64).min(1.0);
+                let warm = (update as f64 / self.warmup.max(1) as f64).min(1.0);
                 self.laprop_lr * warm
             }
         }

@@ -439,4 +439,60 @@ mod tests {
             assert!((m - t).abs() < 1e-3 * t.abs().max(1.0), "{m} vs {t}");
         }
     }
+
+    /// The 2025 code's `outs.TwoHot` over the bins its `symexp_twohot` head
+    /// builds, recorded by `scripts/record_dreamerv3_2025.py`: the bins,
+    /// predictions (uniform logits included) and losses.
+    #[test]
+    fn symexp_twohot_matches_the_2025_reference() {
+        let recording: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/data/dreamerv3_2025.json")).unwrap();
+        let r = &recording["symexp_twohot"];
+        let flat = |v: &serde_json::Value| -> Vec<f32> {
+            let rows = v.as_array().unwrap();
+            rows.iter()
+                .flat_map(|x| match x.as_array() {
+                    Some(row) => row.iter().map(|n| n.as_f64().unwrap() as f32).collect(),
+                    None => vec![x.as_f64().unwrap() as f32],
+                })
+                .collect()
+        };
+        let close = |got: &[f32], want: &[f32], what: &str| {
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{what}: {got:?} vs {want:?}"
+                );
+            }
+        };
+        let device = Device::flex();
+        let space = BinSpace {
+            transform: ScalarTransform::SymexpTwohot,
+            ..BinSpace::dreamer()
+        };
+        close(
+            &to_vec(space.real_values(&device)),
+            &flat(&r["bins"]),
+            "bins",
+        );
+        let logits = flat(&r["logits"]);
+        let rows = logits.len() / 255;
+        let dist = BinnedScalar::new(tensor_from_vec(logits, [rows, 255], &device), space);
+        // A prediction sums terms of up to 4.9e8 that cancel: its float
+        // rounding scales with the sum of their magnitudes, not the result.
+        let magnitude = to_vec(
+            (dist.probs() * space.real_values(&device).abs().unsqueeze_dim::<2>(0))
+                .sum_dim(1)
+                .squeeze_dim::<1>(1),
+        );
+        let pred = to_vec(dist.mean());
+        for ((g, w), m) in pred.iter().zip(flat(&r["pred"])).zip(magnitude) {
+            assert!(
+                (g - w).abs() <= 1e-6 * m + 1e-5,
+                "pred {g} vs {w} (terms {m})"
+            );
+        }
+        let targets = tensor_from_vec(flat(&r["targets"]), [rows], &device);
+        close(&to_vec(dist.loss(targets)), &flat(&r["loss"]), "loss");
+    }
 }

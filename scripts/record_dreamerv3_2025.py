@@ -1,0 +1,102 @@
+"""Record the 2025 DreamerV3 code's own outputs on fixed inputs, for the
+golden tests of the 2025 design's pieces (src/nn/laprop.rs,
+src/nn/dist/binned.rs).
+
+The 2025 code is not on PyPI; this runs it from a checkout of
+danijar/dreamerv3 (its `embodied/jax` package) on inputs drawn from a
+seeded NumPy generator and writes inputs and outputs to
+tests/data/dreamerv3_2025.json:
+
+- symexp twohot: the bins `Head.symexp_twohot` builds (255, mirrored about
+  0) and `outs.TwoHot`'s `pred` and `loss` on fixed logits and targets,
+  uniform logits included;
+- LaProp: the optimiser chain of `Agent._make_opt` (AGC 0.3, RMS 0.999
+  with eps 1e-20, momentum 0.9, the learning rate warmed up linearly) over
+  five steps of fixed gradients on two tensors, one of them zero (AGC's
+  `pmin`), and the learning rate of each step.
+
+Its requirements install with:
+
+    python3 -m venv /tmp/dv25
+    /tmp/dv25/bin/pip install "jax[cpu]==0.4.33" ninjax elements einops \
+        optax chex jaxtyping portal granular "numpy<2"
+    git clone https://github.com/danijar/dreamerv3 /tmp/dreamerv3
+    /tmp/dv25/bin/python scripts/record_dreamerv3_2025.py /tmp/dreamerv3
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+root = Path(sys.argv[1]).resolve()
+sys.path.insert(0, str(root))
+from embodied.jax import nets, opt, outs  # noqa: E402
+
+rng = np.random.default_rng(11)
+out = {}
+
+
+def floats(x):
+    return np.asarray(x, dtype=np.float64).round(9).tolist()
+
+
+# Symexp twohot, as `Head.symexp_twohot` (heads.py) builds its bins.
+half = nets.symexp(jnp.linspace(-20, 0, 128, dtype=jnp.float32))
+bins = jnp.concatenate([half, -half[:-1][::-1]], 0)
+logits = np.concatenate(
+    [rng.normal(size=(4, 255)) * 3, np.zeros((1, 255))], 0).astype(np.float32)
+targets = np.array([0.0, 1.5, -37.0, 1234.5, 0.25], dtype=np.float32)
+dist = outs.TwoHot(jnp.asarray(logits), bins)
+out["symexp_twohot"] = {
+    "bins": floats(bins),
+    "logits": floats(logits),
+    "targets": floats(targets),
+    "pred": floats(dist.pred()),
+    "loss": floats(dist.loss(jnp.asarray(targets))),
+}
+
+# LaProp with AGC, as `Agent._make_opt` chains it, warmup 3 at rate 0.01.
+lr, warmup, steps = 0.01, 3, 5
+chain = optax.chain(
+    opt.clip_by_agc(0.3),
+    opt.scale_by_rms(0.999, 1e-20),
+    opt.scale_by_momentum(0.9, False),
+    optax.scale_by_learning_rate(optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)],
+        [warmup])),
+)
+params = {
+    "kernel": jnp.asarray(rng.normal(size=(2, 3)).astype(np.float32)),
+    "bias": jnp.zeros((3,), jnp.float32),
+}
+initial = {k: floats(v) for k, v in params.items()}
+state = chain.init(params)
+grads, after, rates = [], [], []
+for step in range(steps):
+    # Every other step a gradient far larger than the weights, for AGC.
+    scale = 10.0 if step % 2 == 0 else 0.1
+    g = {k: jnp.asarray(rng.normal(size=v.shape).astype(np.float32) * scale)
+         for k, v in params.items()}
+    updates, state = chain.update(g, state, params)
+    params = optax.apply_updates(params, updates)
+    grads.append({k: floats(v) for k, v in g.items()})
+    after.append({k: floats(v) for k, v in params.items()})
+    rates.append(float(optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)],
+        [warmup])(step)))
+out["laprop"] = {
+    "lr": lr,
+    "warmup": warmup,
+    "initial": initial,
+    "grads": grads,
+    "after": after,
+    "rates": rates,
+}
+
+path = Path(__file__).resolve().parent.parent / "tests/data/dreamerv3_2025.json"
+path.write_text(json.dumps(out, indent=1) + "\n")
+print("wrote", path)

@@ -203,7 +203,8 @@ fn dreamer_2025_walks_the_corridor_with_discrete_actions() {
     // The 2025 design's learning pieces at this size: LaProp (rate and
     // warmup scaled to the run), the critic on replay states, sequences
     // from stored latents, the online queue, the continue head's
-    // probability in the returns, symexp twohot bins.
+    // probability in the returns, symexp twohot bins, RMSNorm after biased
+    // linear layers.
     let mut c = tiny_dreamer();
     c.optimizer.kind = OptimizerKind::Laprop;
     c.optimizer.laprop_lr = 1e-3;
@@ -213,6 +214,8 @@ fn dreamer_2025_walks_the_corridor_with_discrete_actions() {
     c.replay.online = true;
     c.behaviour.continuation = somnium::dreamer::ContinuationEstimate::Probability;
     c.heads.twohot = somnium::dreamer::TwohotKind::Symexp;
+    c.norm = somnium::nn::norm::NormKind::Rms;
+    c.dense_bias = true;
     dreamer(c, false, "DreamerV3 2025, discrete");
 }
 

@@ -197,6 +197,7 @@ fn the_2025_presets_match_the_reference_table() {
             "{name}: the 2025 CNN"
         );
         assert!(d.replay.online, "{name}: the online replay queue");
+        assert!(d.dense_bias, "{name}: biases before RMSNorm");
         assert_eq!(
             d.encoder.mlp_layers, 3,
             "{name}: encoder and decoder layers"

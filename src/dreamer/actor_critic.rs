@@ -151,7 +151,7 @@ impl ActorCritic {
         device: &Device,
     ) -> Self {
         let actor = Actor::new(features, actions, discrete, config, device);
-        let critic = Critic::new(features, &config.heads, config.norm, device);
+        let critic = Critic::new(features, &config.heads, config.dense_style(), device);
         let b = &config.behaviour;
         let o = &config.optimizer;
         ActorCritic {

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Validate, Validator};
+use crate::nn::mlp::DenseStyle;
 use crate::nn::norm::NormKind;
 use crate::planners::PlannerConfig;
 
@@ -19,6 +20,10 @@ pub struct DreamerConfig {
     pub train_ratio: f64,
     /// Normalisation in every block: `layer` (2023) or `rms` (2025).
     pub norm: NormKind,
+    /// Linear layers carry a bias before their norm, as the 2025 code's
+    /// do (its RMSNorm does not shift); `false` is the 2023 code's rule
+    /// (a bias only where no norm follows).
+    pub dense_bias: bool,
     /// The recurrent state-space model.
     pub rssm: RssmConfig,
     /// Encoder and decoder sizes.
@@ -362,6 +367,14 @@ pub struct ReplayConfig {
 }
 
 impl DreamerConfig {
+    /// How the dense blocks are built: `norm`, and a bias per `dense_bias`.
+    pub fn dense_style(&self) -> DenseStyle {
+        DenseStyle {
+            norm: self.norm,
+            bias: self.dense_bias || self.norm == NormKind::None,
+        }
+    }
+
     /// A very small DreamerV3 (deter 64, 4 x 4 latents, one 64-unit layer
     /// per MLP, batch 8 x 16, horizon 8, rates 1e-3) that learns toy tasks
     /// in seconds on a CPU: for tests, examples and smoke runs, not results.
@@ -390,6 +403,7 @@ impl Default for DreamerConfig {
         DreamerConfig {
             train_ratio: 512.0,
             norm: NormKind::Layer,
+            dense_bias: false,
             rssm: RssmConfig::default(),
             encoder: EncoderConfig::default(),
             heads: HeadsConfig::default(),

@@ -21,8 +21,8 @@ use crate::nn::cnn_pooled::{PooledCnnDecoder, PooledCnnEncoder, PooledDecoderSha
 use crate::nn::dist::{
     Bernoulli, BinSpace, BinnedScalar, BoundedNormal, OneHotCategorical, ScalarTransform,
 };
+use crate::nn::mlp::DenseStyle;
 use crate::nn::mlp::{Mlp, linear, scaled_linear};
-use crate::nn::norm::NormKind;
 use crate::nn::symlog::symlog;
 
 /// Encodes vector observations (symlog + MLP) or images (CNN).
@@ -38,7 +38,13 @@ pub enum ObsEncoder {
 
 impl ObsEncoder {
     /// The encoder for observations of `kind`.
-    pub fn new(kind: ObsKind, config: &EncoderConfig, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        kind: ObsKind,
+        config: &EncoderConfig,
+        norm: impl Into<DenseStyle>,
+        device: &Device,
+    ) -> Self {
+        let norm: DenseStyle = norm.into();
         match kind {
             ObsKind::Vector { width } => ObsEncoder::Vector(Mlp::new(
                 width,
@@ -52,7 +58,7 @@ impl ObsEncoder {
                     shape,
                     config.cnn_depth,
                     config.min_resolution,
-                    norm,
+                    norm.norm,
                     device,
                 )),
                 CnnKind::Pooled => ObsEncoder::PooledImage(PooledCnnEncoder::new(
@@ -60,7 +66,7 @@ impl ObsEncoder {
                     config.cnn_depth,
                     &config.cnn_mults,
                     config.cnn_kernel,
-                    norm,
+                    norm.norm,
                     device,
                 )),
             },
@@ -115,9 +121,10 @@ impl ObsDecoder {
         features: usize,
         deter: usize,
         config: &EncoderConfig,
-        norm: NormKind,
+        norm: impl Into<DenseStyle>,
         device: &Device,
     ) -> Self {
+        let norm: DenseStyle = norm.into();
         match kind {
             ObsKind::Vector { width } => {
                 let mlp = Mlp::new(features, config.mlp_units, config.mlp_layers, norm, device);
@@ -130,7 +137,7 @@ impl ObsDecoder {
                     shape,
                     config.cnn_depth,
                     config.min_resolution,
-                    norm,
+                    norm.norm,
                     device,
                 )),
                 CnnKind::Pooled => {
@@ -143,7 +150,7 @@ impl ObsDecoder {
                         units: config.mlp_units,
                     };
                     ObsDecoder::PooledImage(PooledCnnDecoder::new(
-                        features, deter, shape, norm, device,
+                        features, deter, shape, norm.norm, device,
                     ))
                 }
             },
@@ -180,10 +187,11 @@ impl Head {
         outputs: usize,
         config: &HeadsConfig,
         role: HeadRole,
-        norm: NormKind,
+        norm: impl Into<DenseStyle>,
         outscale: f32,
         device: &Device,
     ) -> Self {
+        let norm: DenseStyle = norm.into();
         let layers = config.layers_of(role);
         let width = if layers == 0 { features } else { config.units };
         let out = scaled_linear(width, outputs, outscale, device);
@@ -211,7 +219,13 @@ pub struct RewardHead {
 
 impl RewardHead {
     /// A reward head over `config.bins` symlog bins.
-    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        features: usize,
+        config: &HeadsConfig,
+        norm: impl Into<DenseStyle>,
+        device: &Device,
+    ) -> Self {
+        let norm: DenseStyle = norm.into();
         RewardHead {
             head: Head::new(
                 features,
@@ -257,7 +271,13 @@ pub struct ContinueHead {
 
 impl ContinueHead {
     /// A continue head.
-    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        features: usize,
+        config: &HeadsConfig,
+        norm: impl Into<DenseStyle>,
+        device: &Device,
+    ) -> Self {
+        let norm: DenseStyle = norm.into();
         ContinueHead {
             head: Head::new(features, 1, config, HeadRole::Continue, norm, 1.0, device),
         }
@@ -281,7 +301,13 @@ pub struct Critic {
 
 impl Critic {
     /// A critic over `config.bins` symlog bins, output layer zero-initialised.
-    pub fn new(features: usize, config: &HeadsConfig, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        features: usize,
+        config: &HeadsConfig,
+        norm: impl Into<DenseStyle>,
+        device: &Device,
+    ) -> Self {
+        let norm: DenseStyle = norm.into();
         Critic {
             head: Head::new(
                 features,
@@ -335,7 +361,7 @@ impl Actor {
                 outputs,
                 &config.heads,
                 HeadRole::Actor,
-                config.norm,
+                config.dense_style(),
                 config.heads.actor_outscale,
                 device,
             ),

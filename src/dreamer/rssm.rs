@@ -17,8 +17,8 @@ use super::config::{InitialState, RssmConfig};
 use super::rssm_core::Core;
 use crate::core::{Dynamics, LatentState, Noise, Observed};
 use crate::nn::dist::OneHotCategorical;
+use crate::nn::mlp::DenseStyle;
 use crate::nn::mlp::{DenseBlock, linear};
-use crate::nn::norm::NormKind;
 use crate::nn::tensor_util::time_step;
 
 /// A batch of RSSM states.
@@ -96,11 +96,12 @@ impl Rssm {
     /// An RSSM for embeddings of width `embed` and actions of width `actions`.
     pub fn new(
         config: &RssmConfig,
-        norm: NormKind,
+        norm: impl Into<DenseStyle>,
         embed: usize,
         actions: usize,
         device: &Device,
     ) -> Self {
+        let norm: DenseStyle = norm.into();
         let (s, k, d, h) = (config.stoch, config.classes, config.deter, config.hidden);
         let prior_hidden = (0..config.prior_layers)
             .map(|i| DenseBlock::new(if i == 0 { d } else { h }, h, norm, device))

@@ -16,8 +16,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::{CoreKind, RssmConfig};
 use crate::nn::gru::{BlockGru, NormGru};
+use crate::nn::mlp::DenseStyle;
 use crate::nn::mlp::{DenseBlock, SplitDenseBlock};
-use crate::nn::norm::NormKind;
 
 /// The 2023 step: `h' = GRU(in([z, a]), h)`.
 #[derive(Module, Debug)]
@@ -53,23 +53,24 @@ impl Core {
     /// `actions`; `config.hidden` wide inputs, `config.deter` wide state.
     pub fn new(
         config: &RssmConfig,
-        norm: NormKind,
+        norm: impl Into<DenseStyle>,
         stoch: usize,
         actions: usize,
         device: &Device,
     ) -> Self {
+        let norm: DenseStyle = norm.into();
         let (d, h) = (config.deter, config.hidden);
         match config.core {
             CoreKind::Gru => Core::Gru(GruCore {
                 input: DenseBlock::new(stoch + actions, h, norm, device),
-                gru: NormGru::new(h, d, norm, device),
+                gru: NormGru::new(h, d, norm.norm, device),
                 stoch,
             }),
             CoreKind::BlockGru => Core::Block(BlockCore {
                 deter_in: DenseBlock::new(d, h, norm, device),
                 stoch_in: DenseBlock::new(stoch, h, norm, device),
                 action_in: DenseBlock::new(actions, h, norm, device),
-                gru: BlockGru::new(3 * h, d, config.blocks, 1, norm, device),
+                gru: BlockGru::new(3 * h, d, config.blocks, 1, norm.norm, device),
             }),
         }
     }

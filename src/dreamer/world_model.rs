@@ -38,10 +38,10 @@ pub struct DreamerWorldModel {
 impl DreamerWorldModel {
     /// A world model for observations of `obs_kind` and `actions`-wide actions.
     pub fn new(config: &DreamerConfig, obs_kind: ObsKind, actions: usize, device: &Device) -> Self {
-        let encoder = ObsEncoder::new(obs_kind, &config.encoder, config.norm, device);
+        let encoder = ObsEncoder::new(obs_kind, &config.encoder, config.dense_style(), device);
         let rssm = Rssm::new(
             &config.rssm,
-            config.norm,
+            config.dense_style(),
             encoder.embed_width(),
             actions,
             device,
@@ -53,11 +53,11 @@ impl DreamerWorldModel {
                 features,
                 config.rssm.deter,
                 &config.encoder,
-                config.norm,
+                config.dense_style(),
                 device,
             ),
-            reward_head: RewardHead::new(features, &config.heads, config.norm, device),
-            continue_head: ContinueHead::new(features, &config.heads, config.norm, device),
+            reward_head: RewardHead::new(features, &config.heads, config.dense_style(), device),
+            continue_head: ContinueHead::new(features, &config.heads, config.dense_style(), device),
             encoder,
             rssm,
         }

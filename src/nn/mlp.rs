@@ -41,6 +41,27 @@ pub fn zero_linear(input: usize, output: usize, device: &Device) -> Linear {
         .init(device)
 }
 
+/// How dense blocks are built: their norm, and whether their linear layer
+/// carries a bias before it. The 2023 DreamerV3 code has none before a
+/// norm (its LayerNorm shifts); the 2025 code has one everywhere (its
+/// RMSNorm does not shift). A bare [`NormKind`] means the 2023 rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseStyle {
+    /// The normalisation after the linear layer.
+    pub norm: NormKind,
+    /// Whether the linear layer has a bias.
+    pub bias: bool,
+}
+
+impl From<NormKind> for DenseStyle {
+    fn from(norm: NormKind) -> Self {
+        DenseStyle {
+            norm,
+            bias: norm == NormKind::None,
+        }
+    }
+}
+
 /// One linear + norm + SiLU block.
 #[derive(Module, Debug)]
 pub struct DenseBlock {
@@ -50,10 +71,11 @@ pub struct DenseBlock {
 
 impl DenseBlock {
     /// A block from `input` to `output` features.
-    pub fn new(input: usize, output: usize, norm: NormKind, device: &Device) -> Self {
+    pub fn new(input: usize, output: usize, style: impl Into<DenseStyle>, device: &Device) -> Self {
+        let style = style.into();
         DenseBlock {
-            linear: linear(input, output, norm == NormKind::None, device),
-            norm: norm.init(output, device),
+            linear: linear(input, output, style.bias, device),
+            norm: style.norm.init(output, device),
         }
     }
 
@@ -121,9 +143,16 @@ pub struct Mlp {
 
 impl Mlp {
     /// `layers` blocks of width `units` after an input of width `input`.
-    pub fn new(input: usize, units: usize, layers: usize, norm: NormKind, device: &Device) -> Self {
+    pub fn new(
+        input: usize,
+        units: usize,
+        layers: usize,
+        style: impl Into<DenseStyle>,
+        device: &Device,
+    ) -> Self {
+        let style = style.into();
         let blocks = (0..layers)
-            .map(|i| DenseBlock::new(if i == 0 { input } else { units }, units, norm, device))
+            .map(|i| DenseBlock::new(if i == 0 { input } else { units }, units, style, device))
             .collect();
         Mlp {
             blocks,

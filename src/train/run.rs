@@ -42,7 +42,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 16] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 17] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -73,6 +73,7 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 16] {
         (AgentKind::Dreamer, "encoder.cnn_decoder_blocks", json!(8)),
         (AgentKind::Dreamer, "replay.online", json!(false)),
         (AgentKind::Muzero, "reanalyze.root_noise", json!(true)),
+        (AgentKind::Dreamer, "dense_bias", json!(false)),
     ]
 }
 
@@ -107,9 +108,11 @@ fn shaping_parts(config: &ExperimentConfig) -> (&'static str, serde_json::Value)
     // set: at their defaults, older checkpoints (hashed without them)
     // still load.
     for (_, path, as_before) in later_options().iter().filter(|o| o.0 == config.agent) {
-        let (sections, key) = path.rsplit_once('.').expect("section.key");
+        // `section.key`, or a key of the agent's own section.
+        let (sections, key) = path.rsplit_once('.').unwrap_or(("", path));
         let table = sections
             .split('.')
+            .filter(|section| !section.is_empty())
             .try_fold(&mut agent, |v, section| v.get_mut(section))
             .and_then(|v| v.as_object_mut());
         if let Some(table) = table

@@ -1,5 +1,6 @@
-//! DreamerV3's MLP: `layers` blocks of linear (no bias when normalised),
-//! normalisation and SiLU, followed by whatever output layer the caller adds.
+//! DreamerV3's MLP: `layers` blocks of linear, normalisation and SiLU,
+//! followed by whatever output layer the caller adds. The linear layer has
+//! a bias before the norm in the 2025 style only ([`DenseStyle`]).
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};

@@ -10,6 +10,8 @@ tests/data/dreamerv3_2025.json:
 - symexp twohot: the bins `Head.symexp_twohot` builds (255, mirrored about
   0) and `outs.TwoHot`'s `pred` and `loss` on fixed logits and targets,
   uniform logits included;
+- the block GRU step: `RSSM._core` on random weights, inputs and the next
+  deterministic state;
 - LaProp: the optimiser chain of `Agent._make_opt` (AGC 0.3, RMS 0.999
   with eps 1e-20, momentum 0.9, the learning rate warmed up linearly) over
   five steps of fixed gradients on two tensors, one of them zero (AGC's
@@ -95,6 +97,44 @@ out["laprop"] = {
     "grads": grads,
     "after": after,
     "rates": rates,
+}
+
+# The block GRU step: `RSSM._core` (rssm.py) on random weights (biases and
+# norm scales included) at deter 16, hidden 8, 4 x 3 latents, 4 blocks,
+# SiLU, RMSNorm, computed in float32; its parameters in creation order.
+import jax  # noqa: E402
+import ninjax as nj  # noqa: E402
+import elements  # noqa: E402
+from dreamerv3 import rssm as rssmlib  # noqa: E402
+
+nets.COMPUTE_DTYPE = jnp.float32
+model = rssmlib.RSSM(
+    {"action": elements.Space(np.float32, (2,), -1.0, 1.0)},
+    deter=16, hidden=8, stoch=4, classes=3, blocks=4, act="silu", norm="rms",
+    name="rssm")
+core_deter = rng.normal(size=(3, 16)).astype(np.float32)
+core_stoch = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=(3, 4))]
+core_action = rng.uniform(-1, 1, size=(3, 2)).astype(np.float32)
+
+
+def core():
+    return model._core(
+        jnp.asarray(core_deter), jnp.asarray(core_stoch), jnp.asarray(core_action))
+
+
+created, _ = nj.pure(core)({}, create=True, seed=0)
+weights = {}
+for name, value in created.items():
+    noise = rng.normal(size=value.shape).astype(np.float32)
+    weights[name] = jnp.asarray(1.0 + 0.1 * noise if name.endswith("scale") else 0.5 * noise)
+_, core_out = nj.pure(core)(weights, seed=0)
+out["block_gru_core"] = {
+    "params": [{"name": k, "shape": list(v.shape), "values": floats(np.ravel(v))}
+               for k, v in weights.items()],
+    "deter": floats(core_deter),
+    "stoch": floats(core_stoch.reshape(3, -1)),
+    "action": floats(core_action),
+    "next_deter": floats(core_out),
 }
 
 path = Path(__file__).resolve().parent.parent / "tests/data/dreamerv3_2025.json"

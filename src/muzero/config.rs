@@ -109,8 +109,9 @@ pub struct TrainingConfig {
     pub dynamics_grad_scale: f32,
     /// Copy the online network into the target network every this many updates.
     pub target_update_every: u64,
-    /// Search temperature: `[steps, temperature]` pairs; the temperature of
-    /// the last pair whose step count has been reached applies.
+    /// Search temperature: `[environment steps, temperature]` pairs; the
+    /// temperature of the last pair whose step count has been reached
+    /// applies.
     pub temperature: Vec<(u64, f32)>,
 }
 

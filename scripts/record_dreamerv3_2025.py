@@ -12,6 +12,8 @@ tests/data/dreamerv3_2025.json:
   uniform logits included;
 - the block GRU step: `RSSM._core` on random weights, inputs and the next
   deterministic state;
+- the image encoder and decoder (`Encoder`, `Decoder` with `bspace`) on
+  random weights, small: their features and reconstructions;
 - LaProp: the optimiser chain of `Agent._make_opt` (AGC 0.3, RMS 0.999
   with eps 1e-20, momentum 0.9, the learning rate warmed up linearly) over
   five steps of fixed gradients on two tensors, one of them zero (AGC's
@@ -136,6 +138,65 @@ out["block_gru_core"] = {
     "action": floats(core_action),
     "next_deter": floats(core_out),
 }
+
+# The image encoder and decoder: `Encoder` and `Decoder` (rssm.py) with
+# 5x5 replaced by 3x3 kernels, depth 2, multipliers (2, 3), on 16x16x3
+# images, the decoder's `bspace` 2, units 8, RMSNorm, SiLU, on random
+# weights. Parameters are written in the order and layout somnium's
+# modules visit them (`nn::cnn_pooled`): each encoder convolution with its
+# bias before the norms, convolution kernels from HWIO to OIHW.
+img_space = {"image": elements.Space(np.uint8, (16, 16, 3), 0, 255)}
+kw = dict(units=8, norm="rms", act="silu", depth=2, mults=(2, 3), layers=1, kernel=3)
+encoder = rssmlib.Encoder(img_space, **kw, name="enc")
+decoder = rssmlib.Decoder(img_space, **kw, bspace=2, name="dec")
+images = rng.integers(0, 256, size=(2, 16, 16, 3)).astype(np.uint8)
+dec_deter = rng.normal(size=(2, 16)).astype(np.float32)
+dec_stoch = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=(2, 4))]
+reset = jnp.zeros((2,), bool)
+
+
+def codec():
+    _, _, tokens = encoder({}, {"image": jnp.asarray(images)}, reset, True, single=True)
+    feat = {"deter": jnp.asarray(dec_deter), "stoch": jnp.asarray(dec_stoch)}
+    _, _, recons = decoder({}, feat, reset, True, single=True)
+    return tokens, recons["image"].pred()
+
+
+created, _ = nj.pure(codec)({}, create=True, seed=0)
+weights = {}
+for name, value in created.items():
+    noise = rng.normal(size=value.shape).astype(np.float32)
+    weights[name] = jnp.asarray(1.0 + 0.1 * noise if name.endswith("scale") else 0.3 * noise)
+_, (tokens, recon) = nj.pure(codec)(weights, seed=0)
+
+
+def ours(names):
+    listed = []
+    for name in names:
+        value = np.asarray(weights[name])
+        if value.ndim == 4:  # HWIO -> OIHW
+            value = value.transpose(3, 2, 0, 1)
+        listed.append({"name": name, "shape": list(value.shape), "values": floats(np.ravel(value))})
+    return listed
+
+
+out["pooled_cnn"] = {
+    "images": floats(images),
+    "encoder_params": ours([
+        "enc/cnn0/kernel", "enc/cnn0/bias", "enc/cnn1/kernel", "enc/cnn1/bias",
+        "enc/cnn0norm/scale", "enc/cnn1norm/scale"]),
+    "tokens": floats(tokens),
+    "deter": floats(dec_deter),
+    "stoch": floats(dec_stoch.reshape(2, -1)),
+    "decoder_params": ours([
+        "dec/sp0/kernel", "dec/sp0/bias", "dec/sp1/kernel", "dec/sp1/bias",
+        "dec/sp1norm/scale", "dec/sp2/kernel", "dec/sp2/bias", "dec/spnorm/scale",
+        "dec/conv0/kernel", "dec/conv0/bias", "dec/conv0norm/scale",
+        "dec/imgout/kernel", "dec/imgout/bias"]),
+    "reconstruction": floats(recon),
+}
+assert sorted(weights) == sorted(
+    p["name"] for p in out["pooled_cnn"]["encoder_params"] + out["pooled_cnn"]["decoder_params"])
 
 path = Path(__file__).resolve().parent.parent / "tests/data/dreamerv3_2025.json"
 path.write_text(json.dumps(out, indent=1) + "\n")

@@ -164,31 +164,8 @@ impl SequenceCore<'_> {
 mod tests {
     use super::*;
     use crate::nn::norm::NormKind;
+    use crate::nn::recorded::{RecordedParams, dreamerv3_2025, flat};
     use crate::nn::tensor_util::{tensor_from_vec, to_vec};
-    use burn::module::{ModuleMapper, Param};
-    use serde_json::Value;
-
-    /// Replaces every parameter, in the order the module visits them, by
-    /// the next recorded one (which must have its shape).
-    struct Recorded(std::vec::IntoIter<(String, Vec<usize>, Vec<f32>)>);
-
-    impl ModuleMapper for Recorded {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let (id, tensor, mapper) = param.consume();
-            let (name, shape, values) = self.0.next().expect("a recorded parameter left");
-            assert_eq!(tensor.dims().to_vec(), shape, "{name}");
-            let dims: [usize; D] = shape.try_into().unwrap();
-            let value = tensor_from_vec(values, dims, &tensor.device());
-            Param::from_mapped_value(id, value, mapper)
-        }
-    }
-
-    fn flat(v: &Value) -> Vec<f32> {
-        match v {
-            Value::Array(items) => items.iter().flat_map(flat).collect(),
-            n => vec![n.as_f64().expect("a number") as f32],
-        }
-    }
 
     /// The 2025 code's `RSSM._core` on random weights (biases and norm
     /// scales included), recorded by `scripts/record_dreamerv3_2025.py`:
@@ -196,8 +173,7 @@ mod tests {
     /// core's, and the next deterministic state agrees.
     #[test]
     fn the_block_core_matches_the_2025_reference() {
-        let recording: Value =
-            serde_json::from_str(include_str!("../../tests/data/dreamerv3_2025.json")).unwrap();
+        let recording = dreamerv3_2025();
         let r = &recording["block_gru_core"];
         let config = RssmConfig {
             deter: 16,
@@ -213,23 +189,9 @@ mod tests {
             bias: true,
         };
         let device = Device::flex();
-        let params: Vec<_> = r["params"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                let shape = p["shape"].as_array().unwrap();
-                let shape = shape.iter().map(|d| d.as_u64().unwrap() as usize).collect();
-                (
-                    p["name"].as_str().unwrap().to_string(),
-                    shape,
-                    flat(&p["values"]),
-                )
-            })
-            .collect();
-        let mut recorded = Recorded(params.into_iter());
+        let mut recorded = RecordedParams::new(&r["params"]);
         let core = Core::new(&config, style, 12, 2, &device).map(&mut recorded);
-        assert!(recorded.0.next().is_none(), "every recorded parameter used");
+        assert!(recorded.is_used_up(), "every recorded parameter used");
         let input = |key: &str, width: usize| tensor_from_vec(flat(&r[key]), [3, width], &device);
         let next = core.step(input("deter", 16), input("stoch", 12), input("action", 2));
         let want = flat(&r["next_deter"]);

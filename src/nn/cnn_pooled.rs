@@ -346,4 +346,60 @@ mod tests {
             "block 1 writes its channels"
         );
     }
+
+    /// The 2025 code's `Encoder` and `Decoder` (with `bspace`) on random
+    /// weights, recorded by `scripts/record_dreamerv3_2025.py` at a small
+    /// size (16x16x3 images, depth 2, multipliers 2 and 3, 3x3 kernels):
+    /// the parameters map one to one onto ours, and features and
+    /// reconstructions agree.
+    #[test]
+    fn encoder_and_decoder_match_the_2025_reference() {
+        use crate::nn::recorded::{RecordedParams, dreamerv3_2025, flat};
+        let recording = dreamerv3_2025();
+        let r = &recording["pooled_cnn"];
+        let device = Device::flex();
+        let close = |got: Vec<f32>, want: Vec<f32>, what: &str| {
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-4,
+                    "{what}: ours {g}, the reference's {w}"
+                );
+            }
+        };
+        let mults = [2, 3];
+        let mut params = RecordedParams::new(&r["encoder_params"]);
+        let encoder = PooledCnnEncoder::new([16, 16, 3], 2, &mults, 3, NormKind::Rms, &device)
+            .map(&mut params);
+        assert!(params.is_used_up());
+        let pixels: Vec<f32> = flat(&r["images"]).iter().map(|p| p / 255.0 - 0.5).collect();
+        let images = Tensor::<1>::from_floats(pixels.as_slice(), &device).reshape([2, 16, 16, 3]);
+        close(
+            to_vec(encoder.forward(images)),
+            flat(&r["tokens"]),
+            "features",
+        );
+
+        let shape = PooledDecoderShape {
+            image: [16, 16, 3],
+            depth: 2,
+            mults: &mults,
+            kernel: 3,
+            blocks: 2,
+            units: 8,
+        };
+        let mut params = RecordedParams::new(&r["decoder_params"]);
+        let decoder =
+            PooledCnnDecoder::new(16 + 12, 16, shape, NormKind::Rms, &device).map(&mut params);
+        assert!(params.is_used_up());
+        let features: Vec<f32> = flat(&r["deter"])
+            .chunks(16)
+            .zip(flat(&r["stoch"]).chunks(12))
+            .flat_map(|(d, z)| d.iter().chain(z).copied().collect::<Vec<_>>())
+            .collect();
+        let features = Tensor::<1>::from_floats(features.as_slice(), &device).reshape([2, 28]);
+        // Ours is shifted into [-0.5, 0.5]; the reference's sigmoid is not.
+        let reconstruction = to_vec(decoder.forward(features) + 0.5);
+        close(reconstruction, flat(&r["reconstruction"]), "reconstruction");
+    }
 }

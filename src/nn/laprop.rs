@@ -238,8 +238,8 @@ mod tests {
     #[test]
     fn five_steps_match_the_2025_reference() {
         use crate::dreamer::{OptimizerConfig, OptimizerKind};
-        let recording: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/data/dreamerv3_2025.json")).unwrap();
+        use crate::nn::recorded::{dreamerv3_2025, flat};
+        let recording = dreamerv3_2025();
         let r = &recording["laprop"];
         let config = OptimizerConfig {
             kind: OptimizerKind::Laprop,
@@ -269,14 +269,6 @@ mod tests {
                     );
                 }
             }
-        }
-    }
-
-    /// A nested JSON array of numbers, flattened in order.
-    fn flat(v: &serde_json::Value) -> Vec<f32> {
-        match v {
-            serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
-            n => vec![n.as_f64().expect("a number") as f32],
         }
     }
 }

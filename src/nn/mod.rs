@@ -18,6 +18,8 @@ pub mod loss_scale;
 pub mod master_weights;
 pub mod mlp;
 pub mod norm;
+#[cfg(test)]
+pub(crate) mod recorded;
 pub mod resnet;
 pub mod support;
 pub mod symlog;

@@ -2,8 +2,8 @@
 //! resets, the learned initial state and the action clip.
 
 use super::*;
-use crate::nn::norm::NormKind;
 use crate::dreamer::config::{CoreKind, InitialState};
+use crate::nn::norm::NormKind;
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 
 fn tiny() -> RssmConfig {

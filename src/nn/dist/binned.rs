@@ -445,18 +445,9 @@ mod tests {
     /// predictions (uniform logits included) and losses.
     #[test]
     fn symexp_twohot_matches_the_2025_reference() {
-        let recording: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/data/dreamerv3_2025.json")).unwrap();
+        use crate::nn::recorded::{dreamerv3_2025, flat};
+        let recording = dreamerv3_2025();
         let r = &recording["symexp_twohot"];
-        let flat = |v: &serde_json::Value| -> Vec<f32> {
-            let rows = v.as_array().unwrap();
-            rows.iter()
-                .flat_map(|x| match x.as_array() {
-                    Some(row) => row.iter().map(|n| n.as_f64().unwrap() as f32).collect(),
-                    None => vec![x.as_f64().unwrap() as f32],
-                })
-                .collect()
-        };
         let close = |got: &[f32], want: &[f32], what: &str| {
             for (g, w) in got.iter().zip(want) {
                 assert!(

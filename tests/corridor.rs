@@ -9,8 +9,9 @@
 //! imagination horizon (8 here) by lambda-returns, a continue head that
 //! learns the pit ends the episode (or stepping into it costs nothing),
 //! and, for MuZero, n-step targets and search with its default pUCT
-//! settings. DreamerV3 is checked with discrete actions (2023 and 2025
-//! designs) and with continuous ones (backpropagation through the model).
+//! settings. DreamerV3 is checked in its 2023 and 2025 designs, each with
+//! discrete actions and with continuous ones (backpropagation through the
+//! model).
 
 use somnium::core::Noise;
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
@@ -198,14 +199,17 @@ fn dreamer_2023_walks_the_corridor_with_discrete_actions() {
     dreamer(tiny_dreamer(), false, "DreamerV3 2023, discrete");
 }
 
-#[test]
-fn dreamer_2025_walks_the_corridor_with_discrete_actions() {
-    // The 2025 design's learning pieces at this size: LaProp (rate and
-    // warmup scaled to the run), the critic on replay states, sequences
-    // from stored latents, the online queue, the continue head's
-    // probability in the returns, symexp twohot bins, RMSNorm after biased
-    // linear layers.
+/// The 2025 design's pieces at this size: the block GRU with two prior
+/// layers, RMSNorm after biased linear layers, LaProp (rate and warmup
+/// scaled to the run), the critic on replay states, sequences from stored
+/// latents, the online queue, the continue head's probability in the
+/// returns, symexp twohot bins, the policy's output scale of 0.01.
+fn design_2025() -> DreamerConfig {
     let mut c = tiny_dreamer();
+    c.rssm.core = somnium::dreamer::CoreKind::BlockGru;
+    c.rssm.prior_layers = 2;
+    c.norm = somnium::nn::norm::NormKind::Rms;
+    c.dense_bias = true;
     c.optimizer.kind = OptimizerKind::Laprop;
     c.optimizer.laprop_lr = 1e-3;
     c.optimizer.warmup = 10;
@@ -214,13 +218,22 @@ fn dreamer_2025_walks_the_corridor_with_discrete_actions() {
     c.replay.online = true;
     c.behaviour.continuation = somnium::dreamer::ContinuationEstimate::Probability;
     c.heads.twohot = somnium::dreamer::TwohotKind::Symexp;
-    c.norm = somnium::nn::norm::NormKind::Rms;
-    c.dense_bias = true;
-    dreamer(c, false, "DreamerV3 2025, discrete");
+    c.heads.actor_outscale = 0.01;
+    c
 }
 
 #[test]
-fn dreamer_walks_the_corridor_with_continuous_actions() {
+fn dreamer_2025_walks_the_corridor_with_discrete_actions() {
+    dreamer(design_2025(), false, "DreamerV3 2025, discrete");
+}
+
+#[test]
+fn dreamer_2025_walks_the_corridor_with_continuous_actions() {
+    dreamer(design_2025(), true, "DreamerV3 2025, continuous");
+}
+
+#[test]
+fn dreamer_2023_walks_the_corridor_with_continuous_actions() {
     dreamer(tiny_dreamer(), true, "DreamerV3 2023, continuous");
 }
 

@@ -191,7 +191,6 @@ impl Head {
         outscale: f32,
         device: &Device,
     ) -> Self {
-        let norm: DenseStyle = norm.into();
         let layers = config.layers_of(role);
         let width = if layers == 0 { features } else { config.units };
         let out = scaled_linear(width, outputs, outscale, device);
@@ -225,7 +224,6 @@ impl RewardHead {
         norm: impl Into<DenseStyle>,
         device: &Device,
     ) -> Self {
-        let norm: DenseStyle = norm.into();
         RewardHead {
             head: Head::new(
                 features,
@@ -277,7 +275,6 @@ impl ContinueHead {
         norm: impl Into<DenseStyle>,
         device: &Device,
     ) -> Self {
-        let norm: DenseStyle = norm.into();
         ContinueHead {
             head: Head::new(features, 1, config, HeadRole::Continue, norm, 1.0, device),
         }
@@ -307,7 +304,6 @@ impl Critic {
         norm: impl Into<DenseStyle>,
         device: &Device,
     ) -> Self {
-        let norm: DenseStyle = norm.into();
         Critic {
             head: Head::new(
                 features,

@@ -41,6 +41,7 @@ for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('s
 REFERENCE = {
     'dreamer.train_ratio': ('`32`', "`run.train_ratio` of the 2023 and 2025 configs (Atari 100k: 1,024 in 2023, 256 in 2025); replaying more per environment step learns small tasks in fewer environment steps, which CPU runs need"),
     'dreamer.rssm.initial': ('`"learned"`', "the 2023 code's; the recorded CartPole and MinAtar results were measured with zeros (the 2025 code's)"),
+    'dreamer.planner.sampling.warm_start': ('`true` (TD-MPC)', "off by default so that runs written before it resume unchanged, and because PlaNet's CEM starts every step afresh"),
     'muzero.updates_per_step': ('about `0.02`', "MuZero Reanalyze's 1M updates over 200M frames at frame skip 4; CPU runs of small tasks need more updates per step (EfficientZero makes about 1.2)"),
     'muzero.network.kind': ('`"residual"`', "the paper's convolutional towers; the flat MLP state suits vector observations and CPUs"),
     'muzero.network.res_blocks': ('`16`', "the paper's Atari towers; 2 fit a CPU"),

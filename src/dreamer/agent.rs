@@ -13,7 +13,7 @@ use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
 use crate::Result;
-use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner};
+use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
 use crate::error::{Error, check_finite};
 use crate::logging::Scalar;
 use crate::nn::cnn_pooled::pooled_resolution;
@@ -44,6 +44,9 @@ struct AgentState {
 struct ActingState {
     state: RssmState,
     prev_action: Tensor<2>,
+    /// What the planner's next step starts from (a warm-started sampling
+    /// planner's fitted means).
+    plan: Option<Tensor<3>>,
 }
 
 /// What acting reads: inference copies of the networks (on the plain
@@ -86,7 +89,9 @@ impl Nets {
         let acting = acting.get_or_insert_with(|| ActingState {
             state: self.model.rssm.initial(n, device),
             prev_action: Tensor::zeros([n, self.codec.width()], device),
+            plan: None,
         });
+        let restart = is_first;
         let first: Vec<f32> = is_first
             .iter()
             .map(|&f| if f { 1.0 } else { 0.0 })
@@ -103,7 +108,15 @@ impl Nets {
         );
         let state = observed.posterior.detach();
         let action = planner
-            .plan(&self.model, &self.critic, &self.actor, &state, noise)
+            .plan_acting(
+                &self.model,
+                &self.critic,
+                &self.actor,
+                &state,
+                &mut acting.plan,
+                restart,
+                noise,
+            )
             .actions
             .detach();
         acting.state = state;

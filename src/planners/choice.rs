@@ -185,6 +185,35 @@ impl AnyPlanner {
         })
     }
 
+    /// [`Planner::plan`] for acting in environments, keeping what the
+    /// next step starts from in `carry` (one per set of environments): the
+    /// sampling planner's fitted means with `warm_start` (TD-MPC), shifted
+    /// by a step and cleared where `is_first`; nothing for other planners.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan_acting<M: WorldModel>(
+        &mut self,
+        model: &M,
+        value: &dyn ValueModel,
+        policy: &dyn PolicyModel,
+        states: &<M::Dynamics as Dynamics>::State,
+        carry: &mut Option<Tensor<3>>,
+        is_first: &[bool],
+        noise: &mut Noise,
+    ) -> PlanOutput {
+        match self {
+            AnyPlanner::Sampling(p) if p.config().warm_start => {
+                let warm = carry
+                    .take()
+                    .filter(|m| m.dims()[0] == is_first.len())
+                    .map(|m| SamplingPlanner::shifted(m, is_first));
+                let (out, fitted) = p.plan_from(model, value, policy, states, warm, noise);
+                *carry = fitted;
+                out
+            }
+            _ => self.plan(model, value, policy, states, noise),
+        }
+    }
+
     /// Explore (collecting) or act greedily (evaluating).
     pub fn set_explore(&mut self, explore: bool) {
         match self {

@@ -21,10 +21,12 @@
 //! actions (an extension of both: a categorical per step) act on the
 //! fitted first step's probabilities.
 //!
-//! Not carried over from TD-MPC: the warm start from the previous plan
-//! shifted by one step (the planner is not told where episodes start) and
-//! the schedule that lowers the smallest spread from 0.5 to `min_std` over
-//! training (`min_std` is fixed).
+//! With `warm_start`, as TD-MPC, each step's Gaussian starts from the
+//! previous step's fitted mean shifted by one step ([`SamplingPlanner::shifted`];
+//! the agent keeps it per environment with its latent state and clears it
+//! where an episode starts). Not carried over from TD-MPC: the schedule
+//! that lowers the smallest spread from 0.5 to `min_std` over training
+//! (`min_std` is fixed).
 //!
 //! Only `Dynamics`, `WorldModel::reward`/`continuation`, `ValueModel` and
 //! (for the prior samples) `PolicyModel` are used, so this planner runs on
@@ -35,8 +37,6 @@
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::latent::one_hot;
-use super::masked_argmax;
 use crate::config::{Validate, Validator};
 use crate::core::{
     Dynamics, LatentState, Noise, PlanOutput, Planner, PolicyModel, ValueModel, WorldModel,
@@ -86,6 +86,10 @@ pub struct SamplingConfig {
     pub max_std: f32,
     /// Standard deviation of the first iteration (continuous actions).
     pub init_std: f32,
+    /// Start each step's Gaussian from the previous step's fitted mean
+    /// shifted by one step (zeros after it and at episode starts), as
+    /// TD-MPC does; `false` starts every step from zeros, as PlaNet's CEM.
+    pub warm_start: bool,
 }
 
 impl Default for SamplingConfig {
@@ -102,6 +106,7 @@ impl Default for SamplingConfig {
             min_std: 0.05,
             max_std: 2.0,
             init_std: 2.0,
+            warm_start: false,
         }
     }
 }
@@ -183,6 +188,7 @@ impl SamplingPlanner {
         &self,
         batch: usize,
         device: &burn::tensor::Device,
+        warm: Option<Tensor<3>>,
     ) -> SequenceDistribution {
         let shape = [batch, self.config.horizon, self.actions];
         if self.discrete {
@@ -191,10 +197,43 @@ impl SamplingPlanner {
             }
         } else {
             SequenceDistribution::Gaussian {
-                mean: Tensor::zeros(shape, device),
+                mean: warm
+                    .filter(|m| m.dims() == shape)
+                    .unwrap_or_else(|| Tensor::zeros(shape, device)),
                 std: Tensor::ones(shape, device) * self.config.init_std,
             }
         }
+    }
+
+    /// TD-MPC's warm start: the previous step's fitted means `[B, H, A]`
+    /// shifted one step earlier, zeros in the last step and in every row
+    /// whose episode starts now (`restart`).
+    ///
+    /// # Shapes
+    /// `previous [B, H, A]`, `restart` `B` -> `[B, H, A]`
+    pub fn shifted(previous: Tensor<3>, restart: &[bool]) -> Tensor<3> {
+        let [b, h, a] = previous.dims();
+        let device = previous.device();
+        let later = previous.slice([0..b, 1..h, 0..a]);
+        let shifted = Tensor::cat(vec![later, Tensor::zeros([b, 1, a], &device)], 1);
+        let keep: Vec<f32> = restart.iter().map(|&r| if r { 0.0 } else { 1.0 }).collect();
+        shifted * tensor_from_vec(keep, [b, 1, 1], &device)
+    }
+
+    /// [`Planner::plan`] from a warm-start mean (see
+    /// [`SamplingPlanner::shifted`]; ignored for discrete actions or when
+    /// its shape does not fit), also returning the fitted means `[B, H, A]`
+    /// to start the next step from (continuous actions only).
+    pub fn plan_from<M: WorldModel>(
+        &mut self,
+        model: &M,
+        value: &dyn ValueModel,
+        policy: &dyn PolicyModel,
+        states: &<M::Dynamics as Dynamics>::State,
+        warm: Option<Tensor<3>>,
+        noise: &mut Noise,
+    ) -> (PlanOutput, Option<Tensor<3>>) {
+        self.run(model, value, policy, states, warm, noise)
     }
 
     /// `n` sequences per root from `dist`, `[B, n, H, A]`.
@@ -396,6 +435,20 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
         states: &<M::Dynamics as Dynamics>::State,
         noise: &mut Noise,
     ) -> PlanOutput {
+        self.run(model, value, policy, states, None, noise).0
+    }
+}
+
+impl SamplingPlanner {
+    fn run<M: WorldModel>(
+        &mut self,
+        model: &M,
+        value: &dyn ValueModel,
+        policy: &dyn PolicyModel,
+        states: &<M::Dynamics as Dynamics>::State,
+        warm: Option<Tensor<3>>,
+        noise: &mut Noise,
+    ) -> (PlanOutput, Option<Tensor<3>>) {
         let c = &self.config;
         let (batch, h, a) = (states.batch(), c.horizon, self.actions);
         let device = states.features().device();
@@ -413,7 +466,7 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
             (actions.reshape([batch, p, h, a]), to_vec(returns))
         });
 
-        let mut dist = self.initial_distribution(batch, &device);
+        let mut dist = self.initial_distribution(batch, &device, warm);
         let mut value_target = vec![0.0; batch];
         let mut last_elites = None;
         for _ in 0..c.iterations {
@@ -464,6 +517,10 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
             last_elites = Some((elites, weights));
         }
         let (elites, weights) = last_elites.expect("at least one iteration");
+        let fitted = match &dist {
+            SequenceDistribution::Gaussian { mean, .. } => Some(mean.clone()),
+            SequenceDistribution::Categorical { .. } => None,
+        };
         let (actions, policy_target) = match (&dist, c.kind) {
             (SequenceDistribution::Gaussian { std, .. }, SamplingKind::Mppi) => (
                 self.weighted_elite_action(elites, &weights, std, noise),
@@ -471,107 +528,18 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
             ),
             _ => self.first_action(&dist, noise),
         };
-        PlanOutput {
+        let out = PlanOutput {
             actions,
             policy_target,
             value_target: Some(tensor_from_vec(value_target, [batch], &device)),
-        }
-    }
-}
-
-impl SamplingPlanner {
-    /// TD-MPC's continuous action `[B, A]`: the first action of one elite
-    /// of each root drawn by its weight, plus the fitted first-step spread
-    /// times standard normal noise when exploring, clipped to [-1, 1].
-    ///
-    /// # Shapes
-    /// `elites [B, K, H, A]`, `weights` `B * K` (rows summing to one),
-    /// `std [B, H, A]` -> `[B, A]`
-    fn weighted_elite_action(
-        &self,
-        elites: Tensor<4>,
-        weights: &[f32],
-        std: &Tensor<3>,
-        noise: &mut Noise,
-    ) -> Tensor<2> {
-        let [b, k, h, a] = elites.dims();
-        let device = elites.device();
-        let rows: Vec<i64> = weights
-            .chunks(k)
-            .enumerate()
-            .map(|(root, w)| (root * k + draw_index(w, noise.uniform())) as i64)
-            .collect();
-        let chosen = elites
-            .reshape([b * k, h, a])
-            .select(0, int_tensor_from_vec(rows, [b], &device))
-            .slice([0..b, 0..1, 0..a])
-            .reshape([b, a]);
-        if !self.explore {
-            return chosen;
-        }
-        let spread = std.clone().slice([0..b, 0..1, 0..a]).reshape([b, a]);
-        (chosen + spread * noise.normal_tensor([b, a], &device)).clamp(-1.0, 1.0)
-    }
-
-    /// The action to take `[B, A]` from the fitted distribution, and for
-    /// discrete actions the first step's probabilities as a policy target.
-    fn first_action(
-        &self,
-        dist: &SequenceDistribution,
-        noise: &mut Noise,
-    ) -> (Tensor<2>, Option<Tensor<2>>) {
-        let first_step = |x: &Tensor<3>| {
-            let [b, _, a] = x.dims();
-            x.clone().slice([0..b, 0..1, 0..a]).reshape([b, a])
         };
-        match dist {
-            SequenceDistribution::Gaussian { mean, std } => {
-                let (mean, std) = (first_step(mean), first_step(std));
-                let action = if self.explore {
-                    let eps = noise.normal_tensor(mean.dims(), &mean.device());
-                    (mean + std * eps).clamp(-1.0, 1.0)
-                } else {
-                    mean
-                };
-                (action, None)
-            }
-            SequenceDistribution::Categorical { probs } => {
-                let first = first_step(probs);
-                let [b, a] = first.dims();
-                let device = first.device();
-                let chosen: Vec<usize> = if self.explore {
-                    let sample =
-                        sample_one_hot(first.clone(), noise.uniform_tensor([b, 1], &device));
-                    first_max_per_row(&to_vec(sample), a)
-                } else {
-                    first_max_per_row(&to_vec(first.clone()), a)
-                };
-                (one_hot(&chosen, a, &device), Some(first))
-            }
-        }
+        (out, fitted)
     }
 }
 
-/// The index whose cumulative weight first exceeds `u` in [0, 1) (the last
-/// index when rounding leaves the total just below `u`).
-fn draw_index(weights: &[f32], u: f32) -> usize {
-    let mut total = 0.0;
-    for (i, w) in weights.iter().enumerate() {
-        total += w;
-        if u < total {
-            return i;
-        }
-    }
-    weights.len() - 1
-}
-
-/// The index of the first largest entry of each row of width `a`.
-fn first_max_per_row(values: &[f32], a: usize) -> Vec<usize> {
-    values
-        .chunks(a)
-        .map(|row| masked_argmax(row, None))
-        .collect()
-}
+mod acting;
+#[cfg(test)]
+use acting::{draw_index, first_max_per_row};
 
 #[cfg(test)]
 mod tests;

@@ -42,7 +42,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 17] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 18] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -74,6 +74,11 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 17] {
         (AgentKind::Dreamer, "replay.online", json!(false)),
         (AgentKind::Muzero, "reanalyze.root_noise", json!(true)),
         (AgentKind::Dreamer, "dense_bias", json!(false)),
+        (
+            AgentKind::Dreamer,
+            "planner.sampling.warm_start",
+            json!(false),
+        ),
     ]
 }
 

@@ -281,3 +281,53 @@ fn continuous_mppi_acts_on_a_weighted_elite() {
         "{mean} {spread}"
     );
 }
+
+#[test]
+fn warm_starts_shift_the_previous_means_and_clear_new_episodes() {
+    let device = burn::tensor::Device::flex();
+    // Two rows, horizon 3, one action dimension.
+    let previous = tensor_from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3, 1], &device);
+    let shifted = SamplingPlanner::shifted(previous, &[false, true]);
+    assert_eq!(to_vec(shifted), vec![2.0, 3.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+/// The fitted means start from the warm start: with one refit that keeps
+/// 99.9% of the old mean, the result is the warm start itself (and zeros
+/// without one); the planner hands back what the next step starts from.
+#[test]
+fn a_warm_start_is_where_the_fit_begins() {
+    let device = burn::tensor::Device::flex();
+    let line = Line::new(vec![1.0]);
+    let config = SamplingConfig {
+        iterations: 1,
+        momentum: 0.999,
+        warm_start: true,
+        ..small_config(SamplingKind::Mppi)
+    };
+    let mut planner = SamplingPlanner::new(config, 1, false, 0.99);
+    let states = positions(&[1.5, -0.7]);
+    let warm = tensor_from_vec(
+        vec![0.5, -0.5, 0.25, 0.0, 0.1, 0.2, 0.3, 0.4],
+        [2, 4, 1],
+        &device,
+    );
+    let fit = |planner: &mut SamplingPlanner, warm: Option<Tensor<3>>| {
+        let prior = Prior(vec![0.0], false);
+        let (_, fitted) = planner.plan_from(
+            &line,
+            &Constant(0.0),
+            &prior,
+            &states,
+            warm,
+            &mut Noise::new(4),
+        );
+        to_vec(fitted.expect("continuous actions keep their means"))
+    };
+    for (got, want) in fit(&mut planner, Some(warm.clone()))
+        .iter()
+        .zip(to_vec(warm))
+    {
+        assert!((got - want).abs() < 0.01, "{got} vs {want}");
+    }
+    assert!(fit(&mut planner, None).iter().all(|m| m.abs() < 0.01));
+}

@@ -24,5 +24,6 @@ pub mod resnet;
 pub mod support;
 pub mod symlog;
 pub mod tensor_util;
+pub mod transformer;
 
 pub use tensor_util::check_dims;

@@ -203,7 +203,8 @@ fn dreamer_2023_walks_the_corridor_with_discrete_actions() {
 /// layers, RMSNorm after biased linear layers, LaProp (rate and warmup
 /// scaled to the run), the critic on replay states, sequences from stored
 /// latents, the online queue, the continue head's probability in the
-/// returns, symexp twohot bins, the policy's output scale of 0.01.
+/// returns, symexp twohot bins, the policy's output scale of 0.01,
+/// REINFORCE for continuous actions too.
 fn design_2025() -> DreamerConfig {
     let mut c = tiny_dreamer();
     c.rssm.core = somnium::dreamer::CoreKind::BlockGru;
@@ -219,6 +220,7 @@ fn design_2025() -> DreamerConfig {
     c.behaviour.continuation = somnium::dreamer::ContinuationEstimate::Probability;
     c.heads.twohot = somnium::dreamer::TwohotKind::Symexp;
     c.heads.actor_outscale = 0.01;
+    c.behaviour.actor_gradient = somnium::dreamer::ActorGradient::Reinforce;
     c
 }
 

@@ -199,6 +199,11 @@ fn the_2025_presets_match_the_reference_table() {
         assert!(d.replay.online, "{name}: the online replay queue");
         assert!(d.dense_bias, "{name}: biases before RMSNorm");
         assert_eq!(
+            d.behaviour.actor_gradient,
+            somnium::dreamer::ActorGradient::Reinforce,
+            "{name}: REINFORCE for every action space"
+        );
+        assert_eq!(
             d.encoder.mlp_layers, 3,
             "{name}: encoder and decoder layers"
         );

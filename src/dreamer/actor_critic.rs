@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::behaviour::{Imagination, behaviour_losses, imagine};
-use super::config::{BehaviourConfig, DreamerConfig, LossScales, OptimizerConfig};
+use super::config::{ActorGradient, BehaviourConfig, DreamerConfig, LossScales, OptimizerConfig};
 use super::networks::{Actor, Critic};
 use super::returns::{GatheredReturns, ReturnNormalizer, ReturnScaling, replay_returns};
 use super::world_model::DeviceBatch;
@@ -132,7 +132,8 @@ pub struct ActorCritic {
     behaviour: BehaviourConfig,
     scales: LossScales,
     optimizer: OptimizerConfig,
-    /// Continuous actions learn by backpropagating through the dynamics.
+    /// Continuous actions learn by backpropagating through the dynamics
+    /// (`behaviour.actor_gradient = "auto"`).
     backprop: bool,
     /// The device computes in f16: losses are scaled ([`LossScale`]).
     loss_scaling: bool,
@@ -173,7 +174,7 @@ impl ActorCritic {
             behaviour: b.clone(),
             scales: config.loss_scales.clone(),
             optimizer: o.clone(),
-            backprop: !discrete,
+            backprop: !discrete && b.actor_gradient == ActorGradient::Auto,
             loss_scaling: LossScale::applies_on(device),
         }
     }

@@ -333,6 +333,21 @@ pub struct BehaviourConfig {
     /// reference), or `probability`, its predicted probability (2025
     /// reference).
     pub continuation: ContinuationEstimate,
+    /// How the actor's gradient is estimated: `auto` (the 2023 code:
+    /// REINFORCE for discrete actions, backpropagation through the
+    /// imagined dynamics for continuous ones) or `reinforce` for every
+    /// action space (the 2025 code's `imag_loss`).
+    pub actor_gradient: ActorGradient,
+}
+
+/// The actor's gradient estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorGradient {
+    /// REINFORCE for discrete actions, backpropagation for continuous (2023).
+    Auto,
+    /// REINFORCE for every action space (2025).
+    Reinforce,
 }
 
 /// How imagination reads the continue head.
@@ -498,6 +513,7 @@ impl Default for BehaviourConfig {
             slow_critic_rate: 0.02,
             slow_critic_every: 1,
             continuation: ContinuationEstimate::Mode,
+            actor_gradient: ActorGradient::Auto,
         }
     }
 }

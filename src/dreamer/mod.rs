@@ -24,7 +24,7 @@ pub mod world_model;
 pub use actor_critic::ActorCritic;
 pub use agent::DreamerAgent;
 pub use config::{
-    ActorCriticSettings, BehaviourConfig, CnnKind, ContinuationEstimate, CoreKind, DreamerConfig,
-    EncoderConfig, HeadRole, HeadsConfig, InitialState, LossScales, OptimizerConfig, OptimizerKind,
-    ReplayConfig, RssmConfig, TwohotKind,
+    ActorCriticSettings, ActorGradient, BehaviourConfig, CnnKind, ContinuationEstimate, CoreKind,
+    DreamerConfig, EncoderConfig, HeadRole, HeadsConfig, InitialState, LossScales, OptimizerConfig,
+    OptimizerKind, ReplayConfig, RssmConfig, TwohotKind,
 };

@@ -42,7 +42,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 18] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 19] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -78,6 +78,11 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 18] {
             AgentKind::Dreamer,
             "planner.sampling.warm_start",
             json!(false),
+        ),
+        (
+            AgentKind::Dreamer,
+            "behaviour.actor_gradient",
+            json!("auto"),
         ),
     ]
 }

@@ -220,22 +220,6 @@ impl SamplingPlanner {
         shifted * tensor_from_vec(keep, [b, 1, 1], &device)
     }
 
-    /// [`Planner::plan`] from a warm-start mean (see
-    /// [`SamplingPlanner::shifted`]; ignored for discrete actions or when
-    /// its shape does not fit), also returning the fitted means `[B, H, A]`
-    /// to start the next step from (continuous actions only).
-    pub fn plan_from<M: WorldModel>(
-        &mut self,
-        model: &M,
-        value: &dyn ValueModel,
-        policy: &dyn PolicyModel,
-        states: &<M::Dynamics as Dynamics>::State,
-        warm: Option<Tensor<3>>,
-        noise: &mut Noise,
-    ) -> (PlanOutput, Option<Tensor<3>>) {
-        self.run(model, value, policy, states, warm, noise)
-    }
-
     /// `n` sequences per root from `dist`, `[B, n, H, A]`.
     fn sample(&self, dist: &SequenceDistribution, n: usize, noise: &mut Noise) -> Tensor<4> {
         let [b, h, a] = match dist {
@@ -435,12 +419,16 @@ impl<M: WorldModel> Planner<M> for SamplingPlanner {
         states: &<M::Dynamics as Dynamics>::State,
         noise: &mut Noise,
     ) -> PlanOutput {
-        self.run(model, value, policy, states, None, noise).0
+        self.plan_from(model, value, policy, states, None, noise).0
     }
 }
 
 impl SamplingPlanner {
-    fn run<M: WorldModel>(
+    /// [`Planner::plan`] from a warm-start mean (see
+    /// [`SamplingPlanner::shifted`]; ignored for discrete actions or when
+    /// its shape does not fit), also returning the fitted means `[B, H, A]`
+    /// to start the next step from (continuous actions only).
+    pub fn plan_from<M: WorldModel>(
         &mut self,
         model: &M,
         value: &dyn ValueModel,

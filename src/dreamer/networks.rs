@@ -413,8 +413,13 @@ mod tests {
 
     #[test]
     fn a_policy_with_output_scale_one_hundredth_starts_close_to_uniform() {
+        // Over 200 fresh draws the largest distance was 0.0016..0.0063 at
+        // scale 0.01 and 0.13..0.58 at scale 1: the bounds leave a margin of
+        // three on either side, so unseeded weights (the backend's seed is
+        // process-wide and tests run in parallel) cannot make it flaky.
         let small = distance_from_uniform(0.01);
-        assert!(small < 0.005, "{small}");
-        assert!(distance_from_uniform(1.0) > 10.0 * small);
+        assert!(small < 0.02, "{small}");
+        let large = distance_from_uniform(1.0);
+        assert!(large > 0.05, "{large}");
     }
 }

@@ -13,6 +13,7 @@ pub mod dist;
 pub mod ema;
 pub mod grad;
 pub mod gru;
+pub mod kv_cache;
 pub mod laprop;
 pub mod loss_scale;
 pub mod master_weights;

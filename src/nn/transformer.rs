@@ -18,10 +18,11 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
+use super::kv_cache::KvCache;
 use super::mlp::linear;
-use super::tensor_util::tensor_from_vec;
+use super::tensor_util::{int_tensor_from_vec, tensor_from_vec};
 
 /// Sizes of a [`CausalTransformer`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,42 +54,6 @@ struct Block {
     feed_forward_norm: LayerNorm,
     dropout: Dropout,
     heads: usize,
-}
-
-/// The keys and values every block has computed so far, `[B, heads, T,
-/// width / heads]` each, and the number of positions `T` they hold.
-#[derive(Debug, Clone)]
-pub struct KvCache {
-    keys: Vec<Tensor<4>>,
-    values: Vec<Tensor<4>>,
-    len: usize,
-}
-
-impl KvCache {
-    /// Positions held.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The cache of rows `indices` (for planners that branch or reorder
-    /// states).
-    pub fn select(&self, indices: Tensor<1, burn::tensor::Int>) -> Self {
-        let pick = |ts: &[Tensor<4>]| {
-            ts.iter()
-                .map(|t| t.clone().select(0, indices.clone()))
-                .collect()
-        };
-        KvCache {
-            keys: pick(&self.keys),
-            values: pick(&self.values),
-            len: self.len,
-        }
-    }
 }
 
 /// The causal transformer.
@@ -147,29 +112,23 @@ impl CausalTransformer {
 
     /// An empty cache for `batch` rows.
     pub fn empty_cache(&self, batch: usize, device: &Device) -> KvCache {
-        let empty = |block: &Block| {
-            let w = block.query.weight.dims()[1];
-            Tensor::<4>::zeros([batch, block.heads, 0, w / block.heads], device)
-        };
-        KvCache {
-            keys: self.blocks.iter().map(empty).collect(),
-            values: self.blocks.iter().map(empty).collect(),
-            len: 0,
-        }
+        let block = &self.blocks[0];
+        let width = block.query.weight.dims()[1];
+        KvCache::empty(batch, self.blocks.len(), block.heads, width, device)
     }
 
-    /// Tokens at positions `start..start + T`, embedded and normalised.
-    fn embed(&self, tokens: Tensor<3>, start: usize) -> Tensor<3> {
-        let [_, t, w] = tokens.dims();
-        assert!(
-            start + t <= self.max_length,
-            "transformer: positions up to {} asked of an embedding of {}",
-            start + t,
-            self.max_length
-        );
-        let positions = self.positions.val().slice([start..start + t, 0..w]);
-        self.input_norm
-            .forward(tokens + positions.unsqueeze_dim::<3>(0))
+    /// Tokens at `positions`, embedded and normalised.
+    ///
+    /// # Shapes
+    /// `tokens [B, T, W]`, `positions [B, T]` -> `[B, T, W]`
+    fn embed(&self, tokens: Tensor<3>, positions: Tensor<2, Int>) -> Tensor<3> {
+        let [b, t, w] = tokens.dims();
+        let embedded = self
+            .positions
+            .val()
+            .select(0, positions.reshape([b * t]))
+            .reshape([b, t, w]);
+        self.input_norm.forward(tokens + embedded)
     }
 
     /// Every position's output, each attending to itself and the positions
@@ -178,32 +137,194 @@ impl CausalTransformer {
     /// # Shapes
     /// `tokens [B, T, W]` -> `[B, T, W]`
     pub fn forward(&self, tokens: Tensor<3>) -> Tensor<3> {
-        let [_, t, _] = tokens.dims();
-        let device = tokens.device();
-        let mask = causal_mask(t, &device);
-        let mut x = self.embed(tokens, 0);
-        for block in &self.blocks {
-            let (keys, values) = block.keys_values(x.clone());
-            x = block.forward(x, keys, values, Some(mask.clone()));
-        }
-        x
+        self.forward_segments(tokens, None).0
     }
 
-    /// The output for one new token per row at position `cache.len()`,
-    /// extending `cache` with its keys and values.
+    /// Every position's output over sequences cut into episodes: a token
+    /// attends to itself and the earlier tokens of its own episode, and
+    /// positions count from each episode's first token. `is_first`
+    /// (batch-major `[B * T]`, 1 where an episode starts; the first column
+    /// always starts one) marks the cuts; `None` cuts nowhere. Also returns
+    /// the cache of each row's last episode, to go on from.
+    ///
+    /// # Shapes
+    /// `tokens [B, T, W]` -> `[B, T, W]`
+    pub fn forward_segments(
+        &self,
+        tokens: Tensor<3>,
+        is_first: Option<&[f32]>,
+    ) -> (Tensor<3>, KvCache) {
+        let [b, t, _] = tokens.dims();
+        self.check_length(t);
+        let device = tokens.device();
+        let segments = Segments::new(b, t, is_first);
+        let positions = int_tensor_from_vec(segments.positions(), [b, t], &device);
+        let mask = tensor_from_vec(segments.mask(), [b, 1, t, t], &device);
+        let valid = tensor_from_vec(segments.last_valid(), [b, t], &device);
+        self.run(tokens, positions, mask, valid)
+    }
+
+    /// The output for one new token per row at each row's next position,
+    /// extending `cache` with it. Where `valid [B]` is 0 (a row whose
+    /// episode starts with this token's observation, not with a token) the
+    /// token is stored invalid and the row's length does not grow;
+    /// `None` means valid everywhere.
     ///
     /// # Shapes
     /// `token [B, 1, W]` -> `[B, 1, W]`
-    pub fn step(&self, token: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let mut x = self.embed(token, cache.len);
+    pub fn step(
+        &self,
+        token: Tensor<3>,
+        cache: &mut KvCache,
+        valid: Option<Tensor<1>>,
+    ) -> Tensor<3> {
+        let [b, _, _] = token.dims();
+        self.check_length(cache.columns() + 1);
+        let device = token.device();
+        let valid = valid.unwrap_or_else(|| Tensor::ones([b], &device));
+        let mut x = self.embed(token.clone(), cache.lengths.clone().unsqueeze_dim::<2>(1));
+        cache.tokens = Tensor::cat(vec![cache.tokens.clone(), token], 1);
+        cache.valid = Tensor::cat(vec![cache.valid.clone(), valid.clone().unsqueeze_dim(1)], 1);
+        cache.lengths = cache.lengths.clone() + valid.int();
+        let mask = cache.key_mask();
         for (i, block) in self.blocks.iter().enumerate() {
             let (key, value) = block.keys_values(x.clone());
             cache.keys[i] = Tensor::cat(vec![cache.keys[i].clone(), key], 2);
             cache.values[i] = Tensor::cat(vec![cache.values[i].clone(), value], 2);
-            x = block.forward(x, cache.keys[i].clone(), cache.values[i].clone(), None);
+            x = block.forward(
+                x,
+                cache.keys[i].clone(),
+                cache.values[i].clone(),
+                Some(mask.clone()),
+            );
         }
-        cache.len += 1;
         x
+    }
+
+    /// The history of `cache`'s last `keep` columns, recomputed with each
+    /// row's positions counted from its first valid column there: how a
+    /// history that has filled the position embedding goes on (the
+    /// earlier columns are forgotten).
+    pub fn rebuild(&self, cache: &KvCache, keep: usize) -> KvCache {
+        let (b, columns) = (cache.batch(), cache.columns());
+        let keep = keep.min(columns);
+        let from = columns - keep;
+        let width = cache.tokens.dims()[2];
+        let tokens = cache.tokens.clone().slice([0..b, from..columns, 0..width]);
+        let valid = cache.valid.clone().slice([0..b, from..columns]);
+        let positions = (valid.clone().cumsum(1) - 1.0).clamp_min(0.0).int();
+        let device = tokens.device();
+        let invalid_keys = ((valid.clone() - 1.0) * 1e9).unsqueeze_dims::<4>(&[1, 2]);
+        let mask = causal_mask(keep, &device) + invalid_keys;
+        self.run(tokens, positions, mask, valid).1
+    }
+
+    /// The blocks over `tokens` at `positions` under the additive `mask`;
+    /// the outputs, and the cache with validity `valid [B, T]`.
+    fn run(
+        &self,
+        tokens: Tensor<3>,
+        positions: Tensor<2, Int>,
+        mask: Tensor<4>,
+        valid: Tensor<2>,
+    ) -> (Tensor<3>, KvCache) {
+        let mut x = self.embed(tokens.clone(), positions);
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        for block in &self.blocks {
+            let (k, v) = block.keys_values(x.clone());
+            x = block.forward(x, k.clone(), v.clone(), Some(mask.clone()));
+            keys.push(k);
+            values.push(v);
+        }
+        let lengths = valid.clone().sum_dim(1).reshape([tokens.dims()[0]]).int();
+        let cache = KvCache {
+            keys,
+            values,
+            tokens,
+            valid,
+            lengths,
+        };
+        (x, cache)
+    }
+
+    fn check_length(&self, t: usize) {
+        assert!(
+            t <= self.max_length,
+            "transformer: {t} positions asked of an embedding of {}",
+            self.max_length
+        );
+    }
+}
+
+/// Episodes within a batch of token sequences, from their first-step flags.
+struct Segments {
+    /// The episode of each token, counted within its row, batch-major.
+    ids: Vec<usize>,
+    /// The position of each token within its episode, batch-major.
+    positions: Vec<i64>,
+    batch: usize,
+    length: usize,
+}
+
+impl Segments {
+    fn new(batch: usize, length: usize, is_first: Option<&[f32]>) -> Self {
+        let (mut ids, mut positions) = (Vec::new(), Vec::new());
+        for row in 0..batch {
+            let (mut id, mut position) = (0, 0);
+            for t in 0..length {
+                let first = is_first.is_some_and(|f| f[row * length + t] > 0.5);
+                if t > 0 && first {
+                    id += 1;
+                    position = 0;
+                }
+                ids.push(id);
+                positions.push(position);
+                position += 1;
+            }
+        }
+        Segments {
+            ids,
+            positions,
+            batch,
+            length,
+        }
+    }
+
+    fn positions(&self) -> Vec<i64> {
+        self.positions.clone()
+    }
+
+    /// `[B, 1, T, T]`: 0 where a query sees a key of its own episode no
+    /// later than itself, -1e9 elsewhere.
+    fn mask(&self) -> Vec<f32> {
+        let t = self.length;
+        let mut mask = Vec::with_capacity(self.batch * t * t);
+        for row in 0..self.batch {
+            let ids = &self.ids[row * t..(row + 1) * t];
+            for q in 0..t {
+                mask.extend((0..t).map(|k| {
+                    if k <= q && ids[k] == ids[q] {
+                        0.0
+                    } else {
+                        -1e9
+                    }
+                }));
+            }
+        }
+        mask
+    }
+
+    /// `[B, T]`: 1 on the tokens of each row's last episode.
+    fn last_valid(&self) -> Vec<f32> {
+        let t = self.length;
+        (0..self.batch)
+            .flat_map(|row| {
+                let ids = &self.ids[row * t..(row + 1) * t];
+                let last = ids[t - 1];
+                ids.iter()
+                    .map(move |&id| if id == last { 1.0 } else { 0.0 })
+            })
+            .collect()
     }
 }
 
@@ -263,86 +384,5 @@ impl Block {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::nn::tensor_util::to_vec;
-
-    fn small(device: &Device) -> CausalTransformer {
-        let shape = TransformerShape {
-            width: 8,
-            heads: 2,
-            layers: 2,
-            feed_forward: 16,
-            max_length: 6,
-            dropout: 0.1,
-        };
-        device.seed(3);
-        CausalTransformer::new(shape, device)
-    }
-
-    fn tokens(values: impl Fn(usize) -> f32, t: usize, device: &Device) -> Tensor<3> {
-        tensor_from_vec((0..2 * t * 8).map(values).collect(), [2, t, 8], device)
-    }
-
-    /// A token cannot change the outputs at positions before it.
-    #[test]
-    fn the_future_cannot_change_the_past() {
-        let device = Device::flex();
-        let model = small(&device);
-        let a = tokens(|i| (i as f32 * 0.37).sin(), 5, &device);
-        let mut changed = to_vec(a.clone());
-        // Change position 3 of both rows (not by a constant, which the
-        // input LayerNorm would remove).
-        for row in 0..2 {
-            for c in 0..8 {
-                changed[(row * 5 + 3) * 8 + c] += c as f32 * 0.3 - 1.0;
-            }
-        }
-        let b = tensor_from_vec(changed, [2, 5, 8], &device);
-        let (out_a, out_b) = (to_vec(model.forward(a)), to_vec(model.forward(b)));
-        for row in 0..2 {
-            for t in 0..5 {
-                let range = (row * 5 + t) * 8..(row * 5 + t + 1) * 8;
-                let same = out_a[range.clone()]
-                    .iter()
-                    .zip(&out_b[range])
-                    .all(|(x, y)| (x - y).abs() < 1e-6);
-                assert_eq!(same, t < 3, "row {row}, position {t}");
-            }
-        }
-    }
-
-    /// Extending the cache one token at a time gives the outputs of the
-    /// whole sequence at once; a selected cache carries on for its rows.
-    #[test]
-    fn cached_steps_equal_the_whole_sequence() {
-        let device = Device::flex();
-        let model = small(&device);
-        let t = 6;
-        let sequence = tokens(|i| (i as f32 * 0.11).cos(), t, &device);
-        let whole = to_vec(model.forward(sequence.clone()));
-        let mut cache = model.empty_cache(2, &device);
-        let mut stepped = Vec::new();
-        for s in 0..t {
-            let token = sequence.clone().slice([0..2, s..s + 1, 0..8]);
-            stepped.push(model.step(token, &mut cache));
-        }
-        assert_eq!(cache.len(), t);
-        let stepped = to_vec(Tensor::cat(stepped, 1));
-        for (x, y) in whole.iter().zip(&stepped) {
-            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
-        }
-
-        // Row 1 alone, from a cache of the first four positions.
-        let mut cache = model.empty_cache(2, &device);
-        for s in 0..4 {
-            model.step(sequence.clone().slice([0..2, s..s + 1, 0..8]), &mut cache);
-        }
-        let mut row = cache.select(tensor_from_vec(vec![1.0], [1], &device).int());
-        let out = to_vec(model.step(sequence.slice([1..2, 4..5, 0..8]), &mut row));
-        let want = &whole[(6 + 4) * 8..(6 + 5) * 8];
-        for (x, y) in out.iter().zip(want) {
-            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
-        }
-    }
-}
+#[path = "transformer_tests.rs"]
+mod tests;

@@ -25,6 +25,7 @@ pub mod nn;
 pub mod planners;
 pub mod replay;
 pub mod report;
+pub mod storm;
 pub mod sweep;
 pub mod train;
 

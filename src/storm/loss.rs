@@ -1,0 +1,199 @@
+//! STORM's world-model loss on replayed sequences, and where imagination
+//! starts.
+//!
+//! `L = L_rec + L_reward + L_term + 0.5 max(1, KL_dyn) + 0.1 max(1, KL_rep)`
+//! (paper eq. 4-6, reference `WorldModel.update`): the free nat applies to
+//! the KL's mean over batch and time, not to each step as in DreamerV3.
+//! The transformer reads the tokens `(z_t, a_t)` of the posterior samples
+//! and the actions taken after them, and its output at step `t` is scored
+//! on step `t + 1`: the prior against the posterior there, the reward
+//! received and whether the episode ended.
+//!
+//! Deviation: the reference cuts windows anywhere in the replay and lets
+//! attention run across episode boundaries. Here a token attends only to
+//! its own episode (positions counting from its start), and the
+//! transition from an episode's last step into the next episode's first
+//! scores nothing, as there is none.
+
+use burn::tensor::Tensor;
+
+use super::model::StormWorldModel;
+use super::state::StormState;
+use crate::core::{Dynamics, LatentState, Noise, ObservationModel};
+use crate::dreamer::world_model::{DeviceBatch, WorldModelLosses};
+use crate::nn::dist::kl::categorical_kl;
+use crate::nn::tensor_util::{int_tensor_from_vec, tensor_from_vec, to_vec};
+
+/// What one pass over a batch of sequences yields.
+#[derive(Debug, Clone)]
+pub struct StormObserved {
+    /// The loss terms, each a mean `[1]` (DreamerV3's names: `decoder`,
+    /// `reward`, `continuation`, `dynamics`, `representation`).
+    pub losses: WorldModelLosses,
+    /// The unclipped KL between posterior and prior, mean, detached.
+    pub kl: Tensor<1>,
+}
+
+/// The mean of `x [N]` over rows where `weights [N]` is 1 (`count` of
+/// them) `[1]`.
+fn masked_mean(x: Tensor<1>, weights: Tensor<1>, count: f32) -> Tensor<1> {
+    (x * weights).sum() / count.max(1.0)
+}
+
+/// STORM's free bits: `max(free, mean KL)`, the mean over the scored rows
+/// (`scored [N]` is 1 on `count` of them) of the per-step KL `[N]`; `[1]`.
+/// Below the free nats no gradient flows at all, however large some
+/// step's KL.
+pub fn free_bits_kl(kl: Tensor<1>, scored: Tensor<1>, count: f32, free_nats: f32) -> Tensor<1> {
+    masked_mean(kl, scored, count).clamp_min(free_nats)
+}
+
+/// Reorder time-major rows `[T * B, ..]` of steps `from..to` batch-major
+/// `[B * (to - from), ..]`.
+fn batch_major<const D: usize>(
+    x: Tensor<D>,
+    t: usize,
+    b: usize,
+    from: usize,
+    to: usize,
+) -> Tensor<D> {
+    let rows: Vec<i64> = (0..b)
+        .flat_map(|row| (from..to).map(move |step| (step * b + row) as i64))
+        .collect();
+    let n = rows.len();
+    debug_assert!(to <= t);
+    let device = x.device();
+    x.select(0, int_tensor_from_vec(rows, [n], &device))
+}
+
+impl StormWorldModel {
+    /// Observe a batch of sequences and compute the losses.
+    pub fn observe_sequences(
+        &self,
+        data: &DeviceBatch,
+        free_nats: f32,
+        noise: &mut Noise,
+    ) -> StormObserved {
+        let (b, t) = (data.batch, data.length);
+        let dynamics = &self.dynamics;
+        let embed = self.encode_obs(data);
+        let posterior = dynamics.posterior(embed); // [T * B, S, K]
+        let z = dynamics.sample(&posterior, noise); // [T * B, S * K]
+        let decoder = self.decoder.decode(z.clone()).loss(&data.obs).mean();
+
+        // Tokens of steps 0 .. T-1 with the actions taken after them.
+        let tokens = dynamics.tokens(
+            batch_major(z, t, b, 0, t - 1),
+            batch_major(data.actions.clone(), t, b, 1, t),
+        );
+        let w = tokens.dims()[1];
+        let is_first = to_vec(data.is_first.clone());
+        let cuts: Vec<f32> = (0..b)
+            .flat_map(|row| {
+                (0..t - 1)
+                    .map(|step| is_first[step * b + row])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (hidden, _) = dynamics
+            .transformer()
+            .forward_segments(tokens.reshape([b, t - 1, w]), Some(&cuts));
+        let hidden = hidden.reshape([b * (t - 1), w]);
+
+        // Targets at steps 1 .. T; a step that starts an episode has none.
+        let next_first: Vec<f32> = (0..b)
+            .flat_map(|row| {
+                (1..t)
+                    .map(|step| is_first[step * b + row])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let count = next_first.iter().filter(|&&f| f < 0.5).count() as f32;
+        let device = hidden.device();
+        let scored = tensor_from_vec(
+            next_first.iter().map(|f| 1.0 - f).collect(),
+            [b * (t - 1)],
+            &device,
+        );
+        let target_post = batch_major(posterior.log_probs, t, b, 1, t);
+        let prior = dynamics.prior(hidden.clone()).log_probs;
+        let dyn_kl = categorical_kl(target_post.clone().detach(), prior.clone());
+        let rep_kl = categorical_kl(target_post, prior.detach());
+        let kl = masked_mean(dyn_kl.clone(), scored.clone(), count);
+        let rewards = batch_major(data.rewards.clone(), t, b, 1, t);
+        let continues = batch_major(data.is_terminal.clone(), t, b, 1, t).neg() + 1.0;
+        let reward = self.reward_of_hidden(hidden.clone()).loss(rewards);
+        let termination = self
+            .continuation_of_hidden(hidden)
+            .log_prob(continues)
+            .neg();
+        let losses = WorldModelLosses {
+            decoder,
+            reward: masked_mean(reward, scored.clone(), count),
+            continuation: masked_mean(termination, scored.clone(), count),
+            dynamics: free_bits_kl(dyn_kl, scored.clone(), count, free_nats),
+            representation: free_bits_kl(rep_kl, scored, count, free_nats),
+        };
+        StormObserved {
+            losses,
+            kl: kl.detach(),
+        }
+    }
+
+    /// Embeddings of a batch's observations, time-major `[T * B, E]`.
+    fn encode_obs(&self, data: &DeviceBatch) -> Tensor<2> {
+        crate::core::Encoder::encode(self, &data.obs)
+    }
+
+    /// Where imagination starts: each sequence cut into windows of
+    /// `context` steps, each window observed step by step from a fresh
+    /// history; the detached posterior state after each window's last
+    /// step, and `1 - is_terminal` there `[N]`, for `N = B * (T /
+    /// context)` windows. (STORM starts from the prior of the step after
+    /// its context window; starting from the posterior of the window's
+    /// last step, as DreamerV3 does, uses the observation that is there.)
+    pub fn imagination_starts(
+        &self,
+        data: &DeviceBatch,
+        context: usize,
+        noise: &mut Noise,
+    ) -> (StormState, Tensor<1>) {
+        let (b, t) = (data.batch, data.length);
+        let context = context.clamp(1, t);
+        let windows = t / context;
+        let n = b * windows;
+        let device = data.actions.device();
+        let embed = self.encode_obs(data).detach();
+        let rows_at = |j: usize| -> Tensor<1, burn::tensor::Int> {
+            let rows: Vec<i64> = (0..windows)
+                .flat_map(|k| (0..b).map(move |row| ((k * context + j) * b + row) as i64))
+                .collect();
+            int_tensor_from_vec(rows, [n], &device)
+        };
+        let mut state = self.dynamics.initial(n, &device);
+        let mut last = rows_at(0);
+        for j in 0..context {
+            let rows = rows_at(j);
+            let is_first = if j == 0 {
+                Tensor::ones([n], &device)
+            } else {
+                data.is_first.clone().select(0, rows.clone())
+            };
+            state = self
+                .dynamics
+                .observe(
+                    &state,
+                    data.actions.clone().select(0, rows.clone()),
+                    embed.clone().select(0, rows.clone()),
+                    is_first,
+                    noise,
+                )
+                .posterior
+                .detach();
+            last = rows;
+        }
+        let continues = data.is_terminal.clone().select(0, last).neg() + 1.0;
+        debug_assert_eq!(state.batch(), n);
+        (state, continues)
+    }
+}

@@ -8,8 +8,9 @@
 //! play, each with DreamerV3's actor-critic trained in imagination inside
 //! it (the actor is the planners' prior, the critic their value): the
 //! DreamerV3 RSSM, MuZero's networks (with per-step rewards and with
-//! EfficientZero's value prefix), and the deterministic MLP model of
-//! `examples/custom_world_model.rs`. A new model adds a row with one call
+//! EfficientZero's value prefix), the deterministic MLP model of
+//! `examples/custom_world_model.rs`, and STORM's transformer model (whose
+//! state carries its history). A new model adds a row with one call
 //! of [`check_row`].
 //!
 //! The environment, `Cycle`: a target among 2 actions is shown one-hot;
@@ -25,11 +26,14 @@ use burn::tensor::{Device, Tensor};
 use somnium::core::{
     Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Planner, VectorState, WorldModel,
 };
+use somnium::dreamer::world_model::DeviceBatch;
 use somnium::dreamer::{ActorCritic, DreamerAgent, DreamerConfig};
 use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
 use somnium::muzero::{MuzeroActing, MuzeroAgent, MuzeroConfig};
 use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
 use somnium::planners::{AnyPlanner, PlannerConfig, PlannerKind};
+use somnium::replay::SequenceBatch;
+use somnium::storm::{StormModelConfig, StormWorldModel};
 use somnium::train::Agent;
 
 const ACTIONS: usize = 2;
@@ -332,6 +336,94 @@ fn custom_row() -> Vec<(PlannerKind, f32)> {
     check_row(&model, &model, &ac)
 }
 
+/// One step of a recorded episode: observation, the action before it
+/// (one-hot; zeros at the start), the reward into it, first and terminal
+/// flags.
+type Row = (Vec<f32>, Vec<f32>, f32, f32, f32);
+
+/// `batch` random episodes of `episodes`, whole, as a replay batch.
+fn episode_batch(episodes: &[Vec<Row>], batch: usize, noise: &mut Noise) -> SequenceBatch {
+    let t = LENGTH + 1;
+    let picks: Vec<usize> = (0..batch).map(|_| noise.below(episodes.len())).collect();
+    let mut out = SequenceBatch {
+        batch,
+        length: t,
+        obs: vec![],
+        actions: vec![],
+        rewards: vec![],
+        is_first: vec![],
+        is_terminal: vec![],
+        positions: vec![(0, 0); t * batch],
+        start: None,
+    };
+    for step in 0..t {
+        for &e in &picks {
+            let (obs, action, reward, first, terminal) = &episodes[e][step];
+            out.obs.extend(obs);
+            out.actions.extend(action);
+            out.rewards.push(*reward);
+            out.is_first.push(*first);
+            out.is_terminal.push(*terminal);
+        }
+    }
+    out
+}
+
+fn storm_row() -> Vec<(PlannerKind, f32)> {
+    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+    let device = Device::flex().autodiff();
+    device.seed(SEED);
+    let kind = ObsKind::Vector { width: ACTIONS + 1 };
+    let mut episodes: Vec<Vec<Row>> = vec![];
+    random_play(40, &mut Noise::new(5), |obs, a, r, first, terminal| {
+        if first {
+            episodes.push(vec![]);
+        }
+        let Observation::Vector(v) = obs else {
+            panic!("vector observations")
+        };
+        let action = a.map(one_hot).unwrap_or(vec![0.0; ACTIONS]);
+        let row = (
+            v.clone(),
+            action,
+            r,
+            first as u8 as f32,
+            terminal as u8 as f32,
+        );
+        episodes.last_mut().expect("a first step").push(row);
+    });
+    let mut noise = Noise::new(6);
+    let config = StormModelConfig::tiny();
+    let mut model = StormWorldModel::new(&config, kind, ACTIONS, &device);
+    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    for _ in 0..300 {
+        let data = DeviceBatch::new(episode_batch(&episodes, 16, &mut noise), kind, &device);
+        let losses = model
+            .observe_sequences(&data, config.free_nats, &mut noise)
+            .losses;
+        let grads =
+            GradientsParams::from_grads(losses.total(&config.loss_scales()).backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    let mut settings = somnium::dreamer::ActorCriticSettings::default();
+    settings.heads.layers = 1;
+    settings.heads.units = 64;
+    settings.behaviour.horizon = 5;
+    settings.behaviour.discount = 0.9;
+    settings.lr = 1e-3;
+    let features = model.dynamics().feature_width();
+    let mut ac = ActorCritic::new(features, ACTIONS, true, &settings.dreamer(), &device);
+    // Imagination in the fitted model, fixed and without dropout.
+    let frozen = model.clone().freeze();
+    for _ in 0..300 {
+        let data = DeviceBatch::new(episode_batch(&episodes, 4, &mut noise), kind, &device);
+        let (starts, continues) = frozen.imagination_starts(&data, config.context, &mut noise);
+        ac.update(&frozen, starts, continues, &mut noise);
+    }
+    let model = model.valid();
+    check_row(&model, &model, &ac)
+}
+
 #[test]
 fn every_planner_beats_random_play_with_every_world_model() {
     let rows = [
@@ -339,6 +431,7 @@ fn every_planner_beats_random_play_with_every_world_model() {
         ("muzero", muzero_row(false)),
         ("muzero-prefix", muzero_row(true)),
         ("custom-mlp", custom_row()),
+        ("storm", storm_row()),
     ];
     let mut failures = Vec::new();
     for (model, row) in &rows {

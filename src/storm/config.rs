@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dreamer::EncoderConfig;
+use crate::dreamer::{EncoderConfig, LossScales};
 
 /// Sizes and loss settings of a STORM world model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +86,16 @@ impl StormModelConfig {
             head_units: 64,
             encoder,
             ..StormModelConfig::default()
+        }
+    }
+
+    /// The weights of the world-model loss terms (reconstruction, reward
+    /// and termination weigh 1).
+    pub fn loss_scales(&self) -> LossScales {
+        LossScales {
+            dynamics: self.dynamics_scale,
+            representation: self.representation_scale,
+            ..LossScales::default()
         }
     }
 

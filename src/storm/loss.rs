@@ -145,13 +145,15 @@ impl StormWorldModel {
         crate::core::Encoder::encode(self, &data.obs)
     }
 
-    /// Where imagination starts: each sequence cut into windows of
-    /// `context` steps, each window observed step by step from a fresh
-    /// history; the detached posterior state after each window's last
-    /// step, and `1 - is_terminal` there `[N]`, for `N = B * (T /
-    /// context)` windows. (STORM starts from the prior of the step after
-    /// its context window; starting from the posterior of the window's
-    /// last step, as DreamerV3 does, uses the observation that is there.)
+    /// Where imagination starts: one start per replayed step, the
+    /// detached posterior state after observing the `context` steps that
+    /// end there (fewer at a sequence's or an episode's start) from a fresh
+    /// history, time-major `[T * B]` like the replayed steps; and `1 -
+    /// is_terminal` there `[T * B]`. STORM samples its context windows
+    /// uniformly from the replay; every window that ends at a replayed step
+    /// is the same distribution. (STORM starts from the prior of the step
+    /// after its window; starting from the posterior of the window's last
+    /// step, as DreamerV3 does, uses the observation that is there.)
     pub fn imagination_starts(
         &self,
         data: &DeviceBatch,
@@ -159,40 +161,50 @@ impl StormWorldModel {
         noise: &mut Noise,
     ) -> (StormState, Tensor<1>) {
         let (b, t) = (data.batch, data.length);
-        let context = context.clamp(1, t);
-        let windows = t / context;
-        let n = b * windows;
+        let context = context.max(1) as i64;
+        let n = b * t;
         let device = data.actions.device();
         let embed = self.encode_obs(data).detach();
-        let rows_at = |j: usize| -> Tensor<1, burn::tensor::Int> {
-            let rows: Vec<i64> = (0..windows)
-                .flat_map(|k| (0..b).map(move |row| ((k * context + j) * b + row) as i64))
-                .collect();
-            int_tensor_from_vec(rows, [n], &device)
+        let is_first_host = to_vec(data.is_first.clone());
+        // Window step `j` of the window ending at step `end` reads step
+        // `end + 1 - context + j`; steps before the sequence read step 0
+        // as a first step again, which the real step 0 then replaces.
+        let step_of = |end: usize, j: i64| end as i64 + 1 - context + j;
+        let rows_at = |j: i64| -> (Tensor<1, burn::tensor::Int>, Tensor<1>) {
+            let (mut rows, mut first) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            for end in 0..t {
+                for row in 0..b {
+                    let step = step_of(end, j);
+                    let index = step.max(0) as usize * b + row;
+                    rows.push(index as i64);
+                    first.push(if j == 0 || step <= 0 {
+                        1.0
+                    } else {
+                        is_first_host[index]
+                    });
+                }
+            }
+            (
+                int_tensor_from_vec(rows, [n], &device),
+                tensor_from_vec(first, [n], &device),
+            )
         };
         let mut state = self.dynamics.initial(n, &device);
-        let mut last = rows_at(0);
         for j in 0..context {
-            let rows = rows_at(j);
-            let is_first = if j == 0 {
-                Tensor::ones([n], &device)
-            } else {
-                data.is_first.clone().select(0, rows.clone())
-            };
+            let (rows, is_first) = rows_at(j);
             state = self
                 .dynamics
                 .observe(
                     &state,
                     data.actions.clone().select(0, rows.clone()),
-                    embed.clone().select(0, rows.clone()),
+                    embed.clone().select(0, rows),
                     is_first,
                     noise,
                 )
                 .posterior
                 .detach();
-            last = rows;
         }
-        let continues = data.is_terminal.clone().select(0, last).neg() + 1.0;
+        let continues = data.is_terminal.clone().neg() + 1.0;
         debug_assert_eq!(state.batch(), n);
         (state, continues)
     }

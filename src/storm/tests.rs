@@ -144,7 +144,7 @@ fn losses_fall_on_a_repeated_batch_and_starts_come_per_window() {
     );
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut noise = Noise::new(4);
-    let scales = crate::dreamer::LossScales::default();
+    let scales = StormModelConfig::tiny().loss_scales();
     let mut totals = vec![];
     for _ in 0..60 {
         let out = model.observe_sequences(&data, 1.0, &mut noise);
@@ -168,13 +168,32 @@ fn losses_fall_on_a_repeated_batch_and_starts_come_per_window() {
         &Device::flex(),
     );
     let (starts, continues) = valid.imagination_starts(&inner, 2, &mut noise);
-    assert_eq!(starts.batch(), 4); // two windows of two steps per sequence
-    assert_eq!(
-        to_vec(starts.history().lengths().float()),
-        [1.0, 1.0, 1.0, 0.0]
-    );
-    // Window (row 1, steps 2-3): step 3 starts an episode, step 2 ended one.
-    assert_eq!(to_vec(continues), [1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(starts.batch(), 10); // one per replayed step
+    // Time-major, two rows a step: each start has seen at most one token
+    // (two steps), none at an episode's first step (row 1, step 3).
+    let lengths = to_vec(starts.history().lengths().float());
+    assert_eq!(lengths, [0., 0., 1., 1., 1., 1., 1., 0., 1., 1.]);
+    assert_eq!(to_vec(continues), [1., 1., 1., 1., 1., 0., 1., 1., 1., 1.]);
+    // The start at the last step of row 0 carries one valid token (step 3
+    // with the action after it), and its hidden state is the transformer's
+    // output on that token alone.
+    let flex = Device::flex();
+    let last = starts.select(crate::nn::tensor_util::int_tensor_from_vec(
+        vec![8],
+        [1],
+        &flex,
+    ));
+    let history = last.history();
+    assert_eq!(to_vec(history.valid.clone()), [0.0, 1.0]);
+    let [_, columns, w] = history.tokens.dims();
+    let token = history
+        .tokens
+        .clone()
+        .slice([0..1, columns - 1..columns, 0..w]);
+    let alone = to_vec(valid.dynamics().transformer().forward(token));
+    for (x, y) in to_vec(last.hidden).iter().zip(&alone) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
     let reward = valid.reward(starts.features()).mean();
-    assert_eq!(reward.dims(), [4]);
+    assert_eq!(reward.dims(), [10]);
 }

@@ -19,10 +19,15 @@ sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
     ('TrainingConfig','muzero.training'), ('mz:ReplayConfig','muzero.replay'),
     ('ReanalyzeConfig','muzero.reanalyze'), ('EfficientZeroConfig','muzero.efficient_zero'),
     ('ActorCriticSettings','muzero.actor_critic'), ('BehaviourConfig','muzero.actor_critic.behaviour'),
-    ('HeadsConfig','muzero.actor_critic.heads'), ('SweepConfig','sweep')]
+    ('HeadsConfig','muzero.actor_critic.heads'),
+    ('StormConfig','storm'), ('StormModelConfig','storm.model'), ('EncoderConfig','storm.model.encoder'),
+    ('ActorCriticSettings','storm.actor_critic'), ('BehaviourConfig','storm.actor_critic.behaviour'),
+    ('HeadsConfig','storm.actor_critic.heads'), ('StormReplayConfig','storm.replay'),
+    ('PlannerConfig','storm.planner'), ('SearchConfig','storm.planner.search'),
+    ('SamplingConfig','storm.planner.sampling'), ('SweepConfig','sweep')]
 section_paths = [sec for _, sec in sections]
 structs = {}
-for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/dreamer/config/optimizer.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs','')]:
+for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/dreamer/config/optimizer.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs',''),('src/storm/config.rs',''),('src/storm/agent_config.rs','')]:
     src = open(f).read()
     for m in re.finditer(r'((?:///[^\n]*\n)*)(?:#\[[^\n]*\]\n)*pub struct (\w+) \{\n(.*?)\n\}', src, re.S):
         name = m.group(2); body = m.group(3)
@@ -50,6 +55,8 @@ REFERENCE = {
     'muzero.training.batch': ('`1024`', "MuZero's Atari batch; 256 fits CPU runs"),
     'muzero.training.lr': ('`0.05`', "MuZero's rate for SGD with momentum 0.9, decayed by 10x every 350k updates; ours is Adam(W), for which that rate does not transfer"),
     'muzero.training.grad_clip': ('none', "MuZero clips no gradient; a clip of 5 keeps small networks' first updates stable (0 turns it off)"),
+    'storm.actor_critic.heads.units': ('`512`, in blocks of a linear layer, LayerNorm and ReLU', "the units are STORM's; the blocks are DreamerV3's (SiLU instead of ReLU), shared by every actor-critic of the library"),
+    'storm.model.encoder.mlp_units': ('a CNN of 4x4 stride-2 convolutions with BatchNorm and ReLU', "vector observations need an MLP, which STORM (Atari only) has not; images go through DreamerV3's CNN for now"),
     'muzero.training.temperature': ('1.0, 0.5 from 500k, 0.25 from 750k training steps', "MuZero's schedule counts training steps over a 1M-step run; ours counts environment steps, scaled to CPU-sized runs"),
 }
 
@@ -60,7 +67,8 @@ def get(path):
         if p: d = d[p]
     return d
 out = ["# Config reference", "", "Every key of an experiment file, with its default. Defaults are the reference",
-"implementations' values (DreamerV3's 2023 code at size S, MuZero's paper and pseudocode),",
+"implementations' values (DreamerV3's 2023 code at size S, MuZero's paper and pseudocode,",
+"STORM's code),",
 "except where the last column gives the reference's value and why ours differs; the 2025",
 "design and the other model sizes come from the presets in `experiments/presets/`. Generated from",
 "the `///` docs of the config structs; `somnium config [experiment.toml] [--set k=v]`",
@@ -74,7 +82,7 @@ for name, sec in sections:
     out += ["| key | default | meaning | reference, where different |", "|---|---|---|---|"]
     table = get(sec)
     for fname, ftype, doc in fields:
-        if fname in section_paths or (sec and f"{sec}.{fname}" in section_paths) or fname in ('env','run','dreamer','muzero'):
+        if fname in section_paths or (sec and f"{sec}.{fname}" in section_paths) or fname in ('env','run','dreamer','muzero','storm'):
             if isinstance(table.get(fname), dict): continue
         v = table.get(fname)
         if isinstance(v, dict): continue

@@ -11,12 +11,14 @@
 //! and, for MuZero, n-step targets and search with its default pUCT
 //! settings. DreamerV3 is checked in its 2023 and 2025 designs, each with
 //! discrete actions and with continuous ones (backpropagation through the
-//! model).
+//! model); STORM with discrete actions, imagining through its transformer's
+//! cache from replayed context windows.
 
 use somnium::core::Noise;
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
 use somnium::muzero::{MuzeroAgent, MuzeroConfig};
+use somnium::storm::{StormAgent, StormConfig};
 use somnium::train::Agent;
 
 /// The agents seed their device's generator, which every test in this
@@ -268,6 +270,30 @@ fn muzero_walks_the_corridor_with_default_puct_search() {
     assert!(
         after >= 0.8,
         "MuZero: the goal ten steps away should be reached in 4 of 5 greedy episodes, got {after:.2} ({} updates)",
+        agent.updates()
+    );
+}
+
+#[test]
+fn storm_walks_the_corridor() {
+    let device = burn::tensor::Device::flex();
+    let mut env = Corridor::new(false);
+    let mut config = StormConfig::tiny();
+    // About one update per 2 steps after the prefill, as DreamerV3's.
+    config.train_ratio = 64.0;
+    let mut agent = {
+        let _alone = one_at_a_time();
+        let (obs, act) = (env.observation_space(), env.action_space());
+        StormAgent::new(&config, obs, act, 1, 0, &device).unwrap()
+    };
+    let mut noise = Noise::new(0);
+    let before = success_rate(&mut agent, &mut env, 20, false);
+    train(&mut agent, &mut env, 2000, 800, &mut noise);
+    let after = success_rate(&mut agent, &mut env, 20, false);
+    eprintln!("STORM: goal reached in {before:.2} of episodes before, {after:.2} after");
+    assert!(
+        after >= 0.8,
+        "STORM: the goal ten steps away should be reached in 4 of 5 episodes, got {after:.2} ({} updates)",
         agent.updates()
     );
 }

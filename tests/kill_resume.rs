@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use runs::{
-    TINY, TINY_MUZERO, checkpoints, error_of, first_checkpoint, manifest, only_run, somnium,
-    spawn_training,
+    TINY, TINY_MUZERO, TINY_STORM, checkpoints, error_of, first_checkpoint, manifest, only_run,
+    somnium, spawn_training,
 };
 
 /// Train `config` with `run.seed = seed` and return its metrics lines
@@ -235,6 +235,15 @@ fn dreamer_with_an_actor_thread_resumes_after_sigkill() {
 fn muzero_resumes_after_sigkill() {
     // 0.25 updates per step after the prefill: (600 - 100) / 4 = 125 updates in all.
     let _ = sigkill_then_resume(TINY_MUZERO, 125);
+}
+
+#[test]
+fn storm_resumes_after_sigkill() {
+    // train_ratio 32 over batches of 4 x 16: (600 - 100) * 32 / 64 = 250
+    // updates in all; the world model's history is rebuilt from nothing
+    // after the resume, as after any episode start.
+    let (_tmp, run) = sigkill_then_resume(TINY_STORM, 250);
+    the_resumed_run_plots(&run);
 }
 
 /// Train `config`, kill the run after its first checkpoint, resume it, and

@@ -8,6 +8,7 @@ use super::{Validate, Validator};
 use crate::device::Precision;
 use crate::dreamer::DreamerConfig;
 use crate::muzero::MuzeroConfig;
+use crate::storm::StormConfig;
 
 /// The agent family an experiment trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -18,13 +19,15 @@ pub enum AgentKind {
     Dreamer,
     /// MuZero: value-equivalent model and tree search.
     Muzero,
+    /// STORM: transformer world model and actor-critic in imagination.
+    Storm,
 }
 
 /// A whole experiment, as written in `experiments/*.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExperimentConfig {
-    /// Which agent to train: `dreamer` or `muzero`.
+    /// Which agent to train: `dreamer`, `muzero` or `storm`.
     pub agent: AgentKind,
     /// The environment.
     pub env: EnvConfig,
@@ -34,6 +37,8 @@ pub struct ExperimentConfig {
     pub dreamer: DreamerConfig,
     /// MuZero hyperparameters (used when `agent = "muzero"`).
     pub muzero: MuzeroConfig,
+    /// STORM hyperparameters (used when `agent = "storm"`).
+    pub storm: StormConfig,
     /// Seeds and grid for `somnium sweep` (a single run ignores them).
     pub sweep: SweepConfig,
 }
@@ -260,6 +265,7 @@ impl Validate for ExperimentConfig {
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
         v.section("muzero", |v| self.muzero.validate(v));
+        v.section("storm", |v| self.storm.validate(v));
     }
 }
 

@@ -13,19 +13,20 @@ use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
 use super::world_model::{DeviceBatch, DreamerWorldModel};
 use crate::Result;
-use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
+use crate::core::{Noise, ObsKind};
 use crate::error::{Error, check_finite};
 use crate::logging::Scalar;
 use crate::nn::cnn_pooled::pooled_resolution;
 use crate::nn::grad::clip_global_norm;
 use crate::nn::loss_scale::LossScale;
-use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+use crate::nn::tensor_util::to_vec;
 use crate::planners::AnyPlanner;
 use crate::replay::{SequenceBatch, SequenceReplay, Transition};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, load_replay, save_json, save_module, save_optimizer,
     save_replay,
 };
+use crate::train::latent_acting::{ActingNets, LatentActing};
 use crate::train::{ActingPolicy, ActionCodec, Agent};
 use somnium_envs::{Action, Observation, Space};
 
@@ -41,13 +42,7 @@ struct AgentState {
 }
 
 /// Latent state of the environments being acted in.
-struct ActingState {
-    state: RssmState,
-    prev_action: Tensor<2>,
-    /// What the planner's next step starts from (a warm-started sampling
-    /// planner's fitted means).
-    plan: Option<Tensor<3>>,
-}
+type ActingState = LatentActing<RssmState>;
 
 /// What acting reads: inference copies of the networks (on the plain
 /// device, so no graph is recorded) and how to read observations and write
@@ -84,44 +79,16 @@ impl Nets {
         observations: &[Observation],
         is_first: &[bool],
     ) -> Vec<Action> {
-        let n = observations.len();
-        let device = &self.device;
-        let acting = acting.get_or_insert_with(|| ActingState {
-            state: self.model.rssm.initial(n, device),
-            prev_action: Tensor::zeros([n, self.codec.width()], device),
-            plan: None,
-        });
-        let restart = is_first;
-        let first: Vec<f32> = is_first
-            .iter()
-            .map(|&f| if f { 1.0 } else { 0.0 })
-            .collect();
-        let obs = ObsBatch::from_observations(observations, self.obs_kind, device);
-        let embed = self.model.encoder.encode(&obs);
-        let is_first = tensor_from_vec(first, [n], device);
-        let observed = self.model.rssm.observe(
-            &acting.state,
-            acting.prev_action.clone(),
-            embed,
-            is_first,
-            noise,
-        );
-        let state = observed.posterior.detach();
-        let action = planner
-            .plan_acting(
-                &self.model,
-                &self.critic,
-                &self.actor,
-                &state,
-                &mut acting.plan,
-                restart,
-                noise,
-            )
-            .actions
-            .detach();
-        acting.state = state;
-        acting.prev_action = action.clone();
-        self.codec.decode(&to_vec(action), n)
+        ActingNets {
+            model: &self.model,
+            encoder: &self.model.encoder,
+            actor: &self.actor,
+            critic: &self.critic,
+            codec: &self.codec,
+            obs_kind: self.obs_kind,
+            device: &self.device,
+        }
+        .act(planner, acting, noise, observations, is_first)
     }
 }
 

@@ -15,12 +15,16 @@
 //! key-value cache) with `z` and `h`, so `Dynamics::imagine` is one cached
 //! transformer step and every planner runs on it unchanged.
 //!
+//! - [`agent_config`], [`agent`]: the agent's settings (the `[storm]`
+//!   section of an experiment file) and its update step;
 //! - [`config`]: sizes and loss settings, STORM's published values;
 //! - [`state`]: the latent state and its history;
 //! - [`model`]: encoder, dynamics, heads and decoder;
 //! - [`loss`]: the world-model losses on replayed sequences and the
 //!   imagination starts.
 
+pub mod agent;
+pub mod agent_config;
 pub mod config;
 pub mod loss;
 pub mod model;
@@ -28,6 +32,8 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+pub use agent::StormAgent;
+pub use agent_config::{StormConfig, StormReplayConfig};
 pub use config::StormModelConfig;
 pub use model::{StormDynamics, StormWorldModel};
 pub use state::StormState;

@@ -118,6 +118,7 @@ pub fn evaluate_run(run_dir: &Path, request: &EvalRequest) -> Result<EvalSummary
     let planner = match trained.agent {
         AgentKind::Dreamer => "dreamer.planner.",
         AgentKind::Muzero => "muzero.search.",
+        AgentKind::Storm => "storm.planner.",
     };
     for spec in &request.overrides {
         let (key, _) = crate::config::parse_override(spec)?;

@@ -7,6 +7,7 @@ pub mod checkpoint;
 mod collect;
 mod dream;
 mod eval;
+pub mod latent_acting;
 pub mod lock;
 pub mod provenance;
 mod resume;

@@ -22,6 +22,7 @@ use crate::logging::{
     JsonlSink, Logger, MetricsSink, ProgressSink, Scalar, TensorboardSink, heal_for_resume,
 };
 use crate::muzero::MuzeroAgent;
+use crate::storm::StormAgent;
 use crate::{Error, Result};
 
 /// Loop state saved beside the agent's.
@@ -112,6 +113,7 @@ fn shaping_parts(config: &ExperimentConfig) -> (&'static str, serde_json::Value)
     let mut agent = match config.agent {
         AgentKind::Dreamer => serde_json::to_value(&config.dreamer),
         AgentKind::Muzero => serde_json::to_value(&config.muzero),
+        AgentKind::Storm => serde_json::to_value(&config.storm),
     }
     .expect("config serialises");
     // Options added since checkpoints were first written count only when
@@ -173,6 +175,14 @@ pub(super) fn build_agent(
             agent.set_planned_updates(training_steps as u64);
             Ok(Box::new(agent))
         }
+        AgentKind::Storm => Ok(Box::new(StormAgent::new(
+            &config.storm,
+            env.observation_space(),
+            env.action_space(),
+            collector.len(),
+            config.run.seed,
+            &device,
+        )?)),
     }
 }
 
@@ -254,6 +264,7 @@ pub(super) fn agent_name(kind: AgentKind) -> &'static str {
     match kind {
         AgentKind::Dreamer => "dreamer",
         AgentKind::Muzero => "muzero",
+        AgentKind::Storm => "storm",
     }
 }
 

@@ -151,3 +151,40 @@ pub fn first_checkpoint(child: &mut Child, logdir: &Path) -> PathBuf {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A STORM run as small as TINY: one transformer block of width 32.
+#[allow(dead_code)]
+pub const TINY_STORM: &str = r#"
+agent = "storm"
+[env]
+id = "CartPole-v1"
+[run]
+env_steps = 600
+prefill = 100
+log_every = 50
+checkpoint_every = 200
+keep_checkpoints = 5
+eval_every = 0
+progress = false
+tensorboard = false
+[storm]
+train_ratio = 32
+[storm.model]
+width = 32
+heads = 2
+layers = 1
+feed_forward = 64
+stoch = 4
+classes = 4
+head_layers = 1
+head_units = 32
+[storm.model.encoder]
+mlp_layers = 1
+mlp_units = 32
+[storm.actor_critic.heads]
+layers = 1
+units = 32
+[storm.replay]
+batch = 4
+length = 16
+"#;

@@ -1,15 +1,17 @@
-//! One world model, every planner: train a small DreamerV3 on CartPole,
-//! then act in its world model with each of somnium's planners (the
-//! actor alone, pUCT and Gumbel tree search, CEM and MPPI) and compare.
+//! One world model, every planner: train a small DreamerV3 (or STORM) on
+//! CartPole, then act in its world model with each of somnium's planners
+//! (the actor alone, pUCT and Gumbel tree search, CEM and MPPI) and
+//! compare.
 //!
-//! The planners know nothing of the RSSM: they step states with
-//! `Dynamics::imagine` and score them with `WorldModel::reward` and
-//! `continuation`, with DreamerV3's critic as value and its actor as prior.
-//! Swap in `MuzeroNet` (or your own model, see `custom_world_model.rs`)
-//! and the same code plans with it. See `docs/composing.md`.
+//! The planners know nothing of the RSSM or the transformer: they step
+//! states with `Dynamics::imagine` and score them with
+//! `WorldModel::reward` and `continuation`, with the actor-critic's critic
+//! as value and its actor as prior. Swap in `MuzeroNet` (or your own
+//! model, see `custom_world_model.rs`) and the same code plans with it.
+//! See `docs/composing.md`.
 //!
 //! ```text
-//! cargo run --release --example mix_and_match [env steps, default 6000]
+//! cargo run --release --example mix_and_match [env steps, default 6000] [dreamer | storm]
 //! ```
 
 use burn::module::Module;
@@ -19,6 +21,7 @@ use somnium::dreamer::{ActorCritic, DreamerAgent, DreamerConfig};
 use somnium::envs::{Action, Env, Observation};
 use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
 use somnium::planners::{AnyPlanner, PlannerConfig, PlannerKind};
+use somnium::storm::{StormAgent, StormConfig};
 use somnium::train::Agent;
 
 /// A DreamerV3 small enough to learn CartPole on a CPU in minutes.
@@ -36,6 +39,21 @@ fn small_dreamer() -> DreamerConfig {
     c.optimizer.model_lr = 3e-4;
     c.optimizer.actor_lr = 1e-4;
     c.optimizer.critic_lr = 1e-4;
+    c
+}
+
+/// A STORM sized as `experiments/storm/cartpole.toml`.
+fn small_storm() -> StormConfig {
+    let mut c = StormConfig::default();
+    c.model.width = 128;
+    c.model.heads = 4;
+    c.model.feed_forward = 256;
+    c.model.stoch = 16;
+    c.model.classes = 16;
+    c.model.head_units = 128;
+    c.model.encoder.mlp_units = 128;
+    c.actor_critic.heads.units = 128;
+    c.train_ratio = 512.0;
     c
 }
 
@@ -101,24 +119,9 @@ fn episode<M: WorldModel>(
     }
 }
 
-fn main() {
-    let steps: u64 = std::env::args()
-        .nth(1)
-        .map_or(6000, |s| s.parse().expect("env steps"));
-    let mut env = somnium::envs::make("CartPole-v1").expect("CartPole");
-    let config = small_dreamer();
-    let device = Device::flex();
-    let mut agent = DreamerAgent::new(
-        &config,
-        env.observation_space(),
-        env.action_space(),
-        1,
-        0,
-        &device,
-    )
-    .expect("agent");
-
-    // Train as `somnium train` would: act with the actor, record, update.
+/// Train `agent` on `env` for `steps` as `somnium train` would: act,
+/// record, update (after 500 steps of prefill).
+fn train(agent: &mut dyn Agent, env: &mut dyn Env, steps: u64) {
     let start = std::time::Instant::now();
     let mut obs = env.reset(Some(0)).expect("reset");
     agent.record(0, &obs, None, 0.0, true, false);
@@ -157,29 +160,64 @@ fn main() {
         agent.updates(),
         start.elapsed().as_secs_f32()
     );
+}
 
-    // The same world model, every planner.
-    let model = agent.world_model().valid();
-    let discount = config.behaviour.discount;
+/// Five episodes with each planner over `model`.
+fn every_planner<M: WorldModel>(
+    env: &mut dyn Env,
+    model: &M,
+    encoder: &dyn Encoder,
+    actor_critic: &ActorCritic,
+    discount: f32,
+) {
     for kind in PlannerKind::ALL {
         let mut planner = planner(kind, 2, discount);
         let start = std::time::Instant::now();
         let returns: Vec<f32> = (0..5)
-            .map(|i| {
-                episode(
-                    env.as_mut(),
-                    100 + i,
-                    &model,
-                    &model.encoder,
-                    agent.actor_critic(),
-                    &mut planner,
-                )
-            })
+            .map(|i| episode(env, 100 + i, model, encoder, actor_critic, &mut planner))
             .collect();
         let mean = returns.iter().sum::<f32>() / returns.len() as f32;
         println!(
             "{kind:?}: mean return {mean:.1} over 5 episodes {returns:?} ({:.1} s)",
             start.elapsed().as_secs_f32()
         );
+    }
+}
+
+fn main() {
+    let steps: u64 = std::env::args()
+        .nth(1)
+        .map_or(6000, |s| s.parse().expect("env steps"));
+    let family = std::env::args().nth(2).unwrap_or_else(|| "dreamer".into());
+    let mut env = somnium::envs::make("CartPole-v1").expect("CartPole");
+    let (obs_space, act_space) = (env.observation_space().clone(), env.action_space().clone());
+    let device = Device::flex();
+    match family.as_str() {
+        "dreamer" => {
+            let config = small_dreamer();
+            let mut agent =
+                DreamerAgent::new(&config, &obs_space, &act_space, 1, 0, &device).expect("agent");
+            train(&mut agent, env.as_mut(), steps);
+            // The same world model, every planner.
+            let model = agent.world_model().valid();
+            let discount = config.behaviour.discount;
+            every_planner(
+                env.as_mut(),
+                &model,
+                &model.encoder,
+                agent.actor_critic(),
+                discount,
+            );
+        }
+        "storm" => {
+            let config = small_storm();
+            let mut agent =
+                StormAgent::new(&config, &obs_space, &act_space, 1, 0, &device).expect("agent");
+            train(&mut agent, env.as_mut(), steps);
+            let model = agent.world_model().valid();
+            let discount = config.actor_critic.behaviour.discount;
+            every_planner(env.as_mut(), &model, &model, agent.actor_critic(), discount);
+        }
+        other => panic!("unknown family `{other}`: dreamer or storm"),
     }
 }

@@ -1,4 +1,4 @@
-//! Backend parity: small DreamerV3 and MuZero agents, started from the same
+//! Backend parity: small DreamerV3, MuZero and STORM agents, started from the same
 //! weights and the same replay, give the same losses, gradients, actions
 //! and post-update weights on `flex` (the reference) and on every other
 //! backend under test.
@@ -30,6 +30,7 @@ use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::envs::{Env, Observation, random_action};
 use somnium::muzero::{MuzeroAgent, MuzeroConfig};
 use somnium::nn::tensor_util::to_vec;
+use somnium::storm::{StormAgent, StormConfig};
 use somnium::train::{Agent, record_random_play};
 
 /// Forward values (losses): relative tolerance.
@@ -459,6 +460,76 @@ fn muzero_matches_flex() {
         assert!(
             net_err <= STEP_LR_FRACTION,
             "{spec}: network after one step differs by {net_err} lr"
+        );
+    }
+}
+
+/// STORM without dropout: its masks are drawn by the backend's own
+/// generator, not by the host-side `Noise`, so no two backends share them.
+fn tiny_storm() -> StormConfig {
+    let mut c = StormConfig::tiny();
+    c.model.dropout = 0.0;
+    c.replay.batch = 4;
+    c
+}
+
+fn storm_on(device: &Device, from: Option<&Path>) -> StormAgent {
+    let env = somnium::envs::make("CartPole-v1").unwrap();
+    let mut agent = StormAgent::new(
+        &tiny_storm(),
+        env.observation_space(),
+        env.action_space(),
+        1,
+        0,
+        device,
+    )
+    .unwrap();
+    match from {
+        Some(dir) => agent.load(dir).unwrap(),
+        None => fill(&mut agent, 300),
+    }
+    agent
+}
+
+#[test]
+fn storm_matches_flex() {
+    let Some(devices) = devices_under_test() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = storm_on(&Device::flex(), None);
+    reference.save(dir.path()).unwrap();
+    // Eight steps of one episode: the transformer's cache grows to seven.
+    let probe = probe_observations();
+    let act_all = |agent: &mut StormAgent| -> String {
+        let actions: Vec<_> = probe
+            .iter()
+            .enumerate()
+            .map(|(t, obs)| agent.act(1, std::slice::from_ref(obs), &[t == 0], true))
+            .collect();
+        format!("{actions:?}")
+    };
+    let ref_actions = act_all(&mut reference);
+    let before = values(reference.world_model());
+    let ref_metrics = reference.train_step().unwrap();
+    let ref_model = values(reference.world_model());
+    let lr = tiny_storm().model_lr;
+    let moved = worst(&before, &ref_model, |_| lr as f32);
+    assert!(
+        moved > 0.5,
+        "the update should move weights by about lr (moved {moved} lr)"
+    );
+
+    for (spec, device) in devices {
+        let mut agent = storm_on(&device, Some(dir.path()));
+        assert_eq!(act_all(&mut agent), ref_actions, "{spec}: greedy actions");
+        let metrics = agent.train_step().unwrap();
+        compare_metrics(&spec, &ref_metrics, &metrics);
+        let model_err = worst(&ref_model, &values(agent.world_model()), |_| lr as f32);
+        eprintln!("{spec}: STORM parity: after one update {model_err:.2e} lr");
+        assert!(
+            model_err <= STEP_LR_FRACTION,
+            "{spec}: world model after one step differs by {model_err} lr"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! `somnium dream` on a (briefly) trained DreamerV3: it writes the GIF, the
+//! `somnium dream` on a (briefly) trained DreamerV3 or STORM: it writes the GIF, the
 //! PNG strip and the per-step errors for image observations (MinAtar's
 //! grids, rendered CartPole), the SVG chart for vector observations
 //! (CartPole), and refuses, saying why, a picture it cannot draw.
@@ -192,5 +192,75 @@ fn the_pooled_cnn_trains_and_dreams_and_names_the_key_when_images_do_not_halve()
     assert!(
         err.contains("dreamer.encoder.cnn_mults") && err.contains("10x10"),
         "{err}"
+    );
+}
+
+/// STORM dreams through the same command: its context filters through the
+/// transformer's cache, its imagination is cached steps, its decoder reads
+/// the latent alone; on rendered CartPole (64 x 64 frames) and on vectors.
+#[test]
+fn storm_dreams_frames_and_vectors() {
+    let logdir = tempfile::tempdir().unwrap();
+    let storm = |env: &str| {
+        let text = format!(
+            r#"
+agent = "storm"
+[env]
+{env}
+[run]
+env_steps = 160
+prefill = 100
+checkpoint_every = 160
+eval_every = 0
+progress = false
+tensorboard = false
+logdir = "{logdir}"
+[storm]
+train_ratio = 16
+[storm.model]
+width = 16
+heads = 2
+layers = 1
+feed_forward = 32
+stoch = 4
+classes = 4
+head_layers = 1
+head_units = 16
+[storm.model.encoder]
+cnn_depth = 4
+mlp_units = 16
+[storm.actor_critic.heads]
+layers = 1
+units = 16
+[storm.replay]
+batch = 2
+length = 8
+"#,
+            logdir = logdir.path().display()
+        );
+        load_str::<ExperimentConfig>(&text, "tiny.toml", &[]).unwrap()
+    };
+    let pixels = r#"id = "CartPole-v1"
+pixels = true"#;
+    let run = train_config(&storm(pixels), "storm-pixels").unwrap();
+    let gif = dream(&run, None, 2, 4, None, &[]).unwrap();
+    assert_eq!(gif, run.join("videos/dream.gif"));
+    assert!(std::fs::metadata(&gif).unwrap().len() > 0);
+    let errors = read_errors(&gif);
+    assert_eq!(errors["context"], 2);
+    assert!(errors["open_loop_mse"].as_f64().unwrap().is_finite());
+
+    let run = train_config(&storm(r#"id = "CartPole-v1""#), "storm-vector").unwrap();
+    let svg = dream(&run, None, 2, 3, None, &[]).unwrap();
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    for panel in ["observation[0]", "reward", "continue"] {
+        assert!(chart.contains(panel), "no {panel} panel");
+    }
+    let errors = read_errors(&svg);
+    let continues = errors["predicted_continue"].as_array().unwrap();
+    assert!(
+        continues
+            .iter()
+            .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap()))
     );
 }

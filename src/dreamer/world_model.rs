@@ -13,7 +13,7 @@ use super::networks::{ContinueHead, ObsDecoder, ObsEncoder, RewardHead};
 use super::rssm::{Rssm, RssmState};
 use crate::core::{
     ContinueModel, Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, ObservationModel,
-    RewardModel, WorldModel,
+    ObservationPrediction, RewardModel, WorldModel,
 };
 use crate::nn::dist::kl::balanced_kl;
 use crate::nn::dist::{Bernoulli, BinnedScalar};
@@ -77,6 +77,22 @@ impl WorldModel for DreamerWorldModel {
 
     fn continuation(&self, features: Tensor<2>) -> Option<Bernoulli> {
         Some(self.continue_head.continuation(features))
+    }
+}
+
+impl Encoder for DreamerWorldModel {
+    fn embed_width(&self) -> usize {
+        self.encoder.embed_width()
+    }
+
+    fn encode(&self, obs: &ObsBatch) -> Tensor<2> {
+        self.encoder.encode(obs)
+    }
+}
+
+impl ObservationModel for DreamerWorldModel {
+    fn decode(&self, features: Tensor<2>) -> ObservationPrediction {
+        self.decoder.decode(features)
     }
 }
 

@@ -14,7 +14,10 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::StormModelConfig;
 use super::state::StormState;
-use crate::core::{Dynamics, Encoder, Noise, ObsBatch, ObsKind, Observed, WorldModel};
+use crate::core::{
+    Dynamics, Encoder, Noise, ObsBatch, ObsKind, ObservationModel, ObservationPrediction, Observed,
+    WorldModel,
+};
 use crate::dreamer::networks::{ObsDecoder, ObsEncoder};
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, OneHotCategorical};
 use crate::nn::kv_cache::KvCache;
@@ -316,6 +319,15 @@ impl Encoder for StormWorldModel {
 
     fn encode(&self, obs: &ObsBatch) -> Tensor<2> {
         self.encoder.encode(obs)
+    }
+}
+
+impl ObservationModel for StormWorldModel {
+    /// STORM decodes from the latent `z` of the features `[z, h]` alone.
+    fn decode(&self, features: Tensor<2>) -> ObservationPrediction {
+        let [b, _] = features.dims();
+        let z = features.slice([0..b, 0..self.dynamics.latent_width()]);
+        self.decoder.decode(z)
     }
 }
 

@@ -27,9 +27,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
-use somnium_envs::Action;
+use somnium_envs::{Action, Env, Observation};
 
 mod frames;
 mod traces;
@@ -41,12 +41,13 @@ use super::collect::make_env;
 use super::run::{agent_name, config_hash, config_shaping};
 use super::{ActionCodec, Agent, RunDir};
 use crate::config::AgentKind;
-use crate::core::{ContinueModel, ObservationModel, ObservationPrediction, RewardModel};
 use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind};
+use crate::core::{ObservationModel, ObservationPrediction, WorldModel};
 use crate::device::open_device;
 use crate::dreamer::DreamerAgent;
 use crate::nn::symlog::{symexp_f32, symlog};
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
+use crate::storm::StormAgent;
 use crate::{Error, Result};
 
 /// The squared errors of a dream, per step, in the units the model
@@ -116,10 +117,10 @@ pub fn dream(
 ) -> Result<PathBuf> {
     let run = RunDir::open(run_dir)?;
     let config = run.load_config(overrides)?;
-    if config.agent != AgentKind::Dreamer {
+    if config.agent == AgentKind::Muzero {
         return Err(Error::Unsupported(format!(
-            "`somnium dream` needs a world model with an observation decoder (DreamerV3); \
-             this run's agent is {}",
+            "`somnium dream` needs a world model with an observation decoder (DreamerV3, \
+             STORM); this run's agent is {}",
             agent_name(config.agent)
         )));
     }
@@ -146,80 +147,44 @@ pub fn dream(
     );
     let picture = Picture::for_output(kind, &output)?;
     let device = open_device(&config.run.device, config.run.precision)?;
-    let mut agent = DreamerAgent::new(
-        &config.dreamer,
-        env.observation_space(),
-        env.action_space(),
-        1,
-        config.run.seed,
-        &device,
-    )?;
-    agent.load(&checkpoint.dir)?;
     let codec = ActionCodec::new(env.action_space())?;
-
-    // One greedy episode, up to context + horizon steps.
+    let (obs_space, act_space) = (env.observation_space().clone(), env.action_space().clone());
     let steps = context + horizon;
-    let mut observations = vec![env.reset(Some(config.run.seed ^ 0xd7ea))?];
-    let mut rewards = vec![0.0];
-    let mut actions = Vec::new();
-    let mut terminated = false;
-    while actions.len() < steps {
-        let first = actions.is_empty();
-        let action = agent
-            .act(
-                1,
-                std::slice::from_ref(observations.last().expect("one")),
-                &[first],
-                true,
-            )
-            .remove(0);
-        let step = env.step(&action)?;
-        actions.push(action);
-        observations.push(step.obs);
-        rewards.push(step.reward);
-        terminated = step.terminated;
-        if step.terminated || step.truncated {
-            break;
+    let seed = config.run.seed;
+    let plain = device.clone().inner();
+    let (episode, prediction) = match config.agent {
+        AgentKind::Storm => {
+            let mut agent =
+                StormAgent::new(&config.storm, &obs_space, &act_space, 1, seed, &device)?;
+            agent.load(&checkpoint.dir)?;
+            let episode = Episode::play(&mut agent, env.as_mut(), steps, seed)?;
+            let model = agent.world_model().valid();
+            let prediction = Prediction::of(&model, &episode, context, kind, &codec, &plain, seed);
+            (episode, prediction)
         }
-    }
+        _ => {
+            let dreamer = &config.dreamer;
+            let mut agent = DreamerAgent::new(dreamer, &obs_space, &act_space, 1, seed, &device)?;
+            agent.load(&checkpoint.dir)?;
+            let episode = Episode::play(&mut agent, env.as_mut(), steps, seed)?;
+            let model = agent.world_model().valid();
+            let prediction = Prediction::of(&model, &episode, context, kind, &codec, &plain, seed);
+            (episode, prediction)
+        }
+    };
+    let Episode {
+        observations,
+        rewards,
+        actions,
+        terminated,
+    } = episode;
+    let Prediction {
+        predicted,
+        predicted_reward,
+        predicted_continue,
+    } = prediction;
     let context = context.min(observations.len());
 
-    // Filter the context, then imagine with the actions taken.
-    let model = agent.world_model().valid();
-    let plain = device.clone().inner();
-    let mut noise = Noise::new(config.run.seed ^ 0xd7ea);
-    let mut state = model.rssm.initial(1, &plain);
-    let mut previous = Tensor::<2>::zeros([1, codec.width()], &plain);
-    let mut predicted = Vec::with_capacity(observations.len());
-    let (mut predicted_reward, mut predicted_continue) = (Vec::new(), Vec::new());
-    for (t, obs) in observations.iter().enumerate() {
-        if t < context {
-            let embed = model.encoder.encode(&ObsBatch::from_observations(
-                std::slice::from_ref(obs),
-                kind,
-                &plain,
-            ));
-            let is_first = tensor_from_vec(vec![if t == 0 { 1.0 } else { 0.0 }], [1], &plain);
-            state = model
-                .rssm
-                .observe(&state, previous.clone(), embed, is_first, &mut noise)
-                .posterior;
-        } else {
-            state = model.rssm.imagine(&state, previous.clone(), &mut noise);
-        }
-        let features = state.features();
-        let reward = model.reward_head.reward(features.clone()).mean();
-        predicted_reward.push(to_vec(reward)[0]);
-        let continues = model.continue_head.continuation(features.clone()).mean();
-        predicted_continue.push(to_vec(continues)[0]);
-        predicted.push(match model.decoder.decode(features) {
-            ObservationPrediction::Image(frame) => to_vec(frame),
-            ObservationPrediction::SymlogVector(vector) => to_vec(vector),
-        });
-        if let Some(action) = actions.get(t) {
-            previous = tensor_from_vec(codec.encode(action), [1, codec.width()], &plain);
-        }
-    }
     // Real observations in the units the model predicts: scaled images, symlog vectors.
     let real: Vec<Vec<f32>> = observations
         .iter()
@@ -292,6 +257,109 @@ pub fn dream(
     let text = serde_json::to_string_pretty(&errors).expect("errors serialise");
     std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
     Ok(output)
+}
+
+/// One greedy episode of the trained agent.
+struct Episode {
+    /// Every observation, the first after the reset.
+    observations: Vec<Observation>,
+    /// The reward on arriving at each observation (0 at the first).
+    rewards: Vec<f32>,
+    /// The action taken after each observation but the last.
+    actions: Vec<Action>,
+    /// Whether the last observation is terminal.
+    terminated: bool,
+}
+
+impl Episode {
+    /// Play up to `steps` steps greedily in the evaluation slot.
+    fn play(agent: &mut dyn Agent, env: &mut dyn Env, steps: usize, seed: u64) -> Result<Self> {
+        let mut episode = Episode {
+            observations: vec![env.reset(Some(seed ^ 0xd7ea))?],
+            rewards: vec![0.0],
+            actions: Vec::new(),
+            terminated: false,
+        };
+        while episode.actions.len() < steps {
+            let first = episode.actions.is_empty();
+            let last = episode.observations.last().expect("one");
+            let action = agent
+                .act(1, std::slice::from_ref(last), &[first], true)
+                .remove(0);
+            let step = env.step(&action)?;
+            episode.actions.push(action);
+            episode.observations.push(step.obs);
+            episode.rewards.push(step.reward);
+            episode.terminated = step.terminated;
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        Ok(episode)
+    }
+}
+
+/// What the world model makes of an episode: each step's observation,
+/// reward and continuation, filtered from the first `context`
+/// observations and imagined after them from the actions taken.
+struct Prediction {
+    predicted: Vec<Vec<f32>>,
+    predicted_reward: Vec<f32>,
+    predicted_continue: Vec<f32>,
+}
+
+impl Prediction {
+    fn of<M: WorldModel + Encoder + ObservationModel>(
+        model: &M,
+        episode: &Episode,
+        context: usize,
+        kind: ObsKind,
+        codec: &ActionCodec,
+        device: &Device,
+        seed: u64,
+    ) -> Self {
+        let dynamics = model.dynamics();
+        let mut noise = Noise::new(seed ^ 0xd7ea);
+        let mut state = dynamics.initial(1, device);
+        let mut previous = Tensor::<2>::zeros([1, codec.width()], device);
+        let mut out = Prediction {
+            predicted: Vec::new(),
+            predicted_reward: Vec::new(),
+            predicted_continue: Vec::new(),
+        };
+        for (t, obs) in episode.observations.iter().enumerate() {
+            if t < context {
+                let obs = ObsBatch::from_observations(std::slice::from_ref(obs), kind, device);
+                let is_first = tensor_from_vec(vec![if t == 0 { 1.0 } else { 0.0 }], [1], device);
+                state = dynamics
+                    .observe(
+                        &state,
+                        previous.clone(),
+                        model.encode(&obs),
+                        is_first,
+                        &mut noise,
+                    )
+                    .posterior;
+            } else {
+                state = dynamics.imagine(&state, previous.clone(), &mut noise);
+            }
+            let features = state.features();
+            let reward = model.reward(features.clone()).mean();
+            out.predicted_reward.push(to_vec(reward)[0]);
+            let continues = model
+                .continuation(features.clone())
+                .map_or(1.0, |c| to_vec(c.mean())[0]);
+            out.predicted_continue.push(continues);
+            out.predicted.push(match model.decode(features) {
+                ObservationPrediction::Image(frame) => to_vec(frame),
+                ObservationPrediction::SymlogVector(vector) => to_vec(vector),
+            });
+            if let Some(action) = episode.actions.get(t) {
+                previous = tensor_from_vec(codec.encode(action), [1, codec.width()], device);
+            }
+        }
+        out
+    }
 }
 
 /// A dream's per-step series, for drawing.

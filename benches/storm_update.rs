@@ -26,8 +26,8 @@ use somnium::train::record_random_play;
 
 /// One update of the agent an experiment file describes.
 enum Updater {
-    Storm(StormAgent),
-    Dreamer(DreamerAgent),
+    Storm(Box<StormAgent>),
+    Dreamer(Box<DreamerAgent>),
 }
 
 impl Updater {
@@ -62,13 +62,13 @@ fn agent_for(experiment: &str, set: &[&str]) -> Updater {
         AgentKind::Storm => {
             let mut storm = StormAgent::new(&config.storm, &obs, &act, 1, 0, &device).unwrap();
             record_random_play(&mut storm, env.as_mut(), 2000, &mut noise).unwrap();
-            Updater::Storm(storm)
+            Updater::Storm(Box::new(storm))
         }
         _ => {
             let mut dreamer =
                 DreamerAgent::new(&config.dreamer, &obs, &act, 1, 0, &device).unwrap();
             record_random_play(&mut dreamer, env.as_mut(), 2000, &mut noise).unwrap();
-            Updater::Dreamer(dreamer)
+            Updater::Dreamer(Box::new(dreamer))
         }
     }
 }

@@ -356,9 +356,10 @@ fn episode_batch(episodes: &[Vec<Row>], batch: usize, noise: &mut Noise) -> Sequ
         positions: vec![(0, 0); t * batch],
         start: None,
     };
+    let picked: Vec<&Vec<Row>> = picks.iter().map(|&e| &episodes[e]).collect();
     for step in 0..t {
-        for &e in &picks {
-            let (obs, action, reward, first, terminal) = &episodes[e][step];
+        for episode in &picked {
+            let (obs, action, reward, first, terminal) = &episode[step];
             out.obs.extend(obs);
             out.actions.extend(action);
             out.rewards.push(*reward);

@@ -72,9 +72,11 @@ impl Default for StormModelConfig {
 impl StormModelConfig {
     /// A small model for tests and quick CPU runs.
     pub fn tiny() -> Self {
-        let mut encoder = EncoderConfig::default();
-        encoder.mlp_units = 64;
-        encoder.mlp_layers = 1;
+        let encoder = EncoderConfig {
+            mlp_units: 64,
+            mlp_layers: 1,
+            ..EncoderConfig::default()
+        };
         StormModelConfig {
             stoch: 8,
             classes: 8,

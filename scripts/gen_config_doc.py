@@ -56,7 +56,7 @@ REFERENCE = {
     'muzero.training.lr': ('`0.05`', "MuZero's rate for SGD with momentum 0.9, decayed by 10x every 350k updates; ours is Adam(W), for which that rate does not transfer"),
     'muzero.training.grad_clip': ('none', "MuZero clips no gradient; a clip of 5 keeps small networks' first updates stable (0 turns it off)"),
     'storm.actor_critic.heads.units': ('`512`, in blocks of a linear layer, LayerNorm and ReLU', "the units are STORM's; the blocks are DreamerV3's (SiLU instead of ReLU), shared by every actor-critic of the library"),
-    'storm.model.encoder.mlp_units': ('a CNN of 4x4 stride-2 convolutions with BatchNorm and ReLU', "vector observations need an MLP, which STORM (Atari only) has not; images go through DreamerV3's CNN for now"),
+    'storm.model.encoder.mlp_units': ('none', "vector observations need an MLP, which STORM (Atari only) has not"),
     'muzero.training.temperature': ('1.0, 0.5 from 500k, 0.25 from 750k training steps', "MuZero's schedule counts training steps over a 1M-step run; ours counts environment steps, scaled to CPU-sized runs"),
 }
 

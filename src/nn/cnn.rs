@@ -20,7 +20,11 @@ use super::mlp::linear;
 use super::norm::{Norm, NormKind};
 
 /// Spatial sizes of each stage: `[(h0, w0), (h1, w1), ...]`, starting at the input.
-fn stage_sizes(height: usize, width: usize, min_resolution: usize) -> Vec<(usize, usize)> {
+pub(crate) fn stage_sizes(
+    height: usize,
+    width: usize,
+    min_resolution: usize,
+) -> Vec<(usize, usize)> {
     let mut sizes = vec![(height, width)];
     let (mut h, mut w) = (height, width);
     // A 4x4 stride-2 convolution with padding 1 maps n to floor(n / 2).

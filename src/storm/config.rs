@@ -42,8 +42,23 @@ pub struct StormModelConfig {
     pub representation_scale: f32,
     /// Replayed steps each imagination starts from (its context).
     pub context: usize,
+    /// The image encoder and decoder: `batch_norm` (STORM's: BatchNorm and
+    /// ReLU after each convolution, sized by `encoder.cnn_depth` and
+    /// `encoder.min_resolution`) or `dreamer` (DreamerV3's, as the
+    /// `encoder` keys set it). Vectors always go through DreamerV3's MLPs.
+    pub cnn: StormCnn,
     /// The observation encoder and decoder.
     pub encoder: EncoderConfig,
+}
+
+/// Which image encoder and decoder a STORM model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StormCnn {
+    /// STORM's BatchNorm CNN.
+    BatchNorm,
+    /// DreamerV3's CNN (`encoder.cnn`: strided or pooled).
+    Dreamer,
 }
 
 impl Default for StormModelConfig {
@@ -64,6 +79,7 @@ impl Default for StormModelConfig {
             dynamics_scale: 0.5,
             representation_scale: 0.1,
             context: 8,
+            cnn: StormCnn::BatchNorm,
             encoder: EncoderConfig::default(),
         }
     }

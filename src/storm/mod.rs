@@ -25,6 +25,7 @@
 
 pub mod agent;
 pub mod agent_config;
+pub mod cnn;
 pub mod config;
 pub mod loss;
 pub mod model;
@@ -34,6 +35,6 @@ mod tests;
 
 pub use agent::StormAgent;
 pub use agent_config::{StormConfig, StormReplayConfig};
-pub use config::StormModelConfig;
+pub use config::{StormCnn, StormModelConfig};
 pub use model::{StormDynamics, StormWorldModel};
 pub use state::StormState;

@@ -3,26 +3,24 @@
 //! alone, the action mixer, the causal transformer, the prior, reward and
 //! termination heads on its hidden state, and a decoder from `z` alone.
 //!
-//! Deviation, for now: observations are encoded and decoded by DreamerV3's
-//! encoder and decoder (`dreamer.encoder` settings: an MLP for vectors, the
-//! strided CNN for images) where STORM uses a batch-normalised ReLU CNN.
+//! Images go through STORM's BatchNorm CNN ([`super::cnn`]); vectors,
+//! which STORM (Atari only) never saw, through DreamerV3's MLPs.
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::cnn::{StormDecoder, StormEncoder};
 use super::config::StormModelConfig;
 use super::state::StormState;
 use crate::core::{
     Dynamics, Encoder, Noise, ObsBatch, ObsKind, ObservationModel, ObservationPrediction, Observed,
     WorldModel,
 };
-use crate::dreamer::networks::{ObsDecoder, ObsEncoder};
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, OneHotCategorical};
 use crate::nn::kv_cache::KvCache;
 use crate::nn::mlp::linear;
-use crate::nn::norm::NormKind;
 use crate::nn::transformer::{CausalTransformer, TransformerShape};
 
 /// Linear (no bias), LayerNorm, ReLU: STORM's dense block.
@@ -253,11 +251,11 @@ impl Dynamics for StormDynamics {
 #[derive(Module, Debug)]
 pub struct StormWorldModel {
     /// Observation encoder.
-    pub encoder: ObsEncoder,
+    pub encoder: StormEncoder,
     /// Posterior, action mixer, transformer, prior.
     pub dynamics: StormDynamics,
     /// Observation decoder, from `z` alone.
-    pub decoder: ObsDecoder,
+    pub decoder: StormDecoder,
     reward_head: StormHead,
     termination_head: StormHead,
 }
@@ -270,18 +268,11 @@ impl StormWorldModel {
         actions: usize,
         device: &Device,
     ) -> Self {
-        let encoder = ObsEncoder::new(obs_kind, &config.encoder, NormKind::Layer, device);
+        let encoder = StormEncoder::new(obs_kind, config, device);
         let dynamics = StormDynamics::new(config, encoder.embed_width(), actions, device);
         let latent = config.latent_width();
         StormWorldModel {
-            decoder: ObsDecoder::new(
-                obs_kind,
-                latent,
-                0,
-                &config.encoder,
-                NormKind::Layer,
-                device,
-            ),
+            decoder: StormDecoder::new(obs_kind, latent, config, device),
             reward_head: StormHead::new(config.width, BinSpace::dreamer().bins, config, device),
             termination_head: StormHead::new(config.width, 1, config, device),
             encoder,

@@ -21,13 +21,13 @@ use crate::nn::grad::clip_global_norm;
 use crate::nn::loss_scale::LossScale;
 use crate::nn::tensor_util::to_vec;
 use crate::planners::AnyPlanner;
-use crate::replay::{SequenceBatch, SequenceReplay, Transition};
+use crate::replay::{SequenceBatch, SequenceReplay};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, load_replay, save_json, save_module, save_optimizer,
     save_replay,
 };
 use crate::train::latent_acting::{ActingNets, LatentActing};
-use crate::train::{ActingPolicy, ActionCodec, Agent};
+use crate::train::{ActingPolicy, ActionCodec, Agent, record_step, updates_owed};
 use somnium_envs::{Action, Observation, Space};
 
 /// Counters and small state saved beside the weights.
@@ -502,27 +502,27 @@ impl Agent for DreamerAgent {
         is_first: bool,
         is_terminal: bool,
     ) {
-        let obs = obs.to_f32();
-        let action = action.map_or_else(|| vec![0.0; self.codec.width()], |a| self.codec.encode(a));
-        self.replay.add(
+        record_step(
+            &mut self.replay,
+            &self.codec,
             env_index,
-            &Transition {
-                obs: &obs,
-                action: &action,
-                reward,
-                is_first,
-                is_terminal,
-            },
+            obs,
+            action,
+            reward,
+            is_first,
+            is_terminal,
         );
     }
 
     fn train(&mut self, env_steps: u64, prefill: u64) -> Result<Vec<Scalar>> {
-        let (length, per_update) = (
-            self.config.replay.length + self.config.replay.context,
-            (self.config.replay.batch * self.config.replay.length) as f64,
+        let r = &self.config.replay;
+        let length = r.length + r.context;
+        let owed = updates_owed(
+            env_steps,
+            prefill,
+            self.config.train_ratio,
+            r.batch * r.length,
         );
-        let owed = (env_steps.saturating_sub(prefill) as f64 * self.config.train_ratio / per_update)
-            .floor() as u64;
         let mut last = Vec::new();
         while env_steps >= prefill && self.state.updates < owed && self.replay.can_sample(length) {
             last = self.train_step()?;

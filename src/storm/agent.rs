@@ -24,13 +24,13 @@ use crate::nn::grad::clip_global_norm;
 use crate::nn::master_weights::optimizer_for;
 use crate::nn::tensor_util::to_vec;
 use crate::planners::AnyPlanner;
-use crate::replay::{SequenceReplay, Transition};
+use crate::replay::SequenceReplay;
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, load_replay, save_json, save_module, save_optimizer,
     save_replay,
 };
 use crate::train::latent_acting::{ActingNets, LatentActing};
-use crate::train::{ActionCodec, Agent};
+use crate::train::{ActionCodec, Agent, record_step, updates_owed};
 
 /// Counters and the sampling stream, saved beside the weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,25 +215,26 @@ impl Agent for StormAgent {
         is_first: bool,
         is_terminal: bool,
     ) {
-        let obs = obs.to_f32();
-        let action = action.map_or_else(|| vec![0.0; self.codec.width()], |a| self.codec.encode(a));
-        self.replay.add(
+        record_step(
+            &mut self.replay,
+            &self.codec,
             env_index,
-            &Transition {
-                obs: &obs,
-                action: &action,
-                reward,
-                is_first,
-                is_terminal,
-            },
+            obs,
+            action,
+            reward,
+            is_first,
+            is_terminal,
         );
     }
 
     fn train(&mut self, env_steps: u64, prefill: u64) -> Result<Vec<Scalar>> {
         let r = &self.config.replay;
-        let per_update = (r.batch * r.length) as f64;
-        let owed = (env_steps.saturating_sub(prefill) as f64 * self.config.train_ratio / per_update)
-            .floor() as u64;
+        let owed = updates_owed(
+            env_steps,
+            prefill,
+            self.config.train_ratio,
+            r.batch * r.length,
+        );
         let mut last = Vec::new();
         while env_steps >= prefill
             && self.state.updates < owed

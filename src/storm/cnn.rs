@@ -9,6 +9,10 @@
 //! DreamerV3's strided CNN (`nn::cnn`), whose normalisation (LayerNorm
 //! over channels) and activation (SiLU) are the only other differences.
 //!
+//! Separate types rather than a norm option of `nn::cnn`'s: wrapping that
+//! encoder's norms in a new enum would change the layout of DreamerV3's
+//! saved weights, and its checkpoints must keep loading.
+//!
 //! BatchNorm normalises by the batch's statistics while the world model
 //! trains and by its running averages elsewhere: in imagination (the model
 //! is frozen there) and when acting (inference copies), as the reference's
@@ -71,6 +75,9 @@ impl Encoder for StormEncoder {
 
 /// STORM's observation decoder, from the latent sample `z` alone: the
 /// mirror of [`StormEncoder`].
+// One decoder per model, built once: boxing its larger variant would buy
+// nothing (and burn's module derive takes the variants as they are).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum StormDecoder {
     /// DreamerV3's decoders.

@@ -6,6 +6,7 @@ use std::path::Path;
 use somnium_envs::{Action, Observation, Space};
 
 use crate::logging::Scalar;
+use crate::replay::{SequenceReplay, Transition};
 use crate::{Error, Result};
 
 /// An agent the run loop can train, evaluate and checkpoint.
@@ -66,6 +67,41 @@ pub trait ActingPolicy: Send {
     fn refresh(&mut self, newer: Box<dyn ActingPolicy>);
     /// For [`ActingPolicy::refresh`]: the concrete snapshot.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// Store one step of environment `env_index` in a sequence replay, as
+/// [`Agent::record`] describes it: the action that led to the observation
+/// encoded by `codec` (zeros on a first step).
+#[allow(clippy::too_many_arguments)]
+pub fn record_step(
+    replay: &mut SequenceReplay,
+    codec: &ActionCodec,
+    env_index: usize,
+    obs: &Observation,
+    action: Option<&Action>,
+    reward: f32,
+    is_first: bool,
+    is_terminal: bool,
+) {
+    let obs = obs.to_f32();
+    let action = action.map_or_else(|| vec![0.0; codec.width()], |a| codec.encode(a));
+    replay.add(
+        env_index,
+        &Transition {
+            obs: &obs,
+            action: &action,
+            reward,
+            is_first,
+            is_terminal,
+        },
+    );
+}
+
+/// The updates owed after `env_steps` environment steps, of which the
+/// first `prefill` were random collection: `train_ratio` replayed steps
+/// per environment step, `replayed` steps per update.
+pub fn updates_owed(env_steps: u64, prefill: u64, train_ratio: f64, replayed: usize) -> u64 {
+    (env_steps.saturating_sub(prefill) as f64 * train_ratio / replayed as f64).floor() as u64
 }
 
 /// Converts between environment actions and model action vectors: one-hot

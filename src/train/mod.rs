@@ -16,7 +16,7 @@ pub mod run_dir;
 mod status;
 mod wrap;
 
-pub use agent::{ActingPolicy, ActionCodec, Agent};
+pub use agent::{ActingPolicy, ActionCodec, Agent, record_step, updates_owed};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
 pub use collect::{Collector, Episode, Recorded, make_env, record_random_play};
 pub use dream::dream;

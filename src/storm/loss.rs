@@ -48,20 +48,22 @@ pub fn free_bits_kl(kl: Tensor<1>, scored: Tensor<1>, count: f32, free_nats: f32
     masked_mean(kl, scored, count).clamp_min(free_nats)
 }
 
+/// The time-major indices `step * b + row` of steps `from..to` of every
+/// row, batch-major (row by row).
+fn batch_major_rows(b: usize, from: usize, to: usize) -> Vec<usize> {
+    (0..b)
+        .flat_map(|row| (from..to).map(move |step| step * b + row))
+        .collect()
+}
+
 /// Reorder time-major rows `[T * B, ..]` of steps `from..to` batch-major
 /// `[B * (to - from), ..]`.
-fn batch_major<const D: usize>(
-    x: Tensor<D>,
-    t: usize,
-    b: usize,
-    from: usize,
-    to: usize,
-) -> Tensor<D> {
-    let rows: Vec<i64> = (0..b)
-        .flat_map(|row| (from..to).map(move |step| (step * b + row) as i64))
+fn batch_major<const D: usize>(x: Tensor<D>, b: usize, from: usize, to: usize) -> Tensor<D> {
+    let rows: Vec<i64> = batch_major_rows(b, from, to)
+        .into_iter()
+        .map(|i| i as i64)
         .collect();
     let n = rows.len();
-    debug_assert!(to <= t);
     let device = x.device();
     x.select(0, int_tensor_from_vec(rows, [n], &device))
 }
@@ -83,31 +85,25 @@ impl StormWorldModel {
 
         // Tokens of steps 0 .. T-1 with the actions taken after them.
         let tokens = dynamics.tokens(
-            batch_major(z, t, b, 0, t - 1),
-            batch_major(data.actions.clone(), t, b, 1, t),
+            batch_major(z, b, 0, t - 1),
+            batch_major(data.actions.clone(), b, 1, t),
         );
         let w = tokens.dims()[1];
         let is_first = to_vec(data.is_first.clone());
-        let cuts: Vec<f32> = (0..b)
-            .flat_map(|row| {
-                (0..t - 1)
-                    .map(|step| is_first[step * b + row])
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let at = |from, to| -> Vec<f32> {
+            batch_major_rows(b, from, to)
+                .into_iter()
+                .map(|i| is_first[i])
+                .collect()
+        };
+        let cuts = at(0, t - 1);
         let (hidden, _) = dynamics
             .transformer()
             .forward_segments(tokens.reshape([b, t - 1, w]), Some(&cuts));
         let hidden = hidden.reshape([b * (t - 1), w]);
 
         // Targets at steps 1 .. T; a step that starts an episode has none.
-        let next_first: Vec<f32> = (0..b)
-            .flat_map(|row| {
-                (1..t)
-                    .map(|step| is_first[step * b + row])
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let next_first = at(1, t);
         let count = next_first.iter().filter(|&&f| f < 0.5).count() as f32;
         let device = hidden.device();
         let scored = tensor_from_vec(
@@ -115,13 +111,13 @@ impl StormWorldModel {
             [b * (t - 1)],
             &device,
         );
-        let target_post = batch_major(posterior.log_probs, t, b, 1, t);
+        let target_post = batch_major(posterior.log_probs, b, 1, t);
         let prior = dynamics.prior(hidden.clone()).log_probs;
         let dyn_kl = categorical_kl(target_post.clone().detach(), prior.clone());
         let rep_kl = categorical_kl(target_post, prior.detach());
         let kl = masked_mean(dyn_kl.clone(), scored.clone(), count);
-        let rewards = batch_major(data.rewards.clone(), t, b, 1, t);
-        let continues = batch_major(data.is_terminal.clone(), t, b, 1, t).neg() + 1.0;
+        let rewards = batch_major(data.rewards.clone(), b, 1, t);
+        let continues = batch_major(data.is_terminal.clone(), b, 1, t).neg() + 1.0;
         let reward = self.reward_of_hidden(hidden.clone()).loss(rewards);
         let termination = self
             .continuation_of_hidden(hidden)

@@ -67,6 +67,21 @@ fn one_seed_trains_one_run() {
 }
 
 #[test]
+fn one_seed_trains_one_storm_run_with_imagination_in_two_shares() {
+    // STORM's imagination and actor-critic losses split over two threads
+    // (`update_shards = 2`): the run is still a function of its seed.
+    let config = TINY_STORM
+        .replace("env_steps = 600", "env_steps = 200")
+        .replace("[run]\n", "[run]\nupdate_shards = 2\n");
+    let first = metrics_of_run(&config, 3);
+    assert!(
+        first.iter().any(|m| m.get("actor/entropy").is_some()),
+        "the run made updates: {first:?}"
+    );
+    assert_eq!(first, metrics_of_run(&config, 3), "same seed, same run");
+}
+
+#[test]
 fn a_run_stops_once_its_evaluation_reaches_the_goal() {
     // Random CartPole episodes last about 20 steps, so a goal of 5 is met
     // by the first evaluation, at 200 steps, long before env_steps = 600.

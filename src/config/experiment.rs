@@ -85,11 +85,13 @@ pub struct RunConfig {
     pub seed: u64,
     /// Compute device: `flex` (CPU), `wgpu`, `wgpu:cpu`, `wgpu:N`, `cuda:N`.
     pub device: String,
-    /// Further devices that share every DreamerV3 update (data
+    /// Further devices that share every DreamerV3 or STORM update (data
     /// parallelism: the batch is split over `device` and these, gradients
-    /// are summed on `device`), e.g. `["wgpu:1", "wgpu:2"]`; empty = off.
+    /// are summed on `device`; STORM splits its imagination and
+    /// actor-critic losses, and its world model learns on `device`), e.g.
+    /// `["wgpu:1", "wgpu:2"]`; empty = off.
     pub replica_devices: Vec<String>,
-    /// Shares each DreamerV3 update is split into on `device` itself, each
+    /// Shares each DreamerV3 or STORM update is split into on `device` itself, each
     /// computed on its own thread with an equal part of the CPU threads
     /// (data parallelism within one device, combined with any replica
     /// devices); 1 = off. On a CPU, set it to the number of cores: the
@@ -221,9 +223,9 @@ impl Validate for ExperimentConfig {
                 );
             }
             v.check(
-                self.run.replica_devices.is_empty() || self.agent == AgentKind::Dreamer,
+                self.run.replica_devices.is_empty() || self.agent != AgentKind::Muzero,
                 "replica_devices",
-                "data parallelism is implemented for DreamerV3 only",
+                "data parallelism is implemented for DreamerV3 and STORM only",
             );
             v.check(
                 !self.run.async_actors || self.agent == AgentKind::Dreamer,
@@ -238,11 +240,14 @@ impl Validate for ExperimentConfig {
                  set overlap_envs = false",
             );
             // With no batch at all, the batch is the key to blame (below).
+            let (batch, batch_key) = match self.agent {
+                AgentKind::Storm => (self.storm.replay.batch, "storm.replay.batch"),
+                _ => (self.dreamer.replay.batch, "dreamer.replay.batch"),
+            };
             v.check(
-                self.dreamer.replay.batch == 0
-                    || self.run.replica_devices.len() < self.dreamer.replay.batch,
+                batch == 0 || self.run.replica_devices.len() < batch,
                 "replica_devices",
-                "needs fewer devices than sequences per batch (dreamer.replay.batch)",
+                format!("needs fewer devices than sequences per batch ({batch_key})"),
             );
             v.check(
                 self.run.update_shards >= 1,
@@ -250,17 +255,17 @@ impl Validate for ExperimentConfig {
                 "must be at least 1",
             );
             v.check(
-                self.run.update_shards == 1 || self.agent == AgentKind::Dreamer,
+                self.run.update_shards == 1 || self.agent != AgentKind::Muzero,
                 "update_shards",
-                "data parallelism is implemented for DreamerV3 only",
+                "data parallelism is implemented for DreamerV3 and STORM only",
             );
             v.check(
-                self.dreamer.replay.batch == 0
-                    || self.run.update_shards + self.run.replica_devices.len()
-                        <= self.dreamer.replay.batch,
+                batch == 0 || self.run.update_shards + self.run.replica_devices.len() <= batch,
                 "update_shards",
-                "with the replica devices, needs at most one share per sequence \
-                 of the batch (dreamer.replay.batch)",
+                format!(
+                    "with the replica devices, needs at most one share per sequence \
+                     of the batch ({batch_key})"
+                ),
             );
         });
         v.section("dreamer", |v| self.dreamer.validate(v));
@@ -338,7 +343,11 @@ mod tests {
             ),
             (
                 "agent = \"muzero\"\n[run]\nupdate_shards = 2\n",
-                "DreamerV3 only",
+                "DreamerV3 and STORM only",
+            ),
+            (
+                "agent = \"storm\"\n[run]\nupdate_shards = 17\n",
+                "storm.replay.batch",
             ),
         ] {
             let err = load(text).unwrap_err().to_string();
@@ -371,7 +380,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("`run.replica_devices`") && err.contains("DreamerV3 only"),
+            err.contains("`run.replica_devices`") && err.contains("DreamerV3 and STORM only"),
             "{err}"
         );
         let err = load_str::<ExperimentConfig>(

@@ -17,6 +17,7 @@ use super::state::StormState;
 use crate::Result;
 use crate::core::{Dynamics, Noise, ObsKind};
 use crate::dreamer::ActorCritic;
+use crate::dreamer::actor_critic::{Shard, concurrently};
 use crate::dreamer::world_model::DeviceBatch;
 use crate::error::check_finite;
 use crate::logging::Scalar;
@@ -24,7 +25,7 @@ use crate::nn::grad::clip_global_norm;
 use crate::nn::master_weights::optimizer_for;
 use crate::nn::tensor_util::to_vec;
 use crate::planners::AnyPlanner;
-use crate::replay::SequenceReplay;
+use crate::replay::{SequenceBatch, SequenceReplay};
 use crate::train::checkpoint::{
     load_json, load_module, load_optimizer, load_replay, save_json, save_module, save_optimizer,
     save_replay,
@@ -52,6 +53,9 @@ pub struct StormAgent {
     state: AgentState,
     replay: SequenceReplay,
     acting: [Option<LatentActing<StormState>>; 2],
+    /// Further devices (or the agent's own again) that imagination is
+    /// split over.
+    replicas: Vec<Device>,
 }
 
 fn model_optimizer(config: &StormConfig, device: &Device) -> ModuleOptimizer {
@@ -96,9 +100,22 @@ impl StormAgent {
             },
             replay: SequenceReplay::new(config.replay.capacity, num_envs, obs_kind, width),
             acting: [None, None],
+            replicas: Vec::new(),
             codec,
             config: config.clone(),
         })
+    }
+
+    /// Split every update's imagination and actor-critic losses over
+    /// `replicas` as well as the agent's own device: each share imagines
+    /// from the context windows of its own sequences on its own thread,
+    /// and the gradients are summed on the agent's device. Replicas are
+    /// further GPUs, or the agent's own device again to use more CPU cores
+    /// (`run.update_shards`). The world model, a small part of a STORM
+    /// update, learns on the whole batch on the agent's device.
+    pub fn with_replicas(mut self, replicas: &[Device]) -> Self {
+        self.replicas = replicas.iter().map(|d| d.clone().autodiff()).collect();
+        self
     }
 
     /// The world model (for `somnium dream` and custom analysis).
@@ -120,6 +137,10 @@ impl StormAgent {
             .replay
             .sample_for_update(c.replay.batch, c.replay.length, 0, noise);
         let started = std::time::Instant::now();
+        let shares = match self.replicas.len() {
+            0 => Vec::new(),
+            n => batch.split(n + 1),
+        };
         let data = DeviceBatch::new(batch, self.obs_kind, &self.device);
         let observed = self
             .model
@@ -148,9 +169,13 @@ impl StormAgent {
         // Actor and critic in imagination inside the updated model, fixed
         // and without dropout (the reference imagines in eval mode).
         let started = std::time::Instant::now();
-        let frozen = self.model.clone().freeze();
-        let (starts, continues) = frozen.imagination_starts(&data, c.model.context, noise);
-        metrics.extend(self.behaviour.update(&frozen, starts, continues, noise));
+        if self.replicas.is_empty() {
+            let frozen = self.model.clone().freeze();
+            let (starts, continues) = frozen.imagination_starts(&data, c.model.context, noise);
+            metrics.extend(self.behaviour.update(&frozen, starts, continues, noise));
+        } else {
+            metrics.extend(self.sharded_behaviour_update(shares));
+        }
         metrics.push(("perf/model_update_s".into(), model_seconds));
         metrics.push((
             "perf/behaviour_update_s".into(),
@@ -158,6 +183,48 @@ impl StormAgent {
         ));
         self.state.updates += 1;
         check_finite(metrics, self.state.updates)
+    }
+
+    /// The actor-critic update with each of `shares` (sequences of the
+    /// batch) imagined on its own device and thread.
+    fn sharded_behaviour_update(&mut self, shares: Vec<SequenceBatch>) -> Vec<Scalar> {
+        let devices: Vec<Device> = std::iter::once(self.device.clone())
+            .chain(self.replicas.iter().cloned())
+            .collect();
+        let frozen: Vec<StormWorldModel> = devices
+            .iter()
+            .map(|device| match *device == self.device {
+                true => self.model.clone().freeze(),
+                false => self.model.clone().fork(device).freeze(),
+            })
+            .collect();
+        let (obs_kind, context) = (self.obs_kind, self.config.model.context);
+        let noise = &mut self.state.noise;
+        let jobs: Vec<_> = shares
+            .into_iter()
+            .zip(&frozen)
+            .zip(&devices)
+            .map(|((share, model), device)| {
+                let mut noise = noise.fork();
+                move || {
+                    let data = DeviceBatch::new(share, obs_kind, device);
+                    model.imagination_starts(&data, context, &mut noise)
+                }
+            })
+            .collect();
+        let starts = concurrently(jobs);
+        let shards = starts
+            .into_iter()
+            .zip(&frozen)
+            .map(|((starts, first_continues), model)| Shard {
+                model,
+                starts,
+                first_continues,
+                replay: None,
+            })
+            .collect();
+        self.behaviour
+            .update_parallel(shards, &self.device, &mut self.state.noise)
     }
 }
 

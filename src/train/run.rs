@@ -142,25 +142,23 @@ pub(super) fn build_agent(
 ) -> Result<Box<dyn Agent>> {
     let device = open_device(&config.run.device, config.run.precision)?;
     let env = collector.env();
+    // Further shares on the main device, then one per replica device.
+    let mut replicas = vec![device.clone(); config.run.update_shards.saturating_sub(1)];
+    for spec in &config.run.replica_devices {
+        replicas.push(open_device(spec, config.run.precision)?);
+    }
     match config.agent {
-        AgentKind::Dreamer => {
-            // Further shares on the main device, then one per replica device.
-            let mut replicas = vec![device.clone(); config.run.update_shards.saturating_sub(1)];
-            for spec in &config.run.replica_devices {
-                replicas.push(open_device(spec, config.run.precision)?);
-            }
-            Ok(Box::new(
-                DreamerAgent::new(
-                    &config.dreamer,
-                    env.observation_space(),
-                    env.action_space(),
-                    collector.len(),
-                    config.run.seed,
-                    &device,
-                )?
-                .with_replicas(&replicas),
-            ))
-        }
+        AgentKind::Dreamer => Ok(Box::new(
+            DreamerAgent::new(
+                &config.dreamer,
+                env.observation_space(),
+                env.action_space(),
+                collector.len(),
+                config.run.seed,
+                &device,
+            )?
+            .with_replicas(&replicas),
+        )),
         AgentKind::Muzero => {
             let mut agent = MuzeroAgent::new(
                 &config.muzero,
@@ -175,14 +173,17 @@ pub(super) fn build_agent(
             agent.set_planned_updates(training_steps as u64);
             Ok(Box::new(agent))
         }
-        AgentKind::Storm => Ok(Box::new(StormAgent::new(
-            &config.storm,
-            env.observation_space(),
-            env.action_space(),
-            collector.len(),
-            config.run.seed,
-            &device,
-        )?)),
+        AgentKind::Storm => Ok(Box::new(
+            StormAgent::new(
+                &config.storm,
+                env.observation_space(),
+                env.action_space(),
+                collector.len(),
+                config.run.seed,
+                &device,
+            )?
+            .with_replicas(&replicas),
+        )),
     }
 }
 

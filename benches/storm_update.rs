@@ -6,7 +6,8 @@
 //! Run with `cargo bench --bench storm_update` (flex CPU backend).
 //! `SOMNIUM_BENCH_RUNS` picks what to time, as `name=experiment` pairs
 //! separated by `,`, each optionally followed by `|key=value` overrides
-//! of its own. The default times the two CartPole experiment files, each
+//! of its own (`|run.update_shards=2` splits each update over two
+//! threads). The default times the two CartPole experiment files, each
 //! update unsplit, and STORM at DreamerV3's preset XS size (width and
 //! latents, encoder, heads and actor-critic as XS):
 //! `storm-cartpole=storm/cartpole.toml`, `storm-xs-sized=...|...` and
@@ -58,15 +59,21 @@ fn agent_for(experiment: &str, set: &[&str]) -> Updater {
     let device = open_device(&config.run.device, config.run.precision).unwrap();
     let (obs, act) = (env.observation_space().clone(), env.action_space().clone());
     let mut noise = Noise::new(0);
+    // `run.update_shards` further shares on the same device, as `somnium
+    // train` makes them.
+    let replicas = vec![device.clone(); config.run.update_shards - 1];
     match config.agent {
         AgentKind::Storm => {
-            let mut storm = StormAgent::new(&config.storm, &obs, &act, 1, 0, &device).unwrap();
+            let mut storm = StormAgent::new(&config.storm, &obs, &act, 1, 0, &device)
+                .unwrap()
+                .with_replicas(&replicas);
             record_random_play(&mut storm, env.as_mut(), 2000, &mut noise).unwrap();
             Updater::Storm(Box::new(storm))
         }
         _ => {
-            let mut dreamer =
-                DreamerAgent::new(&config.dreamer, &obs, &act, 1, 0, &device).unwrap();
+            let mut dreamer = DreamerAgent::new(&config.dreamer, &obs, &act, 1, 0, &device)
+                .unwrap()
+                .with_replicas(&replicas);
             record_random_play(&mut dreamer, env.as_mut(), 2000, &mut noise).unwrap();
             Updater::Dreamer(Box::new(dreamer))
         }

@@ -377,6 +377,8 @@ impl ActorCritic {
             ("actor/entropy".into(), losses.entropy as f64),
             ("actor/return_mean".into(), losses.return_mean as f64),
             ("actor/return_scale".into(), losses.return_scale as f64),
+            ("imagine/reward".into(), losses.imagined_reward as f64),
+            ("imagine/continue".into(), losses.imagined_continue as f64),
         ];
         let mut critic_loss = losses.critic;
         if let Some(replay) = replay.filter(|_| self.scales.replay_critic > 0.0) {

@@ -112,6 +112,12 @@ pub struct BehaviourLosses {
     pub entropy: f32,
     /// Mean lambda-return.
     pub return_mean: f32,
+    /// Mean imagined reward and continuation over the imagined steps
+    /// (not the starts): how often imagined episodes end, and what they
+    /// earn, as the world model sees it.
+    pub imagined_reward: f32,
+    /// See `imagined_reward`.
+    pub imagined_continue: f32,
     /// The return scale after this update.
     pub return_scale: f32,
     /// The lambda-return of each start state `[N]`, detached: the
@@ -177,6 +183,9 @@ pub fn behaviour_losses<M: WorldModel>(
     } else {
         by_start(critic_dist.mean(), steps, n).detach()
     }; // [N, H+1]
+    let imagined_mean =
+        |x: &Tensor<2>| to_vec(x.clone().detach().slice([0..n, 1..steps]).mean())[0];
+    let (imagined_reward, imagined_continue) = (imagined_mean(&rewards), imagined_mean(&continues));
     let (rewards, continues) = if backprop {
         (rewards, continues)
     } else {
@@ -220,6 +229,8 @@ pub fn behaviour_losses<M: WorldModel>(
         critic: critic_loss,
         entropy: to_vec(entropy.mean())[0],
         return_mean: to_vec(returns.clone().detach().mean())[0],
+        imagined_reward,
+        imagined_continue,
         return_scale: scale,
         start_returns: returns.detach().slice([0..n, 0..1]).reshape([n]),
     }

@@ -511,4 +511,33 @@ fn atari_with_preprocessing_gives_84x84_frames() {
     assert_eq!(obs.len(), 84 * 84 * 4);
     let step = stacked.step(&Action::Discrete(1)).unwrap();
     assert_eq!(step.obs.len(), 84 * 84 * 4);
+
+    // STORM's frames: 64 x 64 colour, no no-ops at reset.
+    let mut colour =
+        make("gym:ALE/Breakout-v5?atari&screen_size=64&grayscale=false&noop_max=0").unwrap();
+    assert_eq!(
+        colour.observation_space(),
+        &Space::Image {
+            height: 64,
+            width: 64,
+            channels: 3
+        }
+    );
+    let obs = colour.reset(Some(1)).unwrap();
+    assert_eq!(obs.len(), 64 * 64 * 3);
+    let Observation::Image(pixels) = colour.step(&Action::Discrete(1)).unwrap().obs else {
+        panic!("expected an image");
+    };
+    let channel = |c: usize| {
+        pixels
+            .iter()
+            .skip(c)
+            .step_by(3)
+            .map(|&p| p as u64)
+            .sum::<u64>()
+    };
+    assert!(
+        channel(0) != channel(1) || channel(1) != channel(2),
+        "colour frames whose three channels are the same"
+    );
 }

@@ -56,7 +56,7 @@ mod process;
 mod protocol;
 mod spaces;
 
-pub use options::{GYM_PREFIX, GymSpec, PYTHON_ENV_VAR, PythonEnvOptions};
+pub use options::{AtariFrames, GYM_PREFIX, GymSpec, PYTHON_ENV_VAR, PythonEnvOptions};
 
 use std::sync::Mutex;
 
@@ -133,6 +133,7 @@ impl PythonEnv {
                 "id": gym_id,
                 "kwargs": options.kwargs,
                 "atari_preprocessing": options.atari_preprocessing,
+                "atari": options.atari,
                 "render": options.render,
                 "imports": options.imports,
                 "sys_path": options.sys_path,

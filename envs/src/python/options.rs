@@ -3,7 +3,8 @@
 //!
 //! Experiments name environments by a string, so everything a Python
 //! environment needs must fit in one: `gym:<gymnasium id>?key=value&...`.
-//! The keys `atari`, `frame_stack`, `render` and `timeout` are ours; every
+//! The keys `atari`, `screen_size`, `grayscale`, `noop_max`,
+//! `frame_stack`, `render` and `timeout` are ours; every
 //! other key becomes a keyword argument of `gymnasium.make`, its value read
 //! as JSON where it parses (`0.25`, `true`, `null`) and as a string
 //! otherwise. A key without a value means `true`.
@@ -34,7 +35,10 @@ pub struct PythonEnvOptions {
     /// environment is made with `frameskip=1`), up to 30 no-op actions at
     /// reset, 84x84 grayscale frames, no termination on life loss, no
     /// scaling. Observations become `Space::Image { 84, 84, 1 }`.
+    /// [`Self::atari`] changes the frames and the no-ops.
     pub atari_preprocessing: bool,
+    /// The preprocessing's frame size, colour and no-ops at reset.
+    pub atari: AtariFrames,
     /// Make the environment with `render_mode="rgb_array"`, so that
     /// [`Env::render`](crate::Env::render) returns frames.
     pub render: bool,
@@ -58,11 +62,37 @@ pub struct PythonEnvOptions {
     pub forward_stderr: bool,
 }
 
+/// What [`PythonEnvOptions::atari_preprocessing`] makes of the frames: the
+/// DQN protocol's by default; STORM's and DreamerV3's papers use 64 x 64
+/// colour (`screen_size = 64`, `grayscale = false`), STORM without no-ops
+/// (`noop_max = 0`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AtariFrames {
+    /// Frames are resized to `screen_size` x `screen_size` (84).
+    pub screen_size: u32,
+    /// Grey frames `[S, S, 1]` (true) or colour `[S, S, 3]`.
+    pub grayscale: bool,
+    /// Up to this many no-op actions at reset (30).
+    pub noop_max: u32,
+}
+
+impl Default for AtariFrames {
+    fn default() -> Self {
+        Self {
+            screen_size: 84,
+            grayscale: true,
+            noop_max: 30,
+        }
+    }
+}
+
 impl Default for PythonEnvOptions {
     fn default() -> Self {
         Self {
             kwargs: Map::new(),
             atari_preprocessing: false,
+            atari: AtariFrames::default(),
             render: false,
             timeout_secs: 60.0,
             startup_timeout_secs: 120.0,
@@ -143,9 +173,19 @@ impl GymSpec {
                     .as_bool()
                     .ok_or_else(|| bad(format!("`{key}` takes true or false, not `{raw}`")))
             };
+            let count = |least: u64| {
+                value
+                    .as_u64()
+                    .filter(|&k| k >= least && k <= u32::MAX as u64)
+                    .map(|k| k as u32)
+                    .ok_or_else(|| bad(format!("`{key}` takes a count >= {least}, not `{raw}`")))
+            };
             match key {
                 "atari" | "atari_preprocessing" => parsed.options.atari_preprocessing = flag()?,
                 "render" => parsed.options.render = flag()?,
+                "screen_size" => parsed.options.atari.screen_size = count(1)?,
+                "grayscale" => parsed.options.atari.grayscale = flag()?,
+                "noop_max" => parsed.options.atari.noop_max = count(0)?,
                 "frame_stack" => {
                     parsed.frame_stack = value.as_u64().filter(|&k| k >= 1).ok_or_else(|| {
                         bad(format!("`frame_stack` takes a count >= 1, not `{raw}`"))
@@ -162,6 +202,13 @@ impl GymSpec {
                     parsed.options.kwargs.insert(key.to_string(), value);
                 }
             }
+        }
+        if parsed.options.atari != AtariFrames::default() && !parsed.options.atari_preprocessing {
+            return Err(bad(
+                "`screen_size`, `grayscale` and `noop_max` set the Atari preprocessing: \
+                 add `atari`"
+                    .into(),
+            ));
         }
         Ok(parsed)
     }
@@ -198,6 +245,22 @@ mod tests {
     }
 
     #[test]
+    fn atari_frames_take_their_own_keys() {
+        let spec =
+            GymSpec::parse("gym:ALE/Pong-v5?atari&screen_size=64&grayscale=false&noop_max=0")
+                .unwrap();
+        assert_eq!(
+            spec.options.atari,
+            AtariFrames {
+                screen_size: 64,
+                grayscale: false,
+                noop_max: 0
+            }
+        );
+        assert!(spec.options.kwargs.is_empty());
+    }
+
+    #[test]
     fn bad_queries_are_errors() {
         for spec in [
             "gym:",
@@ -205,6 +268,10 @@ mod tests {
             "gym:X?frame_stack=0",
             "gym:X?timeout=-1",
             "gym:X?=3",
+            "gym:X?atari&screen_size=0",
+            "gym:X?atari&noop_max=-1",
+            "gym:X?atari&grayscale=no",
+            "gym:X?screen_size=64",
         ] {
             assert!(GymSpec::parse(spec).is_err(), "{spec}");
         }

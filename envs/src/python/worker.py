@@ -154,13 +154,14 @@ class Worker:
             kwargs.setdefault("frameskip", 1)
         env = self.gym.make(env_id, **kwargs)
         if atari:
+            frames = header.get("atari") or {}
             env = self.gym.wrappers.AtariPreprocessing(
                 env,
-                noop_max=30,
+                noop_max=frames.get("noop_max", 30),
                 frame_skip=4,
-                screen_size=84,
+                screen_size=frames.get("screen_size", 84),
                 terminal_on_life_loss=False,
-                grayscale_obs=True,
+                grayscale_obs=frames.get("grayscale", True),
                 scale_obs=False,
             )
         self.env = env

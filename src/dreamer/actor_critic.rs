@@ -86,6 +86,18 @@ pub(crate) fn add_weighted(sum: &mut Vec<Scalar>, new: Vec<Scalar>, weight: f32)
     }
 }
 
+/// `model` on each of `devices`: a copy on `main` (itself), forked to the
+/// others, for shares of an update that each run on their own device.
+pub(crate) fn copies_on<M: Module + Clone>(model: &M, devices: &[Device], main: &Device) -> Vec<M> {
+    devices
+        .iter()
+        .map(|device| match device == main {
+            true => model.clone(),
+            false => model.clone().fork(device),
+        })
+        .collect()
+}
+
 /// Run `jobs` at the same time, one thread each, and return their results
 /// in order: the shares of a data-parallel update. Each job runs in its own
 /// rayon pool with an equal part of the global pool's threads, so that on a

@@ -7,7 +7,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::{ActorCritic, Shard, add_weighted, concurrently};
+use super::actor_critic::{ActorCritic, Shard, add_weighted, concurrently, copies_on};
 use super::config::{CnnKind, DreamerConfig};
 use super::networks::{Actor, Critic};
 use super::rssm::RssmState;
@@ -310,12 +310,9 @@ impl DreamerAgent {
         // Copies whose parameters need no gradient: the world model is not
         // trained by these losses, and burn would otherwise keep growing
         // graphs on its parameters.
-        let frozen: Vec<DreamerWorldModel> = devices
-            .iter()
-            .map(|device| match *device == self.device {
-                true => self.model.clone().no_grad(),
-                false => self.model.clone().fork(device).no_grad(),
-            })
+        let frozen: Vec<DreamerWorldModel> = copies_on(&self.model, &devices, &self.device)
+            .into_iter()
+            .map(DreamerWorldModel::no_grad)
             .collect();
         if shards.len() == 1 {
             let (data, posteriors, continues) = shards.pop().expect("one shard");

@@ -17,7 +17,7 @@ use super::state::StormState;
 use crate::Result;
 use crate::core::{Dynamics, Noise, ObsKind};
 use crate::dreamer::ActorCritic;
-use crate::dreamer::actor_critic::{Shard, concurrently};
+use crate::dreamer::actor_critic::{Shard, concurrently, copies_on};
 use crate::dreamer::world_model::DeviceBatch;
 use crate::error::check_finite;
 use crate::logging::Scalar;
@@ -191,12 +191,9 @@ impl StormAgent {
         let devices: Vec<Device> = std::iter::once(self.device.clone())
             .chain(self.replicas.iter().cloned())
             .collect();
-        let frozen: Vec<StormWorldModel> = devices
-            .iter()
-            .map(|device| match *device == self.device {
-                true => self.model.clone().freeze(),
-                false => self.model.clone().fork(device).freeze(),
-            })
+        let frozen: Vec<StormWorldModel> = copies_on(&self.model, &devices, &self.device)
+            .into_iter()
+            .map(StormWorldModel::freeze)
             .collect();
         let (obs_kind, context) = (self.obs_kind, self.config.model.context);
         let noise = &mut self.state.noise;

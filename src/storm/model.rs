@@ -20,7 +20,7 @@ use crate::core::{
 };
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar, OneHotCategorical};
 use crate::nn::kv_cache::KvCache;
-use crate::nn::mlp::{linear, scaled_linear};
+use crate::nn::mlp::linear;
 use crate::nn::transformer::{CausalTransformer, TransformerShape};
 
 /// Linear (no bias), LayerNorm, ReLU: STORM's dense block.
@@ -51,14 +51,7 @@ pub struct StormHead {
 }
 
 impl StormHead {
-    /// `outscale` scales the output layer's initial weights (0: zeros).
-    fn new(
-        input: usize,
-        outputs: usize,
-        outscale: f32,
-        config: &StormModelConfig,
-        device: &Device,
-    ) -> Self {
+    fn new(input: usize, outputs: usize, config: &StormModelConfig, device: &Device) -> Self {
         let blocks: Vec<ReluBlock> = (0..config.head_layers)
             .map(|i| {
                 let from = if i == 0 { input } else { config.head_units };
@@ -72,7 +65,7 @@ impl StormHead {
         };
         StormHead {
             blocks,
-            out: scaled_linear(width, outputs, outscale, device),
+            out: linear(width, outputs, true, device),
         }
     }
 
@@ -263,12 +256,6 @@ pub struct StormWorldModel {
     pub dynamics: StormDynamics,
     /// Observation decoder, from `z` alone.
     pub decoder: StormDecoder,
-    /// Symlog-twohot reward from `h`. Its output layer starts at zero, as
-    /// DreamerV3's does; STORM's starts at PyTorch's default, whose mean
-    /// over 255 bins reaching symlog +-20 is an arbitrary, action-dependent
-    /// reward that the actor climbs until the head has learned (on CartPole
-    /// with rates of 1e-4, the policy's entropy fell from 0.62 to 0.33
-    /// nats in 20 updates while imagined returns went from +0.5 to -3.3).
     reward_head: StormHead,
     termination_head: StormHead,
 }
@@ -286,14 +273,8 @@ impl StormWorldModel {
         let latent = config.latent_width();
         StormWorldModel {
             decoder: StormDecoder::new(obs_kind, latent, config, device),
-            reward_head: StormHead::new(
-                config.width,
-                BinSpace::dreamer().bins,
-                0.0,
-                config,
-                device,
-            ),
-            termination_head: StormHead::new(config.width, 1, 1.0, config, device),
+            reward_head: StormHead::new(config.width, BinSpace::dreamer().bins, config, device),
+            termination_head: StormHead::new(config.width, 1, config, device),
             encoder,
             dynamics,
         }

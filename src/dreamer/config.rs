@@ -57,6 +57,9 @@ pub struct ActorCriticSettings {
     pub norm: NormKind,
     /// Learning rate of actor and critic.
     pub lr: f64,
+    /// The critic's own learning rate, where it differs from `lr`
+    /// (unset: `lr`, as in STORM's one optimiser).
+    pub critic_lr: Option<f64>,
     /// Adam epsilon.
     pub eps: f32,
     /// Global-norm gradient clip.
@@ -71,6 +74,7 @@ impl Default for ActorCriticSettings {
             heads: dreamer.heads,
             norm: dreamer.norm,
             lr: dreamer.optimizer.actor_lr,
+            critic_lr: None,
             eps: dreamer.optimizer.actor_critic_eps,
             clip: dreamer.optimizer.actor_critic_clip,
         }
@@ -88,7 +92,7 @@ impl ActorCriticSettings {
             norm: self.norm,
             optimizer: OptimizerConfig {
                 actor_lr: self.lr,
-                critic_lr: self.lr,
+                critic_lr: self.critic_lr.unwrap_or(self.lr),
                 actor_critic_eps: self.eps,
                 actor_critic_clip: self.clip,
                 ..defaults.optimizer
@@ -105,6 +109,9 @@ impl Validate for ActorCriticSettings {
         self.dreamer().validate(&mut inner);
         v.absorb(inner);
         v.positive("lr", self.lr);
+        if let Some(critic_lr) = self.critic_lr {
+            v.positive("critic_lr", critic_lr);
+        }
         v.positive("eps", self.eps);
         v.positive("clip", self.clip);
     }

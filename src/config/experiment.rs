@@ -96,8 +96,8 @@ pub struct RunConfig {
     /// (data parallelism within one device, combined with any replica
     /// devices); 1 = off. On a CPU, set it to the number of cores: the
     /// element-wise work between matrix products then runs on every core
-    /// (docs/performance.md). The return normaliser averages the shares'
-    /// percentiles, as across devices.
+    /// (docs/performance.md). The shares pool their returns for the
+    /// return normaliser's percentiles, as the reference's devices do.
     pub update_shards: usize,
     /// Float precision of the tensors: `f32`, `f16` or `bf16` (half
     /// precision for GPUs, with f32 master weights in the optimisers; see

@@ -25,8 +25,9 @@
 //! previous step's fitted mean shifted by one step ([`SamplingPlanner::shifted`];
 //! the agent keeps it per environment with its latent state and clears it
 //! where an episode starts). Not carried over from TD-MPC: the schedule
-//! that lowers the smallest spread from 0.5 to `min_std` over training
-//! (`min_std` is fixed).
+//! that lowers the smallest spread from 0.5 to `min_std` over 25,000
+//! steps. TD-MPC2 dropped it for a fixed 0.05, which `min_std` is, and a
+//! planner here never sees the training step.
 //!
 //! Only `Dynamics`, `WorldModel::reward`/`continuation`, `ValueModel` and
 //! (for the prior samples) `PolicyModel` are used, so this planner runs on

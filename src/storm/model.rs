@@ -23,6 +23,9 @@ use crate::nn::kv_cache::KvCache;
 use crate::nn::mlp::linear;
 use crate::nn::transformer::{CausalTransformer, TransformerShape};
 
+#[cfg(test)]
+mod golden_tests;
+
 /// Linear (no bias), LayerNorm, ReLU: STORM's dense block.
 #[derive(Module, Debug)]
 struct ReluBlock {

@@ -1,5 +1,5 @@
 """Record STORM's own outputs on fixed inputs, for the golden test of
-somnium's STORM world model (src/storm/model/golden_tests.rs).
+somnium's STORM world model (src/storm/golden_tests.rs).
 
 STORM is not on PyPI; this runs its `sub_models` package from a checkout
 of weipu-zhang/STORM on random weights (every parameter, LayerNorm scales
@@ -15,7 +15,10 @@ norm or a transposed weight shows) and writes tests/data/storm.json:
   `TerminationDecoder`) on the transformer's outputs;
 - the losses `WorldModel.update` assembles from them: the symlog twohot
   reward loss, the termination cross-entropy and the dynamics KL with its
-  free nat (`CategoricalKLDivLossWithFreeBits`), clipped and unclipped.
+  free nat (`CategoricalKLDivLossWithFreeBits`), clipped and unclipped;
+- the BatchNorm image encoder and decoder (`EncoderBN`, `DecoderBN`): their
+  outputs while training (batch statistics), the running averages that
+  pass leaves, and their outputs at inference (`eval()`).
 
 The parameters are written in the order somnium's modules visit them,
 weights transposed to `[in, out]`. Requirements (CPU is enough):
@@ -43,7 +46,9 @@ from sub_models.functions_losses import SymLogTwoHotLoss  # noqa: E402
 from sub_models.transformer_model import StochasticTransformerKVCache  # noqa: E402
 from sub_models.world_models import (  # noqa: E402
     CategoricalKLDivLossWithFreeBits,
+    DecoderBN,
     DistHead,
+    EncoderBN,
     RewardDecoder,
     TerminationDecoder,
 )
@@ -171,8 +176,95 @@ recording = {
     "dynamics_loss": dynamics_loss.item(),
     "real_kl": real_kl.item(),
 }
+
+# The image encoder and decoder (`EncoderBN`, `DecoderBN`), small: 8 x 8
+# RGB frames, base depth 4, down to 2 x 2. The reference counts its
+# stages from 64 x 64 (`feature_width = 64 // 2`), so its final width 16
+# here gives the two stages an 8 x 8 frame takes to 2 x 2.
+FRAMES, SIDE, DEPTH = 4, 8, 4
+torch.manual_seed(13)
+encoder = EncoderBN(in_channels=3, stem_channels=DEPTH, final_feature_width=16)
+decoder = DecoderBN(stoch_dim=LATENT, last_channels=2 * DEPTH, original_in_channels=3,
+                    stem_channels=DEPTH, final_feature_width=2)
+norms = lambda m: [x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)]
+with torch.no_grad():
+    for module in (encoder, decoder):
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+        for bn in norms(module):
+            bn.weight.add_(1.0)
+convs = lambda m, kind: [x for x in m.modules() if isinstance(x, kind)]
+enc_convs, dec_convs = convs(encoder, torch.nn.Conv2d), convs(decoder, torch.nn.ConvTranspose2d)
+
+
+def batch_norm(bn):
+    """Scale, shift and (copies of) the running mean and variance."""
+    return [bn.weight, bn.bias, bn.running_mean.clone(), bn.running_var.clone()]
+
+
+def cnn_params():
+    return {
+        # BatchNormEncoder: every convolution's weight, then every norm.
+        "encoder": [c.weight for c in enc_convs]
+        + [t for bn in norms(encoder) for t in batch_norm(bn)],
+        # BatchNormDecoder: input layer and its norm, the transposed
+        # convolutions (the last with its bias), the other norms.
+        "decoder": linear(decoder.backbone[0], bias=False) + batch_norm(norms(decoder)[0])
+        + [dec_convs[0].weight, dec_convs[1].weight, dec_convs[1].bias]
+        + [t for bn in norms(decoder)[1:] for t in batch_norm(bn)],
+    }
+
+
+initial_params = cnn_params()
+images = torch.rand(FRAMES, SIDE, SIDE, 3, generator=generator)
+later_images = torch.rand(FRAMES, SIDE, SIDE, 3, generator=generator)
+latents = F.one_hot(torch.randint(0, STOCH, (FRAMES, STOCH), generator=generator),
+                    STOCH).float().reshape(1, FRAMES, LATENT)
+nchw = lambda x: x.permute(0, 3, 1, 2).unsqueeze(0)  # [1, N, C, H, W]
+nhwc = lambda x: x.squeeze(0).permute(0, 2, 3, 1)
+with torch.no_grad():
+    # Training: batch statistics; the running averages move once.
+    encoder.train(), decoder.train()
+    features_train = encoder(nchw(images)).squeeze(0)
+    frames_train = nhwc(decoder(latents))
+    trained_params = cnn_params()
+    # Inference: the running averages.
+    encoder.eval(), decoder.eval()
+    features_eval = encoder(nchw(later_images)).squeeze(0)
+    frames_eval = nhwc(decoder(latents))
+recording["cnn"] = {
+    "frames": FRAMES, "side": SIDE, "depth": DEPTH,
+    # The parameters as built, and after the training pass moved the
+    # running averages (for the inference check).
+    "params": {key: [{"name": f"{key}.{i}", "shape": list(p.shape), "values": p.tolist()}
+                     for i, p in enumerate(tensors)] for key, tensors in initial_params.items()},
+    "params_trained": {
+        key: [{"name": f"{key}.{i}", "shape": list(p.shape), "values": p.tolist()}
+              for i, p in enumerate(tensors)] for key, tensors in trained_params.items()},
+    "images": images.tolist(),
+    "later_images": later_images.tolist(),
+    "latents": latents.squeeze(0).tolist(),
+    "features_train": features_train.tolist(),
+    "frames_train": frames_train.tolist(),
+    "features_eval": features_eval.tolist(),
+    "frames_eval": frames_eval.tolist(),
+}
+
 out = Path(__file__).resolve().parent.parent / "tests" / "data" / "storm.json"
-out.write_text(json.dumps(recording))
+
+
+def rounded(x):
+    """Floats to 8 significant digits (a third of the file's size)."""
+    if isinstance(x, float):
+        return float(f"{x:.8g}")
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    return x
+
+
+out.write_text(json.dumps(rounded(recording)))
 print(f"wrote {out}: KL {real_kl.item():.4f} (clipped {dynamics_loss.item():.4f}), "
       f"reward loss {reward_loss.item():.4f}, termination loss {termination_loss.item():.4f}, "
       f"cached vs whole {float((cached - hidden).abs().max()):.2e}")

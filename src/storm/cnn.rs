@@ -16,7 +16,10 @@
 //! BatchNorm normalises by the batch's statistics while the world model
 //! trains and by its running averages elsewhere: in imagination (the model
 //! is frozen there) and when acting (inference copies), as the reference's
-//! `eval()` does.
+//! `eval()` does. The running variance is burn's: an average of the
+//! batch's biased variance, where torch averages the unbiased one (a
+//! factor `(n - 1) / n` for `n` values per channel; under 0.01% at STORM's
+//! 1,024 frames a batch).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
@@ -149,6 +152,12 @@ impl BatchNormEncoder {
         self.output_width
     }
 
+    /// Each norm's running mean and variance (for tests).
+    #[cfg(test)]
+    pub(super) fn running_stats(&self) -> Vec<(Vec<f32>, Vec<f32>)> {
+        running_stats_of(&self.norms.iter().collect::<Vec<_>>())
+    }
+
     /// # Shapes
     /// `[B, H, W, C]` -> `[B, output_width]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
@@ -215,6 +224,16 @@ impl BatchNormDecoder {
         }
     }
 
+    /// The input norm's running mean and variance, then the others' (for
+    /// tests).
+    #[cfg(test)]
+    pub(super) fn running_stats(&self) -> Vec<(Vec<f32>, Vec<f32>)> {
+        let norms: Vec<&BatchNorm> = std::iter::once(&self.input_norm)
+            .chain(&self.norms)
+            .collect();
+        running_stats_of(&norms)
+    }
+
     /// # Shapes
     /// `[B, latent]` -> `[B, H, W, C]`
     pub fn forward(&self, latent: Tensor<2>) -> Tensor<4> {
@@ -230,6 +249,21 @@ impl BatchNormDecoder {
         }
         x.permute([0, 2, 3, 1])
     }
+}
+
+/// Each norm's running mean and variance, in order (for tests).
+#[cfg(test)]
+fn running_stats_of(norms: &[&BatchNorm]) -> Vec<(Vec<f32>, Vec<f32>)> {
+    use crate::nn::tensor_util::to_vec;
+    norms
+        .iter()
+        .map(|n| {
+            (
+                to_vec(n.running_mean.value_sync()),
+                to_vec(n.running_var.value_sync()),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

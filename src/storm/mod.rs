@@ -27,6 +27,8 @@ pub mod agent;
 pub mod agent_config;
 pub mod cnn;
 pub mod config;
+#[cfg(test)]
+mod golden_tests;
 pub mod loss;
 pub mod model;
 pub mod state;

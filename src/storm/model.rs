@@ -23,9 +23,6 @@ use crate::nn::kv_cache::KvCache;
 use crate::nn::mlp::linear;
 use crate::nn::transformer::{CausalTransformer, TransformerShape};
 
-#[cfg(test)]
-mod golden_tests;
-
 /// Linear (no bias), LayerNorm, ReLU: STORM's dense block.
 #[derive(Module, Debug)]
 struct ReluBlock {
@@ -54,7 +51,12 @@ pub struct StormHead {
 }
 
 impl StormHead {
-    fn new(input: usize, outputs: usize, config: &StormModelConfig, device: &Device) -> Self {
+    pub(super) fn new(
+        input: usize,
+        outputs: usize,
+        config: &StormModelConfig,
+        device: &Device,
+    ) -> Self {
         let blocks: Vec<ReluBlock> = (0..config.head_layers)
             .map(|i| {
                 let from = if i == 0 { input } else { config.head_units };
@@ -74,7 +76,7 @@ impl StormHead {
 
     /// # Shapes
     /// `[B, input]` -> `[B, outputs]`
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(super) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         self.out.forward(x)
     }
@@ -112,7 +114,12 @@ pub struct StormDynamics {
 }
 
 impl StormDynamics {
-    fn new(config: &StormModelConfig, embed: usize, actions: usize, device: &Device) -> Self {
+    pub(super) fn new(
+        config: &StormModelConfig,
+        embed: usize,
+        actions: usize,
+        device: &Device,
+    ) -> Self {
         let (latent, w) = (config.latent_width(), config.width);
         StormDynamics {
             posterior: linear(embed, latent, true, device),

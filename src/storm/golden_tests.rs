@@ -3,22 +3,24 @@
 //! weipu-zhang/STORM on random weights): posterior and prior after the
 //! unimix, the action mixer and transformer over whole sequences and
 //! through the reference's key-value cache, the reward and termination
-//! heads, and the losses `WorldModel.update` builds from them.
+//! heads, and the losses `WorldModel.update` builds from them; the
+//! BatchNorm image encoder and decoder while training and at inference.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde_json::Value;
 
-use super::{StormDynamics, StormHead};
+use super::StormModelConfig;
+use super::cnn::{BatchNormDecoder, BatchNormEncoder};
+use super::loss::free_bits_kl;
+use super::model::{StormDynamics, StormHead};
 use crate::nn::dist::kl::categorical_kl;
 use crate::nn::dist::{Bernoulli, BinSpace, BinnedScalar};
 use crate::nn::recorded::{RecordedParams, flat};
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
-use crate::storm::StormModelConfig;
-use crate::storm::loss::free_bits_kl;
 
 fn recording() -> Value {
-    serde_json::from_str(include_str!("../../../tests/data/storm.json"))
+    serde_json::from_str(include_str!("../../tests/data/storm.json"))
         .expect("the recording is JSON")
 }
 
@@ -152,4 +154,107 @@ fn dynamics_heads_and_losses_match_the_storm_reference() {
         vec![want("dynamics_loss")],
         "KL with its free nat",
     );
+}
+
+/// The running variance BatchNorm keeps: torch averages the batch's
+/// unbiased variance (divided by `n - 1`), burn the biased one (by `n`),
+/// for `n` values per channel (frames x pixels). Ours after one step from
+/// 1 with momentum 0.1, given the reference's.
+fn biased_running_var(reference: f32, n: usize) -> f32 {
+    let unbiased = (reference - 0.9) / 0.1;
+    0.9 + 0.1 * unbiased * (n as f32 - 1.0) / n as f32
+}
+
+#[test]
+fn batch_norm_cnn_matches_the_storm_reference() {
+    use crate::nn::tensor_util::to_vec;
+    let recording = recording();
+    let r = &recording["cnn"];
+    let (frames, side, depth) = (
+        size_of(r, "frames"),
+        size_of(r, "side"),
+        size_of(r, "depth"),
+    );
+    let shape = [side, side, 3];
+    let latent = flat(&r["latents"]).len() / frames;
+    let train = Device::flex().autodiff();
+    let params = |which: &str, key: &str| RecordedParams::new(&r[which][key]);
+    let images = |key: &str, device: &Device| {
+        tensor_from_vec(flat(&r[key]), [frames, side, side, 3], device)
+    };
+    let latents = |device: &Device| tensor_from_vec(flat(&r["latents"]), [frames, latent], device);
+
+    // Training: each norm by its batch's statistics.
+    let mut p = params("params", "encoder");
+    let encoder = BatchNormEncoder::new(shape, depth, 2, &train).map(&mut p);
+    assert!(p.is_used_up(), "encoder parameters left over");
+    let features = encoder.forward(images("images", &train)).inner();
+    close(
+        to_vec(features),
+        flat(&r["features_train"]),
+        "encoder, training",
+    );
+    let mut p = params("params", "decoder");
+    let decoder = BatchNormDecoder::new(latent, shape, depth, 2, &train).map(&mut p);
+    assert!(p.is_used_up(), "decoder parameters left over");
+    let decoded = decoder.forward(latents(&train)).inner();
+    close(
+        to_vec(decoded),
+        flat(&r["frames_train"]),
+        "decoder, training",
+    );
+
+    // The running averages that pass left: the means as the reference's;
+    // the variances as its, but for the biased variance (values per
+    // channel: the frames times each stage's pixels).
+    let stage = |s: usize| frames * s * s;
+    let check_running = |ours: Vec<(Vec<f32>, Vec<f32>)>, key: &str, at: &[usize], n: &[usize]| {
+        let list = &r["params_trained"][key];
+        for (i, ((mean, var), (&at, &n))) in ours.into_iter().zip(at.iter().zip(n)).enumerate() {
+            close(
+                mean,
+                flat(&list[at]["values"]),
+                &format!("{key} norm {i}: running mean"),
+            );
+            let theirs = flat(&list[at + 1]["values"]);
+            let expected = theirs.iter().map(|&v| biased_running_var(v, n)).collect();
+            close(var, expected, &format!("{key} norm {i}: running variance"));
+        }
+    };
+    // Recorded order: encoder [conv, conv, (scale, shift, mean, var) x 2];
+    // decoder [linear, (scale, shift, mean, var), conv, conv, bias, (..)].
+    check_running(
+        encoder.running_stats(),
+        "encoder",
+        &[4, 8],
+        &[stage(side / 2), stage(side / 4)],
+    );
+    check_running(
+        decoder.running_stats(),
+        "decoder",
+        &[3, 10],
+        &[stage(side / 4), stage(side / 2)],
+    );
+
+    // Inference: the running averages (the reference's, loaded).
+    let flex = Device::flex();
+    let mut p = params("params_trained", "encoder");
+    let encoder = BatchNormEncoder::new(shape, depth, 2, &flex).map(&mut p);
+    let features = encoder.forward(images("later_images", &flex));
+    close(
+        to_vec(features),
+        flat(&r["features_eval"]),
+        "encoder, inference",
+    );
+    let mut p = params("params_trained", "decoder");
+    let decoder = BatchNormDecoder::new(latent, shape, depth, 2, &flex).map(&mut p);
+    close(
+        to_vec(decoder.forward(latents(&flex))),
+        flat(&r["frames_eval"]),
+        "decoder, inference",
+    );
+}
+
+fn size_of(r: &Value, key: &str) -> usize {
+    r[key].as_u64().expect("a size") as usize
 }

@@ -240,6 +240,7 @@ fn batch_norm_cnn_matches_the_storm_reference() {
     let flex = Device::flex();
     let mut p = params("params_trained", "encoder");
     let encoder = BatchNormEncoder::new(shape, depth, 2, &flex).map(&mut p);
+    assert!(p.is_used_up(), "encoder parameters left over");
     let features = encoder.forward(images("later_images", &flex));
     close(
         to_vec(features),
@@ -248,6 +249,7 @@ fn batch_norm_cnn_matches_the_storm_reference() {
     );
     let mut p = params("params_trained", "decoder");
     let decoder = BatchNormDecoder::new(latent, shape, depth, 2, &flex).map(&mut p);
+    assert!(p.is_used_up(), "decoder parameters left over");
     close(
         to_vec(decoder.forward(latents(&flex))),
         flat(&r["frames_eval"]),

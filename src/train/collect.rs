@@ -280,3 +280,54 @@ pub fn record_random_play(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ending(obs: &Observation, terminated: bool, truncated: bool) -> Step {
+        Step {
+            obs: obs.clone(),
+            reward: 1.0,
+            terminated,
+            truncated,
+        }
+    }
+
+    /// A time limit's cut is not an ending of the task: its last step keeps
+    /// a continue target of 1 (the 2023 reference's gym adapter marks it
+    /// terminal, docs/architecture.md says why this does not), while a real
+    /// termination gets 0. Either way the next episode's first observation
+    /// follows, marked first.
+    #[test]
+    fn a_truncation_is_recorded_as_going_on_and_a_termination_as_terminal() {
+        let mut noise = Noise::new(0);
+        let mut collector = Collector::new(&EnvConfig::default(), 3, &mut noise).unwrap();
+        let last = collector.obs[0].clone();
+        let steps = vec![
+            ending(&last, false, true),
+            ending(&last, true, false),
+            ending(&last, false, false),
+        ];
+        let actions = vec![Action::Discrete(0); 3];
+        let (episodes, records) = collector
+            .absorb_records(&actions, steps, &mut noise)
+            .unwrap();
+        assert_eq!(episodes.len(), 2);
+        let flags: Vec<(usize, bool, bool)> = records
+            .iter()
+            .map(|r| (r.env, r.is_first, r.is_terminal))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![
+                (0, false, false),
+                (0, true, false),
+                (1, false, true),
+                (1, true, false),
+                (2, false, false),
+            ]
+        );
+        assert_eq!(collector.is_first, vec![true, true, false]);
+    }
+}

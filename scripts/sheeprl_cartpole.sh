@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sheeprl's DreamerV3 on CartPole-v1 with the settings of
 # experiments/dreamer/cartpole.toml, to compare the reference's learning curve
-# with ours on the same machine (docs/results.md, "DreamerV3 beside sheeprl").
+# with ours on the same machine (docs/results.md, DreamerV3 on CartPole,
+# "Findings").
 #
 #   scripts/sheeprl_cartpole.sh run <seed> <env-steps> <out-dir> [hydra overrides...]
 #   scripts/sheeprl_cartpole.sh convert <out-dir>

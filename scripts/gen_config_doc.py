@@ -13,7 +13,8 @@ sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
     ('DreamerConfig','dreamer'), ('RssmConfig','dreamer.rssm'), ('EncoderConfig','dreamer.encoder'),
     ('HeadsConfig','dreamer.heads'), ('LossScales','dreamer.loss_scales'),
     ('BehaviourConfig','dreamer.behaviour'), ('OptimizerConfig','dreamer.optimizer'),
-    ('ReplayConfig','dreamer.replay'), ('PlannerConfig','dreamer.planner'),
+    ('ReplayConfig','dreamer.replay'), ('ReplayFractions','dreamer.replay.fracs'),
+    ('PriorityConfig','dreamer.replay.prio'), ('PlannerConfig','dreamer.planner'),
     ('SearchConfig','dreamer.planner.search'), ('SamplingConfig','dreamer.planner.sampling'),
     ('MuzeroConfig','muzero'), ('NetworkConfig','muzero.network'), ('SearchConfig','muzero.search'),
     ('TrainingConfig','muzero.training'), ('mz:ReplayConfig','muzero.replay'),
@@ -27,7 +28,7 @@ sections = [('ExperimentConfig',''), ('EnvConfig','env'), ('RunConfig','run'),
     ('SamplingConfig','storm.planner.sampling'), ('SweepConfig','sweep')]
 section_paths = [sec for _, sec in sections]
 structs = {}
-for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/dreamer/config/optimizer.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs',''),('src/storm/config.rs',''),('src/storm/agent_config.rs','')]:
+for f, prefix in [('src/config/experiment.rs',''),('src/config/sweep.rs',''),('src/dreamer/config.rs',''),('src/dreamer/config/optimizer.rs',''),('src/muzero/config.rs','mz:'),('src/planners/search.rs',''),('src/planners/choice.rs',''),('src/planners/sampling.rs',''),('src/storm/config.rs',''),('src/storm/agent_config.rs',''),('src/replay/selectors.rs','')]:
     src = open(f).read()
     for m in re.finditer(r'((?:///[^\n]*\n)*)(?:#\[[^\n]*\]\n)*pub struct (\w+) \{\n(.*?)\n\}', src, re.S):
         name = m.group(2); body = m.group(3)

@@ -11,6 +11,7 @@ use somnium::dreamer::world_model::DeviceBatch;
 use somnium::dreamer::{DreamerAgent, DreamerConfig, OptimizerKind};
 use somnium::envs::{Action, Env, EnvError, Observation, Space, Step};
 use somnium::nn::tensor_util::to_vec;
+use somnium::replay::ReplayFractions;
 use somnium::train::{ActingPolicy, Agent};
 
 /// The agents seed their device's generator, which every test in this
@@ -168,6 +169,59 @@ fn world_model_loss_falls_and_actor_finds_the_optimum() {
     // Data parallelism: every batch split over two copies (here both on
     // flex), gradients summed before one optimiser step.
     learns_pick_one(DreamerConfig::tiny(), "2 replicas", 1);
+    // The 2025 code's prioritised replay: half of every batch drawn by the
+    // world model's loss at the windows' steps.
+    let mut prioritised = DreamerConfig::tiny();
+    prioritised.replay.fracs = ReplayFractions {
+        uniform: 0.5,
+        priority: 0.5,
+        recency: 0.0,
+    };
+    learns_pick_one(prioritised, "prioritised", 0);
+}
+
+/// With the priority selector, every update writes its steps' world-model
+/// losses back as their priorities: after one update the replayed steps
+/// hold finite, positive priorities and the others keep the initial
+/// infinity.
+#[test]
+fn an_update_writes_its_losses_back_as_priorities() {
+    let _alone = one_at_a_time();
+    let mut config = DreamerConfig::tiny();
+    config.replay.fracs = ReplayFractions {
+        uniform: 0.0,
+        priority: 1.0,
+        recency: 0.0,
+    };
+    let device = burn::tensor::Device::flex();
+    let mut env = PickOne::new();
+    let mut agent = agent_for(&env, &config, 2, &device);
+    collect(&mut agent, &mut env, 20, true, &mut Noise::new(2));
+    let held = agent.replay().len();
+    let count = |agent: &DreamerAgent, finite: bool| {
+        (0..held)
+            .filter(|&slot| {
+                let p = agent
+                    .replay()
+                    .priority(0, slot)
+                    .expect("a priority per step");
+                p.is_finite() == finite && (!finite || p > 0.0)
+            })
+            .count()
+    };
+    assert_eq!(count(&agent, false), held, "nothing trained yet");
+    agent.train_step().unwrap();
+    let rows = config.replay.batch * config.replay.length;
+    let trained = count(&agent, true);
+    assert!(
+        trained > 0 && trained <= rows,
+        "{trained} steps of {held} got their losses back (at most {rows} rows replayed)"
+    );
+    assert_eq!(
+        trained + count(&agent, false),
+        held,
+        "the rest wait at infinity"
+    );
 }
 
 /// A DreamerV3 for PickOne, its weights drawn from `seed`.

@@ -264,6 +264,7 @@ impl DreamerAgent {
             obs_kind: self.obs_kind,
             main: &self.device,
             loss_scale: scaling.then_some(self.state.loss_scale),
+            priorities: self.replay.wants_priorities(),
         };
         let shares: Vec<ModelShare> = if parts.len() == 1 {
             let part = parts.into_iter().next().expect("one share");
@@ -283,6 +284,9 @@ impl DreamerAgent {
         for share in shares {
             add_weighted(&mut metrics, share.metrics, share.weight);
             sum.accumulate(&self.model, share.grads);
+            if let Some(losses) = &share.step_losses {
+                self.replay.prioritize(&share.data.positions, losses);
+            }
             if c.replay.context > 0 {
                 // The next sequences after these steps start from them.
                 self.replay.store_latents(
@@ -362,6 +366,8 @@ fn replay_for(config: &DreamerConfig, mut replay: SequenceReplay) -> SequenceRep
     if config.replay.online {
         replay.queue_online(config.replay.context + config.replay.length);
     }
+    let r = &config.replay;
+    replay.select_by(r.fracs, r.prio, r.recexp);
     replay
 }
 
@@ -374,6 +380,9 @@ struct ModelShare {
     data: DeviceBatch,
     posteriors: RssmState,
     continues: Tensor<1>,
+    /// Every step's scaled world-model loss `[T * B]`, when the replay
+    /// prioritises by it.
+    step_losses: Option<Vec<f32>>,
 }
 
 /// What every share of a world-model update reads: the model, its config,
@@ -386,6 +395,8 @@ struct ModelUpdate<'a> {
     main: &'a Device,
     /// The loss scale, in f16.
     loss_scale: Option<LossScale>,
+    /// Read back every step's loss for the replay's priorities.
+    priorities: bool,
 }
 
 impl ModelUpdate<'_> {
@@ -419,6 +430,9 @@ impl ModelUpdate<'_> {
             })
             .collect();
         metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
+        let step_losses = self
+            .priorities
+            .then(|| to_vec(observed.step_losses.total(&c.loss_scales)));
         let grads = match &self.loss_scale {
             Some(scale) => {
                 let backward = scale.scale_loss(total).backward();
@@ -439,6 +453,7 @@ impl ModelUpdate<'_> {
             data,
             posteriors: observed.posteriors,
             continues: observed.continues,
+            step_losses,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::config::{Validate, Validator};
 use crate::nn::mlp::DenseStyle;
 use crate::nn::norm::NormKind;
 use crate::planners::PlannerConfig;
+use crate::replay::{PriorityConfig, ReplayFractions};
 
 /// All DreamerV3 hyperparameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,6 +387,16 @@ pub struct ReplayConfig {
     /// as it is complete, before filling the batch uniformly (the 2025
     /// code's `replay.online`; `false` is the 2023 design's uniform replay).
     pub online: bool,
+    /// What share of each batch (after the online queue's windows) each
+    /// selector draws: `uniform`, `priority` (by the world model's loss at
+    /// the windows' steps) and `recency` (the 2025 code's `replay.fracs`;
+    /// its default, like the 2023 design, is uniform alone).
+    pub fracs: ReplayFractions,
+    /// The priority selector's settings (the 2025 code's `replay.prio`).
+    pub prio: PriorityConfig,
+    /// The recency selector's exponent: `P(age) ∝ (1 + age)^-recexp` (the
+    /// 2025 code's `replay.recexp`).
+    pub recexp: f64,
 }
 
 impl DreamerConfig {
@@ -533,6 +544,9 @@ impl Default for ReplayConfig {
             length: 64,
             context: 0,
             online: false,
+            fracs: ReplayFractions::default(),
+            prio: PriorityConfig::default(),
+            recexp: 1.0,
         }
     }
 }

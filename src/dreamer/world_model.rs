@@ -96,8 +96,9 @@ impl ObservationModel for DreamerWorldModel {
     }
 }
 
-/// The world model's loss terms, each a mean over batch and time `[1]`.
-/// Field names match [`LossScales`] and the logged `loss/<name>` metrics.
+/// The world model's loss terms, each a mean over batch and time `[1]`
+/// (or, as [`ObserveOutput::step_losses`], per step `[T * B]`). Field
+/// names match [`LossScales`] and the logged `loss/<name>` metrics.
 #[derive(Debug, Clone)]
 pub struct WorldModelLosses {
     /// Reconstruction.
@@ -122,6 +123,26 @@ impl WorldModelLosses {
             + self.representation.clone() * scales.representation
     }
 
+    /// Each term's mean over its rows.
+    pub fn mean(&self) -> WorldModelLosses {
+        self.map(|t| t.mean())
+    }
+
+    /// Each term without its graph.
+    pub fn detach(&self) -> WorldModelLosses {
+        self.map(|t| t.detach())
+    }
+
+    fn map(&self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> WorldModelLosses {
+        WorldModelLosses {
+            decoder: f(self.decoder.clone()),
+            reward: f(self.reward.clone()),
+            continuation: f(self.continuation.clone()),
+            dynamics: f(self.dynamics.clone()),
+            representation: f(self.representation.clone()),
+        }
+    }
+
     /// `(name, tensor)` pairs for logging.
     pub fn named(&self) -> [(&'static str, &Tensor<1>); 5] {
         [
@@ -139,6 +160,9 @@ impl WorldModelLosses {
 pub struct ObserveOutput {
     /// The loss terms.
     pub losses: WorldModelLosses,
+    /// The loss terms of every step, time-major `[T * B]`, detached (the
+    /// replay's priorities).
+    pub step_losses: WorldModelLosses,
     /// Every posterior state, time-major `[T * B]`, detached: imagination starts.
     pub posteriors: RssmState,
     /// `1 - is_terminal` of each posterior state `[T * B]`.
@@ -227,24 +251,23 @@ impl DreamerWorldModel {
         let features = post.features(); // [T * B, F]
         let kl = balanced_kl(post.log_probs.clone(), prior, free_nats);
         let continues = data.is_terminal.clone().neg() + 1.0;
-        let losses = WorldModelLosses {
-            decoder: self.decoder.decode(features.clone()).loss(&data.obs).mean(),
+        let step_losses = WorldModelLosses {
+            decoder: self.decoder.decode(features.clone()).loss(&data.obs),
             reward: self
                 .reward_head
                 .reward(features.clone())
-                .loss(data.rewards.clone())
-                .mean(),
+                .loss(data.rewards.clone()),
             continuation: self
                 .continue_head
                 .continuation(features)
                 .log_prob(continues.clone())
-                .neg()
-                .mean(),
-            dynamics: kl.dynamics.mean(),
-            representation: kl.representation.mean(),
+                .neg(),
+            dynamics: kl.dynamics,
+            representation: kl.representation,
         };
         ObserveOutput {
-            losses,
+            losses: step_losses.mean(),
+            step_losses: step_losses.detach(),
             posteriors: post.detach(),
             continues,
             kl: kl.raw.mean(),

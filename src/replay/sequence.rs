@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::SequenceBatch;
 use super::latents::{LatentStore, StartLatents};
 use super::online::OnlineQueue;
+use super::selectors::{PriorityConfig, ReplayFractions, Selection, Selector};
 use crate::core::{Noise, ObsKind};
 
 /// One step of one environment copy, in DreamerV3's layout: the
@@ -62,6 +63,10 @@ pub struct SequenceReplay {
     /// without `replay.online`).
     #[serde(default)]
     online: Option<OnlineQueue>,
+    /// The 2025 design's selector mixture, with every step's priority
+    /// (`None`: uniform only).
+    #[serde(default)]
+    selection: Option<Selection>,
 }
 
 impl SequenceReplay {
@@ -91,6 +96,7 @@ impl SequenceReplay {
             added: 0,
             latents: None,
             online: None,
+            selection: None,
         }
     }
 
@@ -160,6 +166,9 @@ impl SequenceReplay {
         if let Some(online) = &mut self.online {
             online.record(index);
         }
+        if let Some(selection) = &mut self.selection {
+            selection.record(index, slot);
+        }
         self.added += 1;
     }
 
@@ -197,8 +206,9 @@ impl SequenceReplay {
 
     /// [`SequenceReplay::sample_with_context`] for an update: with the
     /// online queue ([`SequenceReplay::queue_online`]), the windows that no
-    /// update has seen yet come first (oldest first, each once) and the
-    /// rest of the batch is uniform.
+    /// update has seen yet come first (oldest first, each once); the rest
+    /// of the batch is uniform, or drawn by the selector mixture
+    /// ([`SequenceReplay::select_by`]).
     pub fn sample_for_update(
         &mut self,
         batch: usize,
@@ -213,8 +223,77 @@ impl SequenceReplay {
             _ => Vec::new(),
         };
         let rest = batch - picks.len();
-        picks.extend(self.uniform_picks(rest, window, noise));
+        match self.selection.take() {
+            Some(mut selection) if !selection.fracs.only_uniform() => {
+                let layout: Vec<(usize, usize)> =
+                    self.streams.iter().map(|s| (s.head, s.len)).collect();
+                for _ in 0..rest {
+                    let pick = match selection.choose(noise.uniform() as f64) {
+                        Selector::Uniform => self.uniform_picks(1, window, noise)[0],
+                        Selector::Priority => {
+                            selection.draw_priority(&layout, window, noise.uniform() as f64)
+                        }
+                        Selector::Recency => selection.draw_recency(
+                            &layout,
+                            window,
+                            self.capacity_per_stream,
+                            noise.uniform() as f64,
+                        ),
+                    };
+                    picks.push(pick);
+                }
+                self.selection = Some(selection);
+            }
+            selection => {
+                self.selection = selection;
+                picks.extend(self.uniform_picks(rest, window, noise));
+            }
+        }
         self.assemble(&picks, length, context)
+    }
+
+    /// Draw each update's windows (after the online queue's) from the
+    /// selector mixture `fracs` (see [`super::selectors`]) instead of
+    /// uniformly. Keeps the state of a checkpoint with the same settings;
+    /// otherwise every held step starts at `prio.initial`. Uniform
+    /// fractions drop the mixture.
+    pub fn select_by(&mut self, fracs: ReplayFractions, prio: PriorityConfig, recexp: f64) {
+        if fracs.only_uniform() {
+            self.selection = None;
+            return;
+        }
+        let streams = self.streams.len();
+        if self
+            .selection
+            .as_ref()
+            .is_some_and(|s| s.fits(&fracs, &prio, recexp, streams))
+        {
+            return;
+        }
+        let held: Vec<usize> = self.streams.iter().map(|s| s.len).collect();
+        self.selection = Some(Selection::new(fracs, prio, recexp, &held));
+    }
+
+    /// Whether the priority selector draws any windows (then each update
+    /// should report its losses through [`SequenceReplay::prioritize`]).
+    pub fn wants_priorities(&self) -> bool {
+        self.selection
+            .as_ref()
+            .is_some_and(|s| s.fracs.priority > 0.0)
+    }
+
+    /// The priority of the step at `slot` of `stream` (`None` without the
+    /// priority selector's state or beyond what is held).
+    pub fn priority(&self, stream: usize, slot: usize) -> Option<f32> {
+        self.selection.as_ref()?.priority(stream, slot)
+    }
+
+    /// Set the priorities of the steps at `positions` (rows of a sampled
+    /// batch) to `values`. Does nothing without the priority selector.
+    pub fn prioritize(&mut self, positions: &[(u32, u32)], values: &[f32]) {
+        if let Some(selection) = &mut self.selection {
+            selection.prioritize(positions, values);
+        }
     }
 
     /// Queue every window of `window` steps that arrives from now on for

@@ -127,6 +127,13 @@ impl Validate for DreamerConfig {
                     self.rssm.classes
                 ),
             );
+            v.section("fracs", |v| self.replay.fracs.validate(v));
+            v.section("prio", |v| self.replay.prio.validate(v));
+            v.check(
+                self.replay.recexp.is_finite() && self.replay.recexp >= 0.0,
+                "recexp",
+                format!("must be finite and at least 0, got {}", self.replay.recexp),
+            );
         });
     }
 }

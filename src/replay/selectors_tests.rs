@@ -1,0 +1,195 @@
+//! Tests of the selector mixture: hand-computed window weights and draws,
+//! and what the selectors make a [`SequenceReplay`] sample.
+
+use super::*;
+use crate::config::Validator;
+use crate::core::{Noise, ObsKind};
+use crate::replay::{SequenceReplay, Transition};
+use crate::train::checkpoint::{load_replay, save_replay};
+
+fn config(exponent: f32, maxfrac: f32) -> PriorityConfig {
+    PriorityConfig {
+        exponent,
+        maxfrac,
+        ..PriorityConfig::default()
+    }
+}
+
+#[test]
+fn window_weights_mix_the_largest_and_the_mean_powered_priority() {
+    // p^0.5 = [1, 2, 0, 3]; maxfrac 0.5: 0.5 max + 0.5 mean per pair.
+    let w = window_weights(&[1.0, 4.0, 0.0, 9.0], 2, &config(0.5, 0.5));
+    assert_eq!(w, vec![1.75, 1.5, 2.25]);
+    // maxfrac 0 is the mean, 1 the largest.
+    assert_eq!(
+        window_weights(&[1.0, 4.0, 0.0, 9.0], 3, &config(1.0, 0.0)),
+        vec![5.0 / 3.0, 13.0 / 3.0]
+    );
+    assert_eq!(
+        window_weights(&[1.0, 4.0, 0.0, 9.0], 3, &config(1.0, 1.0)),
+        vec![4.0, 9.0]
+    );
+    // A window with an unseen (infinite) step is infinite; too short a
+    // stream has no window.
+    let w = window_weights(&[1.0, f32::INFINITY, 1.0, 1.0], 2, &config(1.0, 0.0));
+    assert_eq!(w, vec![f64::INFINITY, f64::INFINITY, 1.0]);
+    assert!(window_weights(&[1.0], 2, &config(1.0, 0.0)).is_empty());
+}
+
+#[test]
+fn draws_prefer_infinite_weights_then_proportions_then_uniform() {
+    assert_eq!(
+        draw_weighted(&[0.0, f64::INFINITY, 3.0, f64::INFINITY], 0.0),
+        1
+    );
+    assert_eq!(
+        draw_weighted(&[0.0, f64::INFINITY, 3.0, f64::INFINITY], 0.99),
+        3
+    );
+    // [1, 3]: 0.2 * 4 = 0.8 falls in the first, 0.3 * 4 = 1.2 in the second.
+    assert_eq!(draw_weighted(&[1.0, 3.0], 0.2), 0);
+    assert_eq!(draw_weighted(&[1.0, 3.0], 0.3), 1);
+    assert_eq!(draw_weighted(&[0.0, 0.0, 0.0], 0.5), 1);
+}
+
+#[test]
+fn recency_ages_follow_the_power_law_and_stretch_over_what_is_held() {
+    // Weights 1, 1/2, 1/3, 1/4 over four ages: CDF 0.48, 0.72, 0.88, 1.
+    let cdf = recency_cdf(4, 1.0);
+    let expected = [12.0 / 25.0, 18.0 / 25.0, 22.0 / 25.0, 1.0];
+    for (c, e) in cdf.iter().zip(expected) {
+        assert!((c - e).abs() < 1e-12, "{cdf:?}");
+    }
+    assert_eq!(draw_age(&cdf, 4, 0.1), 0);
+    assert_eq!(draw_age(&cdf, 4, 0.5), 1);
+    assert_eq!(draw_age(&cdf, 4, 0.99), 3);
+    // Two windows held of a capacity of four: age 3 of 4 becomes 1 of 2.
+    assert_eq!(draw_age(&cdf, 2, 0.99), 1);
+}
+
+#[test]
+fn settings_out_of_range_are_named() {
+    let mut v = Validator::default();
+    ReplayFractions {
+        uniform: 0.5,
+        priority: 0.7,
+        recency: 0.0,
+    }
+    .validate(&mut v);
+    config(-1.0, 2.0).validate(&mut v);
+    let keys: Vec<String> = v.into_problems().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec!["uniform", "exponent", "maxfrac"]);
+}
+
+/// A one-stream replay of `n` steps whose observation is the step's index.
+fn numbered(n: usize, fracs: ReplayFractions, prio: PriorityConfig) -> SequenceReplay {
+    let mut replay = SequenceReplay::new(1000, 1, ObsKind::Vector { width: 1 }, 1);
+    replay.select_by(fracs, prio, 1.0);
+    for i in 0..n {
+        replay.add(
+            0,
+            &Transition {
+                obs: &[i as f32],
+                action: &[0.0],
+                reward: 0.0,
+                is_first: i == 0,
+                is_terminal: false,
+            },
+        );
+    }
+    replay
+}
+
+fn only(priority: f64, recency: f64) -> ReplayFractions {
+    ReplayFractions {
+        uniform: 1.0 - priority - recency,
+        priority,
+        recency,
+    }
+}
+
+#[test]
+fn priorities_steer_the_windows_and_survive_a_checkpoint() {
+    let prio = PriorityConfig {
+        initial: 0.0,
+        zero_on_sample: false,
+        ..PriorityConfig::default()
+    };
+    let mut replay = numbered(20, only(1.0, 0.0), prio);
+    assert!(replay.wants_priorities());
+    // Only step 10 has any priority: every window of 4 holds it.
+    replay.prioritize(&[(0, 10)], &[100.0]);
+    let mut noise = Noise::new(5);
+    let batch = replay.sample_for_update(16, 4, 0, &mut noise);
+    for b in 0..16 {
+        let first = batch.obs[b];
+        assert!((7.0..=10.0).contains(&first), "window from {first}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    save_replay(&replay, dir.path()).unwrap();
+    let mut loaded: SequenceReplay = load_replay(dir.path()).unwrap().unwrap();
+    let again = loaded.sample_for_update(16, 4, 0, &mut Noise::new(6));
+    let fresh = replay.sample_for_update(16, 4, 0, &mut Noise::new(6));
+    assert_eq!(again.obs, fresh.obs);
+}
+
+#[test]
+fn new_steps_come_first_and_a_drawn_window_waits_for_its_loss() {
+    // Initial priority inf, zero on sample: windows with a step no update
+    // has seen are drawn first, so a window just drawn (both its steps now
+    // at 0) is not drawn again while any such window remains.
+    for seed in 0..50 {
+        let mut replay = numbered(8, only(1.0, 0.0), PriorityConfig::default());
+        let mut noise = Noise::new(seed);
+        let first = replay.sample_for_update(1, 2, 0, &mut noise).obs[0];
+        let second = replay.sample_for_update(1, 2, 0, &mut noise).obs[0];
+        assert_ne!(first, second, "seed {seed}");
+        // The update's losses bring it back: with every other step at 0,
+        // only windows holding the first window's steps can be drawn.
+        let positions: Vec<(u32, u32)> = (0..8).map(|i| (0, i)).collect();
+        let mut losses = vec![0.0; 8];
+        losses[first as usize] = 1.0;
+        replay.prioritize(&positions, &losses);
+        let third = replay.sample_for_update(1, 2, 0, &mut noise).obs[0];
+        assert!(
+            third == first || third + 1.0 == first,
+            "seed {seed}: {third} for {first}"
+        );
+    }
+}
+
+#[test]
+fn recency_with_a_steep_exponent_draws_the_newest_window() {
+    let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 1);
+    replay.select_by(only(0.0, 1.0), PriorityConfig::default(), 60.0);
+    for i in 0..100 {
+        replay.add(
+            0,
+            &Transition {
+                obs: &[i as f32],
+                action: &[0.0],
+                reward: 0.0,
+                is_first: i == 0,
+                is_terminal: false,
+            },
+        );
+    }
+    let batch = replay.sample_for_update(8, 3, 0, &mut Noise::new(1));
+    // The newest window of 3 starts at step 97.
+    assert!(
+        batch.obs[..8].iter().all(|&o| o == 97.0),
+        "{:?}",
+        &batch.obs[..8]
+    );
+}
+
+#[test]
+fn uniform_fractions_sample_exactly_as_plain_replay() {
+    let mut plain = numbered(30, only(0.0, 0.0), PriorityConfig::default());
+    let mut mixed = numbered(30, only(0.5, 0.0), PriorityConfig::default());
+    mixed.select_by(only(0.0, 0.0), PriorityConfig::default(), 1.0);
+    assert!(!mixed.wants_priorities());
+    let a = plain.sample_for_update(8, 5, 0, &mut Noise::new(3));
+    let b = mixed.sample_for_update(8, 5, 0, &mut Noise::new(3));
+    assert_eq!(a.obs, b.obs);
+}

@@ -18,6 +18,12 @@
 # over each 500 steps (the policy samples its actions, as our evaluations
 # do), so `somnium plot <out-dir> <our run> --metric episode/return` draws
 # both. sheeprl evaluates nothing during training.
+#
+# A stopped run continues from its newest checkpoint (every 1,000 steps, with
+# its replay buffer) with the same `run` command plus
+# `checkpoint.resume_from=<out-dir>/.../checkpoint/ckpt_<steps>_0.ckpt`;
+# sheeprl starts a second run directory under <out-dir>, and `convert` merges
+# the events of both.
 set -euo pipefail
 
 venv=${SHEEPRL_VENV:-.venv-sheeprl}

@@ -353,20 +353,26 @@ impl Selection {
         (0..len).map(|k| prios[(head + k) % len]).collect()
     }
 
-    /// Draw one window of `window` steps by priority over streams laid out
-    /// as `(head, len)`, as `(stream, offset from its oldest step)`; with
-    /// `zero_on_sample`, its steps' priorities drop to 0.
+    /// Draw one window of `context + length` steps by priority over
+    /// streams laid out as `(head, len)`, as `(stream, offset from its
+    /// oldest step)`. A window weighs by its last `length` steps, the ones
+    /// an update trains on and writes back (its `context` steps only start
+    /// the sequence); with `zero_on_sample`, their priorities drop to 0.
     pub fn draw_priority(
         &mut self,
         layout: &[(usize, usize)],
-        window: usize,
+        context: usize,
+        length: usize,
         uniform: f64,
     ) -> (usize, usize) {
         let per_stream: Vec<Vec<f64>> = layout
             .iter()
             .enumerate()
             .map(|(s, &(head, len))| {
-                window_weights(&self.in_order(s, head, len), window, &self.prio)
+                let trained = window_weights(&self.in_order(s, head, len), length, &self.prio);
+                // The window starting at `o` trains on steps `o + context ..`.
+                let windows = (len + 1).saturating_sub(context + length);
+                trained.into_iter().skip(context).take(windows).collect()
             })
             .collect();
         let all: Vec<f64> = per_stream.iter().flatten().copied().collect();
@@ -378,7 +384,7 @@ impl Selection {
         }
         if self.prio.zero_on_sample {
             let (head, len) = layout[stream];
-            for k in index..index + window {
+            for k in index + context..index + context + length {
                 self.priorities[stream][(head + k) % len] = 0.0;
             }
         }

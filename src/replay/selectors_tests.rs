@@ -193,3 +193,22 @@ fn uniform_fractions_sample_exactly_as_plain_replay() {
     let b = mixed.sample_for_update(8, 5, 0, &mut Noise::new(3));
     assert_eq!(a.obs, b.obs);
 }
+
+#[test]
+fn a_window_weighs_by_the_steps_it_trains_on_not_its_context() {
+    let prio = PriorityConfig {
+        initial: 0.0,
+        zero_on_sample: false,
+        ..PriorityConfig::default()
+    };
+    let mut replay = numbered(20, only(1.0, 0.0), prio);
+    replay.keep_latents(2, 1, 2);
+    replay.prioritize(&[(0, 10)], &[100.0]);
+    // Windows of 1 context step + 3 trained steps: step 10 must be among
+    // the trained three, so the sequence returned starts at 8, 9 or 10.
+    let batch = replay.sample_for_update(16, 3, 1, &mut Noise::new(4));
+    for b in 0..16 {
+        let first = batch.obs[b];
+        assert!((8.0..=10.0).contains(&first), "sequence from {first}");
+    }
+}

@@ -230,9 +230,12 @@ impl SequenceReplay {
                 for _ in 0..rest {
                     let pick = match selection.choose(noise.uniform() as f64) {
                         Selector::Uniform => self.uniform_picks(1, window, noise)[0],
-                        Selector::Priority => {
-                            selection.draw_priority(&layout, window, noise.uniform() as f64)
-                        }
+                        Selector::Priority => selection.draw_priority(
+                            &layout,
+                            context,
+                            length,
+                            noise.uniform() as f64,
+                        ),
                         Selector::Recency => selection.draw_recency(
                             &layout,
                             window,

@@ -20,6 +20,11 @@
 //!
 //! With `uniform = 1` nothing here runs and no random number is drawn, so
 //! runs without the mixture are unchanged.
+//!
+//! Cost: each window the priority selector draws recomputes the weights of
+//! every window held (linear in the replay's size; the reference keeps a
+//! sum tree instead), which is small beside a CPU update at the replay
+//! sizes of the CPU experiments but grows with a million-step buffer.
 
 use serde::{Deserialize, Serialize};
 

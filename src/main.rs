@@ -93,6 +93,11 @@ enum Command {
         /// Compute device (overrides the run's).
         #[arg(long)]
         device: Option<String>,
+        /// Instead of playing an episode, filter every ended episode of the
+        /// checkpoint's replay through the model and report the continue
+        /// head at each ending (JSON; default <run>/videos/endings.json).
+        #[arg(long)]
+        endings: bool,
     },
     /// Plot a metric of one or more runs against environment steps (SVG);
     /// a sweep directory among them draws each method's mean over its
@@ -240,10 +245,37 @@ fn main() -> anyhow::Result<()> {
         Command::Dream {
             run,
             checkpoint,
+            endings: true,
+            output,
+            device,
+            ..
+        } => {
+            let (path, report) = somnium::train::dream_endings(
+                &run,
+                checkpoint,
+                output.as_deref(),
+                &device_override(device),
+            )
+            .with_context(|| format!("reading the endings of {}", run.display()))?;
+            let show = |mean: Option<f32>| mean.map_or("-".to_string(), |m| format!("{m:.3}"));
+            println!(
+                "checkpoint {}: {} episodes terminated (continue head at the terminal step: mean {}), {} cut by a time limit (at the last step: mean {})",
+                report.checkpoint,
+                report.terminated,
+                show(report.mean_continue_at_terminal),
+                report.truncated,
+                show(report.mean_continue_at_cut),
+            );
+            println!("wrote {}", path.display());
+        }
+        Command::Dream {
+            run,
+            checkpoint,
             context,
             horizon,
             output,
             device,
+            endings: false,
         } => {
             let path = somnium::train::dream(
                 &run,

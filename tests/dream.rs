@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use somnium::config::{ExperimentConfig, load_str};
-use somnium::train::{dream, train_config};
+use somnium::train::{dream, dream_endings, train_config};
 
 fn tiny(env: &str, logdir: &Path) -> ExperimentConfig {
     let text = format!(
@@ -167,6 +167,38 @@ pixel_size = 16"#;
         .unwrap_err()
         .to_string();
     assert!(err.contains("v.gif") && err.contains(".svg"), "{err}");
+}
+
+/// `somnium dream --endings`: every episode of the replay that ended, read
+/// through the model, its last step the one where CartPole's pole fell or
+/// the cart left the track.
+#[test]
+fn endings_report_the_continue_head_at_every_stored_ending() {
+    let logdir = tempfile::tempdir().unwrap();
+    let run = train_config(&tiny(r#"id = "CartPole-v1""#, logdir.path()), "endings").unwrap();
+    let (path, report) = dream_endings(&run, None, None, &[]).unwrap();
+    assert_eq!(path, run.join("videos/endings.json"));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        written["terminated"].as_u64().unwrap() as usize,
+        report.terminated
+    );
+    // 160 steps of mostly random play: several episodes, none at 500 steps.
+    assert!(report.terminated >= 3, "{} endings", report.terminated);
+    assert_eq!(report.truncated, 0);
+    assert_eq!(report.episodes.len(), report.terminated);
+    for episode in &report.episodes {
+        assert!((0.0..=1.0).contains(&episode.continue_at_end));
+        let last = episode.last_observation.as_ref().unwrap();
+        assert_eq!(last.len(), 4);
+        assert!(
+            last[0].abs() > 2.4 || last[2].abs() > 12f32.to_radians(),
+            "the last step is the terminal one: {last:?}"
+        );
+    }
+    let mean = report.mean_continue_at_terminal.unwrap();
+    assert!((0.0..=1.0).contains(&mean));
 }
 
 /// The 2025 image encoder and decoder (`encoder.cnn = "pooled"`) train and

@@ -170,8 +170,10 @@ impl Default for RunConfig {
 }
 
 impl Validate for ExperimentConfig {
-    /// `inf` never stops a run early.
-    const MAY_BE_INFINITE: &'static [&'static str] = &["run.stop_at_eval_return"];
+    /// `inf` never stops a run early; new steps at priority `inf` are
+    /// replayed before any other.
+    const MAY_BE_INFINITE: &'static [&'static str] =
+        &["run.stop_at_eval_return", "dreamer.replay.prio.initial"];
 
     fn validate(&self, v: &mut Validator) {
         self.sweep.validate(v);
@@ -283,6 +285,24 @@ mod tests {
     fn empty_file_gives_the_defaults() {
         let c: ExperimentConfig = load_str("", "empty.toml", &[]).unwrap();
         assert_eq!(c, ExperimentConfig::default());
+    }
+
+    /// What a run directory's `config.toml` holds loads back as it was, for
+    /// every agent's defaults (infinite defaults included), so every run
+    /// can be resumed.
+    #[test]
+    fn every_agents_resolved_defaults_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for agent in [AgentKind::Dreamer, AgentKind::Muzero, AgentKind::Storm] {
+            let config = ExperimentConfig {
+                agent,
+                ..ExperimentConfig::default()
+            };
+            let path = dir.path().join("config.toml");
+            crate::config::save_resolved(&config, &path).unwrap();
+            let back: ExperimentConfig = crate::config::load(&path, &[]).unwrap();
+            assert_eq!(back, config, "{agent:?}");
+        }
     }
 
     #[test]

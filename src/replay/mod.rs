@@ -25,5 +25,5 @@ pub use batch::SequenceBatch;
 pub use latents::{LatentStore, StartLatents};
 pub use online::OnlineQueue;
 pub use selectors::{PriorityConfig, ReplayFractions};
-pub use sequence::{SequenceReplay, Transition};
+pub use sequence::{SequenceReplay, StoredEpisode, Transition};
 pub use trajectory::{Position, SearchStats, Trajectory, TrajectoryReplay, UnrollTargets};

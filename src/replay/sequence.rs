@@ -25,6 +25,24 @@ pub struct Transition<'a> {
     pub is_terminal: bool,
 }
 
+/// A whole episode as the replay holds it (see [`SequenceReplay::episodes`]).
+#[derive(Debug, Clone, Default)]
+pub struct StoredEpisode {
+    /// The stream (environment copy) it was collected in.
+    pub stream: usize,
+    /// Each step's observation, flattened as stored (images as 0-255).
+    pub obs: Vec<Vec<f32>>,
+    /// The action before each step (zeros at the first).
+    pub actions: Vec<Vec<f32>>,
+    /// The reward on arriving at each step.
+    pub rewards: Vec<f32>,
+    /// It ended at a terminal step.
+    pub terminated: bool,
+    /// It ended (by termination or a time limit's cut), rather than being
+    /// the stream's unfinished last episode.
+    pub ended: bool,
+}
+
 /// Observations stored compactly: images (and binary grids) as bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ObsStore {
@@ -170,6 +188,52 @@ impl SequenceReplay {
             selection.record(index, slot);
         }
         self.added += 1;
+    }
+
+    /// Every whole episode held (its first step not yet dropped), stream
+    /// by stream, oldest first: one that ends at a terminal step, at the
+    /// next episode's first step (cut by a time limit), or with the stream
+    /// (still running, `ended = false`).
+    pub fn episodes(&self) -> Vec<StoredEpisode> {
+        let mut out = Vec::new();
+        for (index, s) in self.streams.iter().enumerate() {
+            let slot = |k: usize| (s.head + k) % s.len.max(1);
+            let mut current: Option<StoredEpisode> = None;
+            for k in 0..s.len {
+                let at = slot(k);
+                if s.is_first[at] {
+                    out.extend(current.take().map(|mut e| {
+                        e.ended = true;
+                        e
+                    }));
+                    current = Some(StoredEpisode {
+                        stream: index,
+                        ..StoredEpisode::default()
+                    });
+                }
+                let Some(episode) = current.as_mut() else {
+                    continue; // its first step is gone
+                };
+                episode.obs.push(match &s.obs {
+                    ObsStore::F32(v) => v[at * self.obs_len..(at + 1) * self.obs_len].to_vec(),
+                    ObsStore::U8(v) => v[at * self.obs_len..(at + 1) * self.obs_len]
+                        .iter()
+                        .map(|&x| x as f32)
+                        .collect(),
+                });
+                episode
+                    .actions
+                    .push(s.actions[at * self.action_len..(at + 1) * self.action_len].to_vec());
+                episode.rewards.push(s.rewards[at]);
+                if s.is_terminal[at] {
+                    let mut e = current.take().expect("current");
+                    (e.terminated, e.ended) = (true, true);
+                    out.push(e);
+                }
+            }
+            out.extend(current);
+        }
+        out
     }
 
     /// Whether `length`-step windows can be sampled.

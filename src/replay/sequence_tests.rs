@@ -236,3 +236,43 @@ fn online_windows_come_first_once_each_and_survive_a_checkpoint() {
         "uniform once drained"
     );
 }
+
+#[test]
+fn episodes_come_whole_with_how_they_ended() {
+    // Stream of capacity 10: a first episode, then A (3 steps, terminal),
+    // B (2 steps, cut: the next step is first), C (running). After 12
+    // steps the ring holds the last 10, so the first episode has lost its
+    // start and is skipped.
+    let mut replay = SequenceReplay::new(10, 1, ObsKind::Vector { width: 1 }, 2);
+    let mut put = |obs: f32, first: bool, terminal: bool| {
+        replay.add(
+            0,
+            &Transition {
+                obs: &[obs],
+                action: &[obs, 0.0],
+                reward: 1.0,
+                is_first: first,
+                is_terminal: terminal,
+            },
+        );
+    };
+    for i in 0..4 {
+        put(i as f32, i == 0, false); // the lost episode
+    }
+    put(10.0, true, false);
+    put(11.0, false, false);
+    put(12.0, false, true); // A
+    put(20.0, true, false);
+    put(21.0, false, false); // B, cut
+    put(30.0, true, false);
+    put(31.0, false, false);
+    put(32.0, false, false); // C, running
+    let episodes = replay.episodes();
+    let firsts: Vec<f32> = episodes.iter().map(|e| e.obs[0][0]).collect();
+    assert_eq!(firsts, vec![10.0, 20.0, 30.0]);
+    let ends: Vec<(bool, bool)> = episodes.iter().map(|e| (e.terminated, e.ended)).collect();
+    assert_eq!(ends, vec![(true, true), (false, true), (false, false)]);
+    assert_eq!(episodes[0].obs.len(), 3);
+    assert_eq!(episodes[0].actions[2], vec![12.0, 0.0]);
+    assert_eq!(episodes[1].rewards, vec![1.0, 1.0]);
+}

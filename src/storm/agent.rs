@@ -123,6 +123,11 @@ impl StormAgent {
         &self.model
     }
 
+    /// The replay buffer.
+    pub fn replay(&self) -> &SequenceReplay {
+        &self.replay
+    }
+
     /// The actor and critic.
     pub fn actor_critic(&self) -> &ActorCritic {
         &self.behaviour

@@ -19,7 +19,7 @@ mod wrap;
 pub use agent::{ActingPolicy, ActionCodec, Agent, record_step, updates_owed};
 pub use checkpoint::{Checkpoint, Counters, Manifest};
 pub use collect::{Collector, Episode, Recorded, make_env, record_random_play};
-pub use dream::dream;
+pub use dream::{EndingPrediction, EndingsReport, dream, dream_endings};
 pub use eval::{EvalRequest, EvalSummary, evaluate_run};
 pub use lock::RunLock;
 pub use resume::{ResumeRequest, resume};

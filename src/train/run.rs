@@ -43,7 +43,7 @@ pub(super) struct LoopState {
 /// that changed the algorithm included) the hash differs, and resuming an
 /// older checkpoint fails naming the option, which `--set` to the listed
 /// value lets it resume as it was trained.
-fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 19] {
+fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 22] {
     use serde_json::json;
     [
         (AgentKind::Dreamer, "replay.context", json!(0)),
@@ -73,6 +73,17 @@ fn later_options() -> [(AgentKind, &'static str, serde_json::Value); 19] {
         (AgentKind::Dreamer, "encoder.cnn_kernel", json!(5)),
         (AgentKind::Dreamer, "encoder.cnn_decoder_blocks", json!(8)),
         (AgentKind::Dreamer, "replay.online", json!(false)),
+        (
+            AgentKind::Dreamer,
+            "replay.fracs",
+            json!(crate::replay::ReplayFractions::default()),
+        ),
+        (
+            AgentKind::Dreamer,
+            "replay.prio",
+            json!(crate::replay::PriorityConfig::default()),
+        ),
+        (AgentKind::Dreamer, "replay.recexp", json!(1.0)),
         (AgentKind::Muzero, "reanalyze.root_noise", json!(true)),
         (AgentKind::Dreamer, "dense_bias", json!(false)),
         (

@@ -31,8 +31,11 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 use somnium_envs::{Action, Env, Observation};
 
+mod endings;
 mod frames;
 mod traces;
+
+pub use endings::{EndingPrediction, EndingsReport};
 
 use frames::Painter;
 
@@ -257,6 +260,59 @@ pub fn dream(
     let text = serde_json::to_string_pretty(&errors).expect("errors serialise");
     std::fs::write(&json, text).map_err(|e| Error::io("writing", &json, e))?;
     Ok(output)
+}
+
+/// `somnium dream --endings`: every ended episode of a checkpoint's replay
+/// filtered through its world model (see [`EndingsReport`]), written as
+/// JSON to `output` (default `<run>/videos/endings.json`).
+pub fn dream_endings(
+    run_dir: &Path,
+    checkpoint: Option<u64>,
+    output: Option<&Path>,
+    overrides: &[String],
+) -> Result<(PathBuf, EndingsReport)> {
+    let run = RunDir::open(run_dir)?;
+    let config = run.load_config(overrides)?;
+    if config.agent == AgentKind::Muzero {
+        return Err(Error::Unsupported(format!(
+            "`somnium dream --endings` needs a world model with a continue head and a sequence \
+             replay (DreamerV3, STORM); this run's agent is {}",
+            agent_name(config.agent)
+        )));
+    }
+    let (hash, shaping) = (config_hash(&config), config_shaping(&config));
+    let checkpoint = Checkpoint::load_newest_usable(
+        &run.checkpoints(),
+        checkpoint,
+        "read the endings of",
+        |checkpoint| checkpoint.check_config(&hash, &shaping, agent_name(config.agent)),
+        |_| Ok(()),
+    )?
+    .0;
+    let env = make_env(&config.env)?;
+    let kind = ObsKind::of(env.observation_space());
+    let (obs_space, act_space) = (env.observation_space().clone(), env.action_space().clone());
+    let device = open_device(&config.run.device, config.run.precision)?;
+    let plain = device.clone().inner();
+    let (seed, steps) = (config.run.seed, checkpoint.manifest.counters.env_steps);
+    let report = match config.agent {
+        AgentKind::Storm => {
+            let mut agent =
+                StormAgent::new(&config.storm, &obs_space, &act_space, 1, seed, &device)?;
+            agent.load(&checkpoint.dir)?;
+            let model = agent.world_model().valid();
+            EndingsReport::of(&model, &agent.replay().episodes(), kind, steps, &plain)
+        }
+        _ => {
+            let mut agent =
+                DreamerAgent::new(&config.dreamer, &obs_space, &act_space, 1, seed, &device)?;
+            agent.load(&checkpoint.dir)?;
+            let model = agent.world_model().valid();
+            EndingsReport::of(&model, &agent.replay().episodes(), kind, steps, &plain)
+        }
+    };
+    let output = output.map_or_else(|| run.videos().join("endings.json"), Path::to_path_buf);
+    Ok((report.write(&output)?, report))
 }
 
 /// One greedy episode of the trained agent.

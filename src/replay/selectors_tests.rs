@@ -83,8 +83,19 @@ fn settings_out_of_range_are_named() {
 
 /// A one-stream replay of `n` steps whose observation is the step's index.
 fn numbered(n: usize, fracs: ReplayFractions, prio: PriorityConfig) -> SequenceReplay {
-    let mut replay = SequenceReplay::new(1000, 1, ObsKind::Vector { width: 1 }, 1);
-    replay.select_by(fracs, prio, 1.0);
+    numbered_in(1000, n, fracs, prio, 1.0)
+}
+
+/// [`numbered`] with a capacity and a recency exponent.
+fn numbered_in(
+    capacity: usize,
+    n: usize,
+    fracs: ReplayFractions,
+    prio: PriorityConfig,
+    recexp: f64,
+) -> SequenceReplay {
+    let mut replay = SequenceReplay::new(capacity, 1, ObsKind::Vector { width: 1 }, 1);
+    replay.select_by(fracs, prio, recexp);
     for i in 0..n {
         replay.add(
             0,
@@ -160,20 +171,7 @@ fn new_steps_come_first_and_a_drawn_window_waits_for_its_loss() {
 
 #[test]
 fn recency_with_a_steep_exponent_draws_the_newest_window() {
-    let mut replay = SequenceReplay::new(100, 1, ObsKind::Vector { width: 1 }, 1);
-    replay.select_by(only(0.0, 1.0), PriorityConfig::default(), 60.0);
-    for i in 0..100 {
-        replay.add(
-            0,
-            &Transition {
-                obs: &[i as f32],
-                action: &[0.0],
-                reward: 0.0,
-                is_first: i == 0,
-                is_terminal: false,
-            },
-        );
-    }
+    let mut replay = numbered_in(100, 100, only(0.0, 1.0), PriorityConfig::default(), 60.0);
     let batch = replay.sample_for_update(8, 3, 0, &mut Noise::new(1));
     // The newest window of 3 starts at step 97.
     assert!(

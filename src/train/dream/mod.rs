@@ -133,15 +133,7 @@ pub fn dream(
                 .into(),
         ));
     }
-    let (hash, shaping) = (config_hash(&config), config_shaping(&config));
-    let checkpoint = Checkpoint::load_newest_usable(
-        &run.checkpoints(),
-        checkpoint,
-        "dream from",
-        |checkpoint| checkpoint.check_config(&hash, &shaping, agent_name(config.agent)),
-        |_| Ok(()),
-    )?
-    .0;
+    let checkpoint = usable_checkpoint(&run, &config, checkpoint, "dream from")?;
     let mut env = make_env(&config.env)?;
     let kind = ObsKind::of(env.observation_space());
     let output = output.map_or_else(
@@ -262,6 +254,25 @@ pub fn dream(
     Ok(output)
 }
 
+/// The newest checkpoint of `run` written for `config` (or the one at
+/// `steps`), `purpose` naming what it is for in errors.
+fn usable_checkpoint(
+    run: &RunDir,
+    config: &crate::config::ExperimentConfig,
+    steps: Option<u64>,
+    purpose: &str,
+) -> Result<Checkpoint> {
+    let (hash, shaping) = (config_hash(config), config_shaping(config));
+    Ok(Checkpoint::load_newest_usable(
+        &run.checkpoints(),
+        steps,
+        purpose,
+        |checkpoint| checkpoint.check_config(&hash, &shaping, agent_name(config.agent)),
+        |_| Ok(()),
+    )?
+    .0)
+}
+
 /// `somnium dream --endings`: every ended episode of a checkpoint's replay
 /// filtered through its world model (see [`EndingsReport`]), written as
 /// JSON to `output` (default `<run>/videos/endings.json`).
@@ -280,15 +291,7 @@ pub fn dream_endings(
             agent_name(config.agent)
         )));
     }
-    let (hash, shaping) = (config_hash(&config), config_shaping(&config));
-    let checkpoint = Checkpoint::load_newest_usable(
-        &run.checkpoints(),
-        checkpoint,
-        "read the endings of",
-        |checkpoint| checkpoint.check_config(&hash, &shaping, agent_name(config.agent)),
-        |_| Ok(()),
-    )?
-    .0;
+    let checkpoint = usable_checkpoint(&run, &config, checkpoint, "read the endings of")?;
     let env = make_env(&config.env)?;
     let kind = ObsKind::of(env.observation_space());
     let (obs_space, act_space) = (env.observation_space().clone(), env.action_space().clone());

@@ -244,6 +244,7 @@ impl DreamerAgent {
             c.replay.context,
             &mut self.state.noise,
         );
+        let terminals = batch.terminals();
         let devices: Vec<Device> = std::iter::once(self.device.clone())
             .chain(self.replicas.iter().cloned())
             .collect();
@@ -252,7 +253,7 @@ impl DreamerAgent {
         } else {
             vec![batch]
         };
-        let mut metrics = Vec::new();
+        let mut metrics = vec![("replay/batch_terminals".to_string(), terminals)];
         let started = std::time::Instant::now();
 
         // World model: each share on its device (and, with several, its own

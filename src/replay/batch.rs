@@ -29,6 +29,13 @@ pub struct SequenceBatch {
 }
 
 impl SequenceBatch {
+    /// The episode endings (terminal steps) the batch holds: how often an
+    /// update shows the world model the rare states its continue head must
+    /// learn, which the replay's selectors change.
+    pub fn terminals(&self) -> f64 {
+        self.is_terminal.iter().map(|&t| t as f64).sum()
+    }
+
     /// Split the sequences into `parts` contiguous groups of (nearly) equal
     /// size, for data-parallel updates; empty groups are left out.
     pub fn split(&self, parts: usize) -> Vec<SequenceBatch> {

@@ -141,6 +141,7 @@ impl StormAgent {
         let batch = self
             .replay
             .sample_for_update(c.replay.batch, c.replay.length, 0, noise);
+        let terminals = ("replay/batch_terminals".to_string(), batch.terminals());
         let started = std::time::Instant::now();
         let shares = match self.replicas.len() {
             0 => Vec::new(),
@@ -162,6 +163,7 @@ impl StormAgent {
             })
             .collect();
         metrics.push(("model/kl".into(), to_vec(observed.kl.clone())[0] as f64));
+        metrics.push(terminals);
         let total = observed.losses.total(&c.model.loss_scales());
         let mut grads = GradientsParams::from_grads(total.backward(), &self.model);
         let norm = clip_global_norm(&self.model, &mut grads, c.model_clip);

@@ -296,6 +296,18 @@ fn sigkill_then_resume(config: &str, expected_updates: u64) -> (tempfile::TempDi
         "the resumed run makes exactly the updates still owed"
     );
     assert!(updates_after > updates_before);
+    // Training wall time goes on from the checkpoint's, not from zero.
+    let seconds = |checkpoint: &Path| {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(checkpoint.join("loop_state.json")).unwrap())
+                .unwrap();
+        state["train_seconds"].as_f64().unwrap()
+    };
+    let (seconds_before, seconds_after) = (seconds(&last), seconds(&fin));
+    assert!(
+        seconds_before > 0.0 && seconds_after > seconds_before,
+        "train_seconds {seconds_before} at the kill, {seconds_after} at the end"
+    );
     // The replay restored from the checkpoint kept every step collected before it.
     #[derive(serde::Deserialize)]
     struct Added {

@@ -34,6 +34,9 @@ pub struct ReportArgs {
     /// The bootstrap's seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also report where each run first reached this score: its environment steps and training wall time.
+    #[arg(long)]
+    target: Option<f64>,
 }
 
 /// Score the runs, write the report, print its Markdown.
@@ -54,6 +57,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         output,
         reps: args.reps.max(1),
         seed: args.seed,
+        target: args.target,
     };
     let report = write_report(&request)?;
     write_stdout(&report.markdown)?;

@@ -253,7 +253,7 @@ impl DreamerAgent {
         } else {
             vec![batch]
         };
-        let mut metrics = vec![("replay/batch_terminals".to_string(), terminals)];
+        let mut metrics = Vec::new();
         let started = std::time::Instant::now();
 
         // World model: each share on its device (and, with several, its own
@@ -298,6 +298,8 @@ impl DreamerAgent {
             }
             shards.push((share.data, share.posteriors, share.continues));
         }
+        // After the shares' metrics, which are summed by position.
+        metrics.push(("replay/batch_terminals".into(), terminals));
         let mut grads = sum.grads();
         let clip = c.optimizer.global_clip(c.optimizer.model_clip);
         let lr = c.optimizer.lr(c.optimizer.model_lr, self.state.updates);

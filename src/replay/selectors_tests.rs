@@ -256,7 +256,10 @@ fn a_badly_predicted_ending_is_drawn_as_often_as_its_weight_says() {
     // 4,000 windows each: a standard error of about 0.005 around 0.086,
     // 0.006 around 0.203.
     assert!((uniform - 16.0 / 185.0).abs() < 0.02, "uniform {uniform}");
-    assert!((prioritised - 0.2034).abs() < 0.025, "priority {prioritised}");
+    assert!(
+        (prioritised - 0.2034).abs() < 0.025,
+        "priority {prioritised}"
+    );
     let mixed = 0.5 * 16.0 / 185.0 + 0.5 * 0.2034;
     assert!((half - mixed).abs() < 0.025, "half {half}");
 }

@@ -14,6 +14,7 @@
 mod collect;
 pub mod stats;
 mod suite;
+mod target;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 pub use collect::{RunScore, collect_runs};
 pub use suite::Suite;
+pub use target::{Reached, first_reaching};
 pub use write::{Report, seed_curves, write_report};
 
 /// What `somnium report` is asked for.
@@ -44,4 +46,7 @@ pub struct ReportRequest {
     pub reps: usize,
     /// The bootstrap's seed.
     pub seed: u64,
+    /// A score to report each run's first reaching (the environment steps
+    /// and wall time it took), e.g. 475 on CartPole.
+    pub target: Option<f64>,
 }

@@ -46,6 +46,7 @@ fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
         output: output.clone(),
         reps: 500,
         seed: 0,
+        target: None,
     })
     .unwrap();
     let md = &report.markdown;
@@ -84,4 +85,60 @@ fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
         4,
         "two curves, the profile and the Markdown"
     );
+}
+
+#[test]
+fn a_target_reports_where_each_run_first_reached_it_and_how_long_it_took() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    // Evaluations at 1000, 2000, 3000, 4000 steps, 10 wall minutes apart.
+    let with_minutes = |name: &str, returns: &[f64]| {
+        fake_run(&runs, name, "CartPole-v1", returns);
+        let rows: String = returns
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "{{\"step\":{},\"eval/return\":{r},\"perf/wall_minutes\":{}}}\n",
+                    (i + 1) * 1000,
+                    (i + 1) * 10
+                )
+            })
+            .collect();
+        std::fs::write(runs.join(name).join("metrics.jsonl"), rows).unwrap();
+    };
+    with_minutes("dreamer-cartpole-1765000000", &[20.0, 480.0, 500.0, 300.0]);
+    with_minutes("dreamer-cartpole-1765000001", &[20.0, 100.0, 200.0, 475.0]);
+    with_minutes("dreamer-cartpole-1765000002", &[20.0, 100.0, 474.9, 400.0]);
+    // A run logged before wall minutes existed.
+    fake_run(
+        &runs,
+        "dreamer-cartpole-1765000003",
+        "CartPole-v1",
+        &[500.0],
+    );
+    let report = write_report(&ReportRequest {
+        paths: vec![runs],
+        labels: Vec::new(),
+        metric: "eval/return".into(),
+        last: 2,
+        suite: None,
+        output: tmp.path().join("report"),
+        reps: 100,
+        seed: 0,
+        target: Some(475.0),
+    })
+    .unwrap();
+    let md = &report.markdown;
+    for row in [
+        "| dreamer-cartpole | CartPole-v1 | dreamer-cartpole-1765000000 | 480.0 | 2000 | 20 | 400.0 |",
+        "| dreamer-cartpole | CartPole-v1 | dreamer-cartpole-1765000001 | 475.0 | 4000 | 40 | 337.5 |",
+        "| dreamer-cartpole | CartPole-v1 | dreamer-cartpole-1765000002 | none | - | - | 437.4 |",
+        "| dreamer-cartpole | CartPole-v1 | dreamer-cartpole-1765000003 | 500.0 | 1000 | not logged | 500.0 |",
+        // Three of four reached it, at 1000, 2000 and 4000 steps; the two
+        // with wall times took 20 and 40 minutes.
+        "| dreamer-cartpole | CartPole-v1 | 3 of 4 | 2000 (1000-4000) | 30 |",
+    ] {
+        assert!(md.contains(row), "missing {row} in\n{md}");
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::collect::{RunScore, collect_runs, score_runs};
 use super::stats::{Aggregate, Bootstrap, Estimate, mean, run_score_distribution, standard_error};
+use super::target::target_tables;
 use super::{ReportRequest, Suite};
 use crate::logging::{Curve, write_chart};
 use crate::train::provenance::{Provenance, utc_date};
@@ -57,6 +58,16 @@ pub fn write_report(request: &ReportRequest) -> Result<Report> {
     md.push_str(&provenance_table(&scores, &methods));
     md.push_str(&per_task_table(&scores, &methods, &tasks, suite.as_ref()));
     md.push_str(&aggregate_table(&scores, &methods, suite.as_ref(), &boot)?);
+    if let Some(target) = request.target {
+        md.push('\n');
+        md.push_str(&target_tables(
+            &scores,
+            &methods,
+            &tasks,
+            &request.metric,
+            target,
+        ));
+    }
     let mut files = Vec::new();
     md.push('\n');
     for task in &tasks {

@@ -34,6 +34,11 @@ pub(super) struct LoopState {
     /// the run there, if one did. Absent in older checkpoints.
     #[serde(default)]
     pub(super) reached_goal: Option<f64>,
+    /// Wall-clock seconds spent training up to this state, summed over the
+    /// processes that trained the run (time lost to a kill after the last
+    /// checkpoint is not counted). Absent (0) in older checkpoints.
+    #[serde(default)]
+    pub(super) train_seconds: f64,
 }
 
 /// Agent options added after the first checkpoints (dotted paths within
@@ -251,6 +256,7 @@ pub(super) fn train_in(config: &ExperimentConfig, run: &RunDir, _lock: RunLock) 
         counters: Counters::default(),
         noise,
         reached_goal: None,
+        train_seconds: 0.0,
     };
     run_loop(config, run, agent, collector, state)
 }
@@ -333,6 +339,7 @@ pub(super) fn run_loop(
     let mut next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
     let mut reached = None;
     let mut checkpointed_at = None;
+    let (started, seconds_before) = (Instant::now(), state.train_seconds);
 
     while state.counters.env_steps < r.env_steps && reached.is_none() {
         let (finished, metrics, steps_after) = match &mut collection {
@@ -354,6 +361,8 @@ pub(super) fn run_loop(
             last_metrics = metrics;
         }
         state.counters.updates = agent.updates();
+        state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+        let minutes = ("perf/wall_minutes".to_string(), state.train_seconds / 60.0);
 
         if state.counters.env_steps >= next_log {
             next_log = next_multiple(state.counters.env_steps, r.log_every);
@@ -376,6 +385,7 @@ pub(super) fn run_loop(
                 (agent.updates() - updates_at_timer) as f64 / elapsed,
             ));
             scalars.push(("perf/updates".into(), agent.updates() as f64));
+            scalars.push(minutes.clone());
             logger.scalars(state.counters.env_steps, &scalars)?;
             logger.flush()?;
             episodes.clear();
@@ -396,6 +406,7 @@ pub(super) fn run_loop(
                 &[
                     ("eval/return".into(), summary.mean_return),
                     ("eval/length".into(), summary.mean_length),
+                    minutes,
                 ],
             )?;
             logger.flush()?;
@@ -408,6 +419,7 @@ pub(super) fn run_loop(
         }
         if r.checkpoint_every > 0 && state.counters.env_steps >= next_checkpoint {
             next_checkpoint = next_multiple(state.counters.env_steps, r.checkpoint_every);
+            state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
             write_checkpoint(run, agent.as_ref(), &state, &hash, config)?;
             checkpointed_at = Some(state.counters.env_steps);
         }

@@ -190,6 +190,12 @@ fn endings_report_the_continue_head_at_every_stored_ending() {
     assert_eq!(report.episodes.len(), report.terminated);
     for episode in &report.episodes {
         assert!((0.0..=1.0).contains(&episode.continue_at_end));
+        // A product of probabilities that includes the last step's.
+        assert!(
+            episode.survival_over_approach <= episode.continue_at_end
+                && episode.survival_over_approach >= 0.0,
+            "{episode:?}"
+        );
         let last = episode.last_observation.as_ref().unwrap();
         assert_eq!(last.len(), 4);
         assert!(

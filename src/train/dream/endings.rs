@@ -20,6 +20,11 @@ use crate::core::{Dynamics, Encoder, LatentState, Noise, ObsBatch, ObsKind, Worl
 use crate::nn::tensor_util::{tensor_from_vec, to_vec};
 use crate::replay::StoredEpisode;
 
+/// The steps before an ending over which
+/// [`EndingPrediction::survival_over_approach`] multiplies the continue
+/// head: DreamerV3's imagination horizon.
+pub const APPROACH_STEPS: usize = 15;
+
 /// What the model predicts over one stored episode.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndingPrediction {
@@ -33,6 +38,14 @@ pub struct EndingPrediction {
     pub continue_at_end: f32,
     /// Its lowest probability over the steps before the last.
     pub lowest_continue_before: f32,
+    /// The product of its probabilities over the last [`APPROACH_STEPS`]
+    /// steps (the last included; fewer in a shorter episode): the chance
+    /// the model gives the episode of going on through its approach to the
+    /// ending. An imagined rollout of DreamerV3's horizon that follows that
+    /// approach is weighted by about this much at its end, so it is what
+    /// tells the actor the ending is there; near 0 where the model has
+    /// learnt the ending, near 1 where, in imagination, it never comes.
+    pub survival_over_approach: f32,
     /// The last observation as stored (vector observations only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_observation: Option<Vec<f32>>,
@@ -132,6 +145,9 @@ fn predict<M: WorldModel + Encoder>(
         terminated: episode.terminated,
         continue_at_end: last,
         lowest_continue_before: before.iter().copied().fold(f32::INFINITY, f32::min),
+        survival_over_approach: continues[continues.len().saturating_sub(APPROACH_STEPS)..]
+            .iter()
+            .product(),
         last_observation: matches!(kind, ObsKind::Vector { .. })
             .then(|| episode.obs.last().expect("one").clone()),
     }

@@ -128,18 +128,42 @@ fn run_method(run: &Path) -> String {
     }
 }
 
+/// The runs of a report: those scored, and those still waiting for their
+/// first value of the metric (a sweep's runs not yet started, or started
+/// and not yet evaluated).
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// Each run with values of the metric, scored.
+    pub scores: Vec<RunScore>,
+    /// Unfinished runs without any value of it yet.
+    pub waiting: Vec<PathBuf>,
+}
+
 /// Score each run of `runs` by the mean of its last `last` values of
-/// `metric`; a run without any is an error naming it.
-pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Result<Vec<RunScore>> {
+/// `metric`. An unfinished run without any is set aside as waiting; a
+/// finished one without any, or no run with any, is an error naming the
+/// metrics that were logged.
+pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Result<Scored> {
     // A sweep's manifest is read once for all its runs.
     let mut commands: std::collections::BTreeMap<PathBuf, Option<String>> = Default::default();
-    runs.iter()
+    let mut waiting = Vec::new();
+    let mut first_error = None;
+    let scores: Vec<RunScore> = runs
+        .iter()
         .map(|(method, run)| {
+            let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
+            let curve = match read_curve(run, metric) {
+                Ok(curve) => curve,
+                Err(e) if !finished => {
+                    waiting.push(run.clone());
+                    first_error.get_or_insert(e);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
             let config = RunDir::open(run)?.load_config(&[])?;
-            let curve = read_curve(run, metric)?;
             let tail = &curve.points[curve.points.len().saturating_sub(last.max(1))..];
             let score = tail.iter().map(|p| p.1).sum::<f64>() / tail.len() as f64;
-            let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
             let provenance = Provenance::read(run);
             let parent = run.parent().unwrap_or(Path::new("")).to_path_buf();
             let command = commands
@@ -148,7 +172,7 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
                 .clone()
                 .or_else(|| provenance.first().map(|p| p.command.join(" ")))
                 .unwrap_or_else(|| "-".into());
-            Ok(RunScore {
+            Ok(Some(RunScore {
                 command,
                 provenance,
                 method: method.clone(),
@@ -157,9 +181,16 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
                 score,
                 curve,
                 finished,
-            })
+            }))
         })
-        .collect()
+        .collect::<Result<Vec<Option<RunScore>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    match (scores.is_empty(), first_error) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(Scored { scores, waiting }),
+    }
 }
 
 /// The command that makes `sweep`: its experiment, seeds, `--set` values

@@ -117,6 +117,9 @@ fn a_target_reports_where_each_run_first_reached_it_and_how_long_it_took() {
         "CartPole-v1",
         &[500.0],
     );
+    // A sweep's run not yet started: a config and nothing logged.
+    fake_run(&runs, "dreamer-cartpole-1765000004", "CartPole-v1", &[]);
+    std::fs::remove_file(runs.join("dreamer-cartpole-1765000004/metrics.jsonl")).unwrap();
     let report = write_report(&ReportRequest {
         paths: vec![runs],
         labels: Vec::new(),
@@ -141,4 +144,33 @@ fn a_target_reports_where_each_run_first_reached_it_and_how_long_it_took() {
     ] {
         assert!(md.contains(row), "missing {row} in\n{md}");
     }
+    assert!(
+        md.contains("Not yet scored (no value of `eval/return` yet): `")
+            && md.contains("dreamer-cartpole-1765000004`."),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_report_with_no_scored_run_names_the_metrics_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    fake_run(&runs, "dreamer-cartpole-1765000000", "CartPole-v1", &[20.0]);
+    let err = write_report(&ReportRequest {
+        paths: vec![runs],
+        labels: Vec::new(),
+        metric: "eval/retrun".into(),
+        last: 1,
+        suite: None,
+        output: tmp.path().join("report"),
+        reps: 10,
+        seed: 0,
+        target: None,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no values of `eval/retrun`") && err.contains("eval/return"),
+        "{err}"
+    );
 }

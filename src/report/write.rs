@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::collect::{RunScore, collect_runs, score_runs};
+use super::collect::{RunScore, Scored, collect_runs, score_runs};
 use super::stats::{Aggregate, Bootstrap, Estimate, mean, run_score_distribution, standard_error};
 use super::target::target_tables;
 use super::{ReportRequest, Suite};
@@ -28,7 +28,7 @@ const BAND_REPS: usize = 2000;
 /// folder.
 pub fn write_report(request: &ReportRequest) -> Result<Report> {
     let runs = collect_runs(&request.paths, &request.labels)?;
-    let scores = score_runs(&runs, &request.metric, request.last)?;
+    let Scored { scores, waiting } = score_runs(&runs, &request.metric, request.last)?;
     let suite = request.suite.as_deref().map(Suite::load).transpose()?;
     let methods = in_order(scores.iter().map(|s| s.method.clone()));
     let tasks = in_order(scores.iter().map(|s| s.task.clone()));
@@ -53,6 +53,17 @@ pub fn write_report(request: &ReportRequest) -> Result<Report> {
         md.push_str(&format!(
             "Not finished (scored as they stand): {}.\n\n",
             unfinished.join(", ")
+        ));
+    }
+    if !waiting.is_empty() {
+        let waiting: Vec<String> = waiting
+            .iter()
+            .map(|run| format!("`{}`", run.display()))
+            .collect();
+        md.push_str(&format!(
+            "Not yet scored (no value of `{}` yet): {}.\n\n",
+            request.metric,
+            waiting.join(", ")
         ));
     }
     md.push_str(&provenance_table(&scores, &methods));
@@ -279,7 +290,7 @@ fn method_scores(
 /// gets the task appended where the runs span several.
 pub fn seed_curves(paths: &[PathBuf], labels: &[String], metric: &str) -> Result<Vec<Curve>> {
     let runs = collect_runs(paths, labels)?;
-    let scores = score_runs(&runs, metric, 1)?;
+    let scores = score_runs(&runs, metric, 1)?.scores;
     let methods = in_order(scores.iter().map(|s| s.method.clone()));
     let tasks = in_order(scores.iter().map(|s| s.task.clone()));
     let mut curves = Vec::new();

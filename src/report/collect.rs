@@ -154,7 +154,13 @@ pub fn score_runs(runs: &[(String, PathBuf)], metric: &str, last: usize) -> Resu
             let finished = matches!(run_status(run), Ok(RunStatus::Finished { .. }));
             let curve = match read_curve(run, metric) {
                 Ok(curve) => curve,
-                Err(e) if !finished => {
+                // Not started, or no value yet; a file that cannot be
+                // read stays an error.
+                Err(e)
+                    if !finished
+                        && (matches!(e, Error::Metrics { .. })
+                            || !run.join("metrics.jsonl").exists()) =>
+                {
                     waiting.push(run.clone());
                     first_error.get_or_insert(e);
                     return Ok(None);

@@ -362,7 +362,6 @@ pub(super) fn run_loop(
         }
         state.counters.updates = agent.updates();
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
-        let minutes = ("perf/wall_minutes".to_string(), state.train_seconds / 60.0);
 
         if state.counters.env_steps >= next_log {
             next_log = next_multiple(state.counters.env_steps, r.log_every);
@@ -385,7 +384,7 @@ pub(super) fn run_loop(
                 (agent.updates() - updates_at_timer) as f64 / elapsed,
             ));
             scalars.push(("perf/updates".into(), agent.updates() as f64));
-            scalars.push(minutes.clone());
+            scalars.push(wall_minutes(&state));
             logger.scalars(state.counters.env_steps, &scalars)?;
             logger.flush()?;
             episodes.clear();
@@ -406,7 +405,7 @@ pub(super) fn run_loop(
                 &[
                     ("eval/return".into(), summary.mean_return),
                     ("eval/length".into(), summary.mean_length),
-                    minutes,
+                    wall_minutes(&state),
                 ],
             )?;
             logger.flush()?;
@@ -439,6 +438,11 @@ pub(super) fn run_loop(
         );
     }
     Ok(())
+}
+
+/// The training wall time logged beside each log and evaluation row.
+fn wall_minutes(state: &LoopState) -> Scalar {
+    ("perf/wall_minutes".into(), state.train_seconds / 60.0)
 }
 
 /// Where the training environments are stepped.

@@ -23,6 +23,21 @@ fn fake_run(root: &Path, name: &str, env: &str, returns: &[f64]) {
     std::fs::write(dir.join("metrics.jsonl"), rows).unwrap();
 }
 
+/// A report of the runs under `runs`, scored by `metric`, written to `output`.
+fn request(runs: std::path::PathBuf, metric: &str, output: std::path::PathBuf) -> ReportRequest {
+    ReportRequest {
+        paths: vec![runs],
+        labels: Vec::new(),
+        metric: metric.into(),
+        last: 1,
+        suite: None,
+        output,
+        reps: 500,
+        seed: 0,
+        target: None,
+    }
+}
+
 #[test]
 fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
     let tmp = tempfile::tempdir().unwrap();
@@ -38,15 +53,8 @@ fn a_suite_report_normalises_scores_and_aggregates_them_by_method() {
     fake_run(&runs, "best-1765000004", pong, &[0.0, 14.6]);
     let output = tmp.path().join("report");
     let report = write_report(&ReportRequest {
-        paths: vec![runs],
-        labels: Vec::new(),
-        metric: "eval/return".into(),
-        last: 1,
         suite: Some("atari100k".into()),
-        output: output.clone(),
-        reps: 500,
-        seed: 0,
-        target: None,
+        ..request(runs, "eval/return", output.clone())
     })
     .unwrap();
     let md = &report.markdown;
@@ -121,15 +129,9 @@ fn a_target_reports_where_each_run_first_reached_it_and_how_long_it_took() {
     fake_run(&runs, "dreamer-cartpole-1765000004", "CartPole-v1", &[]);
     std::fs::remove_file(runs.join("dreamer-cartpole-1765000004/metrics.jsonl")).unwrap();
     let report = write_report(&ReportRequest {
-        paths: vec![runs],
-        labels: Vec::new(),
-        metric: "eval/return".into(),
         last: 2,
-        suite: None,
-        output: tmp.path().join("report"),
-        reps: 100,
-        seed: 0,
         target: Some(475.0),
+        ..request(runs, "eval/return", tmp.path().join("report"))
     })
     .unwrap();
     let md = &report.markdown;
@@ -156,19 +158,9 @@ fn a_report_with_no_scored_run_names_the_metrics_logged() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     fake_run(&runs, "dreamer-cartpole-1765000000", "CartPole-v1", &[20.0]);
-    let err = write_report(&ReportRequest {
-        paths: vec![runs],
-        labels: Vec::new(),
-        metric: "eval/retrun".into(),
-        last: 1,
-        suite: None,
-        output: tmp.path().join("report"),
-        reps: 10,
-        seed: 0,
-        target: None,
-    })
-    .unwrap_err()
-    .to_string();
+    let err = write_report(&request(runs, "eval/retrun", tmp.path().join("report")))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("no values of `eval/retrun`") && err.contains("eval/return"),
         "{err}"

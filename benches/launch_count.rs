@@ -10,7 +10,9 @@
 //! ten minutes). `SOMNIUM_BENCH_DEVICE` picks the
 //! device (default `wgpu:cpu`), `SOMNIUM_BENCH_PRESETS` the DreamerV3
 //! presets (default `xs,s`), `SOMNIUM_BENCH_PIXELS` the image sizes beside
-//! vectors (default `64`; empty for vectors only). Each update is counted
+//! vectors (default `64`; empty for vectors only). somnium's own fused
+//! kernels (`somnium::nn::fused`) are on; `SOMNIUM_FUSED_KERNELS=0` counts
+//! the same update with burn's composed operations instead. Each update is counted
 //! after two warm-up updates (compilation and autotuning launch kernels of
 //! their own). It prints launches per update and per simulation, and the
 //! kernels launched most. Figures are recorded in docs/performance.md.
@@ -56,16 +58,34 @@ fn total(counts: &BTreeMap<&'static str, usize>) -> usize {
     counts.values().sum()
 }
 
-/// `top` kernels launched most, as `name x count`.
+/// `top` kernels launched most, as `name x count`, each path in a
+/// kernel's type name shortened to its last segment, and long names cut.
 fn most(counts: &BTreeMap<&'static str, usize>, top: usize) -> String {
     let mut sorted: Vec<_> = counts.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     sorted
         .iter()
         .take(top)
-        .map(|(name, n)| format!("{n} x {name}"))
+        .map(|(name, n)| format!("{n} x {}", short_name(name)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `a::b::C<d::E>` as `C<E>`, at most 60 characters.
+fn short_name(name: &str) -> String {
+    let mut short = String::new();
+    let mut segment = String::new();
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            segment.push(c);
+        } else {
+            short.push_str(segment.rsplit("::").next().unwrap_or(""));
+            segment.clear();
+            short.push(c);
+        }
+    }
+    short.push_str(segment.rsplit("::").next().unwrap_or(""));
+    short.chars().take(60).collect()
 }
 
 fn dreamer_agent(preset: &str, pixels: Option<usize>, spec: &str) -> DreamerAgent {
@@ -189,7 +209,7 @@ fn main() {
                 "dreamer update, preset {preset}, {what}, batch 16 x 64: {} launches ({} kernels; most: {})",
                 total(&counts),
                 counts.len(),
-                most(&counts, 5)
+                most(&counts, 12)
             );
         }
         let (forward, backward) = world_model_phases(preset, &spec);
@@ -229,6 +249,6 @@ fn main() {
         "muzero search, batch {batch}, {simulations} simulations: {} launches, {:.1} per simulation (most: {})",
         total(&counts),
         total(&counts) as f64 / simulations as f64,
-        most(&counts, 5)
+        most(&counts, 12)
     );
 }

@@ -21,6 +21,9 @@
 
 use std::path::Path;
 
+mod gpu_devices;
+use gpu_devices::devices_under_test;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
@@ -44,48 +47,6 @@ const STEP_LR_FRACTION: f32 = 0.05;
 /// the largest difference measured (2e-6 on lavapipe, 5e-7 to 7e-7 on CI's
 /// lavapipe and an H200).
 const STEP_GRAD_RTOL: f32 = 1e-5;
-
-/// The devices to compare against flex, or `None` (after saying why) to skip.
-fn devices_under_test() -> Option<Vec<(String, Device)>> {
-    if let Ok(list) = std::env::var("SOMNIUM_PARITY_DEVICES") {
-        let devices = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|spec| {
-                let device = somnium::device::parse_device(spec)
-                    .unwrap_or_else(|e| panic!("SOMNIUM_PARITY_DEVICES names {spec}: {e}"));
-                (spec.to_string(), device)
-            })
-            .collect();
-        return Some(devices);
-    }
-    let compiled: Vec<&str> = [
-        cfg!(feature = "wgpu").then_some("wgpu"),
-        cfg!(feature = "cuda").then_some("cuda:0"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if compiled.is_empty() {
-        eprintln!(
-            "skipping backend parity: this build has no GPU backend; run \
-             `cargo test --features wgpu --test backend_parity` (with a GPU or Mesa's lavapipe)"
-        );
-        return None;
-    }
-    let devices: Vec<_> = compiled
-        .into_iter()
-        .filter_map(|spec| match somnium::device::parse_device(spec) {
-            Ok(device) => Some((spec.to_string(), device)),
-            Err(e) => {
-                eprintln!("skipping {spec}: {e}");
-                None
-            }
-        })
-        .collect();
-    (!devices.is_empty()).then_some(devices)
-}
 
 /// Every float parameter of a module, in visiting order.
 struct Values(Vec<Vec<f32>>);

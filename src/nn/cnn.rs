@@ -13,7 +13,6 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use super::mlp::linear;
@@ -39,6 +38,15 @@ pub(crate) fn stage_sizes(
 /// Normalise the channels of an NCHW map: move channels last and back.
 pub(super) fn norm_channels(norm: &Norm, x: Tensor<4>) -> Tensor<4> {
     norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
+}
+
+/// `silu(norm_channels(norm, x))`, one kernel on GPU devices.
+///
+/// # Shapes
+/// `[B, C, H, W]` -> `[B, C, H, W]`
+pub(super) fn norm_channels_silu(norm: &Norm, x: Tensor<4>) -> Tensor<4> {
+    norm.forward_silu(x.permute([0, 2, 3, 1]))
+        .permute([0, 3, 1, 2])
 }
 
 /// DreamerV3's convolutional encoder.
@@ -93,7 +101,7 @@ impl CnnEncoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images.permute([0, 3, 1, 2]); // [B, C, H, W]
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            x = silu(norm_channels(norm, conv.forward(x)));
+            x = norm_channels_silu(norm, conv.forward(x));
         }
         x.flatten::<2>(1, 3)
     }
@@ -166,7 +174,7 @@ impl CnnDecoder {
         for (i, conv) in self.convs.iter().enumerate() {
             x = conv.forward(x);
             if let Some(norm) = self.norms.get(i) {
-                x = silu(norm_channels(norm, x));
+                x = norm_channels_silu(norm, x);
             }
         }
         x.permute([0, 2, 3, 1])

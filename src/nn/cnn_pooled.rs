@@ -22,12 +22,12 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, PaddingConfig2d};
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::cnn::norm_channels;
+use super::cnn::norm_channels_silu;
 use super::gru::BlockLinear;
 use super::mlp::linear;
 use super::norm::{Norm, NormKind};
@@ -117,7 +117,7 @@ impl PooledCnnEncoder {
         let mut x = images.permute([0, 3, 1, 2]); // [B, C, H, W]
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
             let pooled = max_pool2d(conv.forward(x), MaxPoolOptions::new([2, 2]));
-            x = silu(norm_channels(norm, pooled));
+            x = norm_channels_silu(norm, pooled);
         }
         x.permute([0, 2, 3, 1]).flatten::<2>(1, 3)
     }
@@ -239,7 +239,9 @@ impl PooledCnnDecoder {
                     .permute([0, 2, 3, 1, 4])
                     .reshape([b, h, w, c]);
                 let stoch = features.narrow(1, deter_width, f - deter_width);
-                let hidden = silu(space.stoch_norm.forward(space.stoch_hidden.forward(stoch)));
+                let hidden = space
+                    .stoch_norm
+                    .forward_silu(space.stoch_hidden.forward(stoch));
                 from_deter + space.stoch_out.forward(hidden).reshape([b, h, w, c])
             }
         }
@@ -248,10 +250,10 @@ impl PooledCnnDecoder {
     /// # Shapes
     /// `[B, F]` -> `[B, H, W, C]`
     pub fn forward(&self, features: Tensor<2>) -> Tensor<4> {
-        let first = silu(self.space_norm.forward(self.first_map(features)));
+        let first = self.space_norm.forward_silu(self.first_map(features));
         let mut x = first.permute([0, 3, 1, 2]); // [B, C, h, w]
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            x = silu(norm_channels(norm, conv.forward(upsample2(x))));
+            x = norm_channels_silu(norm, conv.forward(upsample2(x)));
         }
         let image = sigmoid(self.output.forward(upsample2(x))) - 0.5;
         image.permute([0, 2, 3, 1])

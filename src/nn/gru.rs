@@ -14,9 +14,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
+use super::fused;
 use super::mlp::linear;
 use super::norm::{Norm, NormKind};
 
@@ -55,11 +56,17 @@ impl NormGru {
     /// # Shapes
     /// `input [B, I]`, `state [B, H]` -> `[B, H]`
     pub fn forward(&self, input: Tensor<2>, state: Tensor<2>) -> Tensor<2> {
-        let parts = self.norm.forward(
-            self.linear
-                .forward(Tensor::cat(vec![input, state.clone()], 1)),
-        );
-        gru_update(parts, state)
+        let z = self
+            .linear
+            .forward(Tensor::cat(vec![input, state.clone()], 1));
+        let (z, state) = match self.norm.fused_form(false) {
+            Some((gamma, beta, op)) => match fused::norm_gru(z, gamma, beta, state, op) {
+                Ok(next) => return next,
+                Err(unfused) => unfused,
+            },
+            None => (z, state),
+        };
+        gru_update(self.norm.forward(z), state)
     }
 }
 
@@ -163,7 +170,7 @@ impl BlockGru {
         )
         .reshape([b, g * (h / g + i)]);
         for (layer, norm) in self.hidden.iter().zip(&self.hidden_norms) {
-            x = silu(norm.forward(layer.forward(x)));
+            x = norm.forward_silu(layer.forward(x));
         }
         let parts = self.gates.forward(x); // [B, G * 3H/G]
         // Gates are laid out per block; regroup them as [reset | candidate | update] over all blocks.

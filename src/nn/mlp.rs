@@ -4,7 +4,6 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use super::norm::{Norm, NormKind};
@@ -83,7 +82,7 @@ impl DenseBlock {
     /// # Shapes
     /// `[.., input]` -> `[.., output]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        silu(self.norm.forward(self.linear.forward(x)))
+        self.norm.forward_silu(self.linear.forward(x))
     }
 
     /// The block with its input split after the first `head` columns, for
@@ -130,7 +129,7 @@ impl SplitDenseBlock<'_> {
     /// `head [N, head]`, `projected_tail [N, output]` -> `[N, output]`
     pub fn forward(&self, head: Tensor<2>, projected_tail: Tensor<2>) -> Tensor<2> {
         let pre = head.matmul(self.head.clone()) + projected_tail;
-        silu(self.block.norm.forward(pre))
+        self.block.norm.forward_silu(pre)
     }
 }
 

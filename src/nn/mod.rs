@@ -11,6 +11,7 @@ pub mod cnn;
 pub mod cnn_pooled;
 pub mod dist;
 pub mod ema;
+pub mod fused;
 pub mod grad;
 pub mod gru;
 pub mod kv_cache;

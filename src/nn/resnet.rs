@@ -12,6 +12,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use super::cnn::{norm_channels, norm_channels_silu};
 use super::norm::{Norm, NormKind};
 
 fn conv3x3(input: usize, output: usize, bias: bool, device: &Device) -> Conv2d {
@@ -19,11 +20,6 @@ fn conv3x3(input: usize, output: usize, bias: bool, device: &Device) -> Conv2d {
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .with_bias(bias)
         .init(device)
-}
-
-/// Normalise the channels of an NCHW map at every position.
-fn norm_channels(norm: &Norm, x: Tensor<4>) -> Tensor<4> {
-    norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
 }
 
 /// `silu(x + norm(conv(silu(norm(conv(x))))))`.
@@ -50,7 +46,7 @@ impl ResBlock {
     /// # Shapes
     /// `[B, C, H, W]` -> `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = silu(norm_channels(&self.norm1, self.conv1.forward(x.clone())));
+        let h = norm_channels_silu(&self.norm1, self.conv1.forward(x.clone()));
         let h = norm_channels(&self.norm2, self.conv2.forward(h));
         silu(x + h)
     }
@@ -85,7 +81,7 @@ impl ResTower {
     /// # Shapes
     /// `[B, inputs, H, W]` -> `[B, channels, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = silu(norm_channels(&self.norm, self.input.forward(x)));
+        let mut x = norm_channels_silu(&self.norm, self.input.forward(x));
         for block in &self.blocks {
             x = block.forward(x);
         }

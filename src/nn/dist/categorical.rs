@@ -10,6 +10,8 @@
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
 
+use crate::nn::fused;
+
 /// A categorical over the last axis of `logits`, one-hot valued.
 #[derive(Debug, Clone)]
 pub struct OneHotCategorical<const D: usize> {
@@ -21,6 +23,10 @@ impl<const D: usize> OneHotCategorical<D> {
     /// A categorical from raw logits with `unimix` of a uniform distribution
     /// mixed in (0.01 in DreamerV3; 0 for none).
     pub fn new(logits: Tensor<D>, unimix: f32) -> Self {
+        let logits = match fused::unimix_log_probs(logits, unimix) {
+            Ok(log_probs) => return OneHotCategorical { log_probs },
+            Err(logits) => logits,
+        };
         let log_probs = if unimix > 0.0 {
             let k = logits.dims()[D - 1] as f32;
             let probs = softmax(logits, D - 1) * (1.0 - unimix) + unimix / k;
@@ -60,14 +66,20 @@ impl<const D: usize> OneHotCategorical<D> {
     /// distribution (shape `[.., 1]`; see [`sample_one_hot`]). No gradient
     /// flows through it.
     pub fn sample(&self, uniform: Tensor<D>) -> Tensor<D> {
-        sample_one_hot(self.probs(), uniform)
+        match fused::sample_one_hot(self.log_probs.clone(), uniform.clone()) {
+            Ok(sample) => sample,
+            Err(_) => sample_one_hot(self.probs(), uniform),
+        }
     }
 
     /// [`Self::sample`] with straight-through gradients: the value is the
     /// one-hot sample, the gradient is that of the probabilities.
     pub fn sample_straight_through(&self, uniform: Tensor<D>) -> Tensor<D> {
         let probs = self.probs();
-        let sample = sample_one_hot(probs.clone(), uniform);
+        let sample = match fused::sample_one_hot(self.log_probs.clone(), uniform.clone()) {
+            Ok(sample) => sample,
+            Err(_) => sample_one_hot(probs.clone(), uniform),
+        };
         sample + probs.clone() - probs.detach()
     }
 }

@@ -4,15 +4,22 @@
 //! (LayerNorm and RMSNorm, with and without SiLU, on rows narrower and
 //! wider than a cube's threads); the normalised GRU update's values and
 //! the gradients of its four inputs; the unimix categorical's
-//! log-probabilities and their gradient; and its one-hot samples.
+//! log-probabilities and their gradient; its one-hot samples; and the
+//! RSSM's whole observe loop (values and every weight's gradient).
 //!
 //! Devices as in `tests/backend_parity.rs` (`SOMNIUM_PARITY_DEVICES`; a
 //! build without a GPU backend skips).
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::{sigmoid, silu, softmax};
 use burn::tensor::{Device, Tensor};
+use somnium::core::Noise;
+use somnium::dreamer::RssmConfig;
+use somnium::dreamer::rssm::{Rssm, RssmState};
 use somnium::nn::dist::OneHotCategorical;
 use somnium::nn::fused::{self, NormOp};
+use somnium::nn::norm::NormKind;
 use somnium::nn::tensor_util::{tensor_from_vec, to_vec};
 
 mod gpu_devices;
@@ -94,9 +101,9 @@ fn max_abs(v: &[f32]) -> f32 {
 }
 
 /// Each of `got` within tolerance of `want`, relative to its largest
-/// magnitude: the first (the values) within `VALUE_RTOL`, the rest (the
+/// magnitude: the first `values` within `VALUE_RTOL`, the rest (the
 /// gradients) within `GRAD_RTOL`.
-fn assert_close(case: &str, names: &[&str], got: &[Vec<f32>], want: &[Vec<f32>]) {
+fn assert_close(case: &str, names: &[&str], values: usize, got: &[Vec<f32>], want: &[Vec<f32>]) {
     for (i, name) in names.iter().enumerate() {
         assert_eq!(got[i].len(), want[i].len(), "{case}: {name} length");
         let scale = max_abs(&want[i]).max(1e-6);
@@ -104,7 +111,7 @@ fn assert_close(case: &str, names: &[&str], got: &[Vec<f32>], want: &[Vec<f32>])
             .iter()
             .zip(&want[i])
             .fold(0f32, |m, (g, w)| m.max((g - w).abs()));
-        let tol = if i == 0 { VALUE_RTOL } else { GRAD_RTOL };
+        let tol = if i < values { VALUE_RTOL } else { GRAD_RTOL };
         assert!(
             worst <= tol * scale,
             "{case}: {name} differs by {worst} (largest {scale})"
@@ -139,7 +146,7 @@ fn fused_norm_matches_the_composed_formula() {
                     let want = run(None, rows, width, shifted, op);
                     let got = run(Some(device), rows, width, shifted, op);
                     let case = format!("{spec}, {rows} x {width}, {op:?}");
-                    assert_close(&case, &names, &got, &want);
+                    assert_close(&case, &names, 1, &got, &want);
                 }
             }
         }
@@ -204,7 +211,7 @@ fn fused_categorical_matches_the_composed_formula() {
             let got = categorical(Some(device), rows, classes, unimix);
             let case = format!("{spec}, {rows} x {classes}, unimix {unimix}");
             let names = ["log-probabilities", "logits gradient"];
-            assert_close(&case, &names, &got[..2], &want[..2]);
+            assert_close(&case, &names, 1, &got[..2], &want[..2]);
             assert_eq!(
                 got[2], want[2],
                 "{spec}, {rows} x {classes}: the samples differ"
@@ -281,9 +288,121 @@ fn fused_norm_gru_matches_the_composed_formula() {
                 let want = norm_gru(None, rows, units, op);
                 let got = norm_gru(Some(device), rows, units, op);
                 let case = format!("{spec}, {rows} x {units}, {op:?}");
-                assert_close(&case, &names, &got, &want);
+                assert_close(&case, &names, 1, &got, &want);
             }
         }
         eprintln!("{spec}: the fused GRU update matches the composed formula");
     }
+}
+
+/// Every parameter's gradient, in visiting order.
+struct Grads<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+
+impl ModuleVisitor for Grads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let g = self.0.get::<D>(param.id).map(to_vec).unwrap_or_default();
+        self.1.push(g);
+    }
+}
+
+/// The RSSM's observe loop over 5 steps of 3 sequences (an episode starting
+/// mid-way): the posteriors' `h`, `z` and log-probabilities, the priors,
+/// the embeddings' gradient and every weight's gradient of a weighted sum
+/// of them. `rssm` is moved to `device`; on flex it composes burn's
+/// operations, on a GPU device it must run fused.
+fn observe(rssm: &Rssm, device: &Device) -> Vec<Vec<f32>> {
+    let (steps, batch, embed_width, actions) = (5, 3, 6, 3);
+    let device = device.clone().autodiff();
+    let rssm = rssm.clone().fork(&device);
+    let rows = steps * batch;
+    let input =
+        |seed, width| tensor_from_vec(values(rows * width, seed, 1.0, 0.0), [rows, width], &device);
+    let embed = input(13, embed_width).require_grad();
+    let is_first = tensor_from_vec(
+        (0..rows)
+            .map(|r| if r == 2 * batch + 1 { 1.0 } else { 0.0 })
+            .collect(),
+        [rows],
+        &device,
+    );
+    let start = RssmState {
+        deter: Tensor::zeros([batch, 16], &device),
+        stoch: Tensor::zeros([batch, 20], &device),
+        log_probs: Tensor::zeros([batch, 4, 5], &device),
+    };
+    let on_gpu = device.clone().inner() != Device::flex();
+    assert_eq!(
+        rssm.observes_fused(&start),
+        on_gpu,
+        "fused only on the GPU device"
+    );
+    let mut noise = Noise::new(7);
+    let (post, prior) = rssm.observe_sequence(
+        &start,
+        input(14, actions),
+        embed.clone(),
+        is_first,
+        &mut noise,
+    );
+    let weigh = |x: Tensor<2>, seed| {
+        let [r, c] = x.dims();
+        (x * tensor_from_vec(values(r * c, seed, 1.0, 0.0), [r, c], &device)).sum()
+    };
+    let loss = weigh(post.deter.clone(), 15)
+        + weigh(post.stoch.clone(), 16)
+        + weigh(post.log_probs.clone().reshape([rows, 20]), 17)
+        + weigh(prior.clone().reshape([rows, 20]), 18);
+    let grads = loss.backward();
+    let embed_grad = embed.grad(&grads).map(to_vec).expect("embedding gradient");
+    let params = GradientsParams::from_grads(grads, &rssm);
+    let mut visitor = Grads(&params, Vec::new());
+    rssm.visit(&mut visitor);
+    let mut out = vec![
+        to_vec(post.deter),
+        to_vec(post.stoch),
+        to_vec(post.log_probs),
+        to_vec(prior),
+        embed_grad,
+    ];
+    out.extend(visitor.1);
+    out
+}
+
+#[test]
+fn fused_observe_loop_matches_the_composed_one() {
+    let Some(devices) = devices_under_test() else {
+        return;
+    };
+    if !fused::enabled() {
+        eprintln!("skipping: SOMNIUM_FUSED_KERNELS=0");
+        return;
+    }
+    let config = RssmConfig {
+        deter: 16,
+        hidden: 12,
+        stoch: 4,
+        classes: 5,
+        ..RssmConfig::default()
+    };
+    for norm in [NormKind::Layer, NormKind::Rms] {
+        let rssm = Rssm::new(&config, norm, 6, 3, &Device::flex());
+        let want = observe(&rssm, &Device::flex());
+        for (spec, device) in &devices {
+            let got = observe(&rssm, device);
+            let names: Vec<String> = [
+                "h",
+                "z",
+                "posterior log-probabilities",
+                "prior log-probabilities",
+                "embedding gradient",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain((5..got.len()).map(|i| format!("weight {} gradient", i - 5)))
+            .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            assert_close(&format!("{spec}, {norm:?}"), &names, 4, &got, &want);
+        }
+    }
+    eprintln!("the fused observe loop matches the composed one");
 }

@@ -14,11 +14,12 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::config::{InitialState, RssmConfig};
-use super::rssm_core::Core;
+use super::rssm_core::{Core, SequenceCore};
 use crate::core::{Dynamics, LatentState, Noise, Observed};
 use crate::nn::dist::OneHotCategorical;
-use crate::nn::mlp::DenseStyle;
+use crate::nn::fused;
 use crate::nn::mlp::{DenseBlock, linear};
+use crate::nn::mlp::{DenseStyle, SplitDenseBlock};
 use crate::nn::tensor_util::time_step;
 
 /// A batch of RSSM states.
@@ -239,6 +240,30 @@ impl Rssm {
         let uniform = noise.uniform_tensor([rows, self.stoch, 1], &keep.device());
 
         let initial = self.learned_initial(b);
+        if initial.is_none()
+            && let Some(weights) = self.fused_observe_weights(&core, &posterior)
+            && let Some((deter, stoch, log_probs)) = fused::observe_sequence(
+                &start.deter,
+                &start.stoch,
+                &action_part,
+                &embed_part,
+                &keep,
+                &uniform,
+                &weights,
+                self.classes,
+                self.unimix,
+            )
+        {
+            let prior = self.prior(deter.clone()).log_probs;
+            return (
+                RssmState {
+                    deter,
+                    stoch,
+                    log_probs,
+                },
+                prior,
+            );
+        }
         let (mut deter, mut stoch) = (start.deter.clone(), start.stoch.clone());
         let mut deters = Vec::with_capacity(steps);
         let mut stochs = Vec::with_capacity(steps);
@@ -273,6 +298,51 @@ impl Rssm {
             log_probs: Tensor::cat(log_probs, 0),
         };
         (posteriors, prior)
+    }
+}
+
+impl Rssm {
+    /// Whether [`Rssm::observe_sequence`] runs as one fused operation from
+    /// `start`: the 2023 core, no learned initial state, normalised layers,
+    /// on a device the fused kernels run on.
+    pub fn observes_fused(&self, start: &RssmState) -> bool {
+        self.initial_deter.is_none()
+            && fused::runs_on(&start.deter)
+            && self
+                .fused_observe_weights(
+                    &self.core.for_sequence(),
+                    &self.post_hidden.split_input(self.deter),
+                )
+                .is_some()
+    }
+
+    /// The observe loop's weights for [`fused::observe_sequence`]: the 2023
+    /// core whose layers are normalised alike; `None` otherwise.
+    fn fused_observe_weights(
+        &self,
+        core: &SequenceCore<'_>,
+        posterior: &SplitDenseBlock<'_>,
+    ) -> Option<fused::ObserveWeights> {
+        let SequenceCore::Gru { input, gru } = core else {
+            return None;
+        };
+        let (gru_weight, gru_norm) = gru.weight_and_norm()?;
+        let (in_gamma, in_beta, norm) = input.norm().fused_form(false)?;
+        let (gru_gamma, gru_beta, gru_op) = gru_norm.fused_form(false)?;
+        let (post_gamma, post_beta, post_op) = posterior.norm().fused_form(false)?;
+        if gru_op != norm || post_op != norm {
+            return None;
+        }
+        Some(fused::ObserveWeights {
+            input: (input.head_weight(), in_gamma, in_beta),
+            gru: (gru_weight, gru_gamma, gru_beta),
+            post: (posterior.head_weight(), post_gamma, post_beta),
+            out: (
+                self.post_out.weight.val(),
+                self.post_out.bias.as_ref()?.val(),
+            ),
+            norm,
+        })
     }
 }
 

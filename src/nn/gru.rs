@@ -51,6 +51,15 @@ impl NormGru {
         }
     }
 
+    /// The gate layer's weight `[I + H, 3H]` (rows for the input, then for
+    /// the state) and its norm; `None` where the layer has a bias (no norm).
+    pub fn weight_and_norm(&self) -> Option<(Tensor<2>, &Norm)> {
+        match self.linear.bias {
+            Some(_) => None,
+            None => Some((self.linear.weight.val(), &self.norm)),
+        }
+    }
+
     /// One step.
     ///
     /// # Shapes

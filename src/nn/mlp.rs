@@ -123,6 +123,16 @@ impl SplitDenseBlock<'_> {
         )
     }
 
+    /// The head inputs' rows of the weight, `[head, output]`.
+    pub fn head_weight(&self) -> Tensor<2> {
+        self.head.clone()
+    }
+
+    /// The block's norm.
+    pub fn norm(&self) -> &Norm {
+        &self.block.norm
+    }
+
     /// The block's output from the head inputs and the tail's projection.
     ///
     /// # Shapes

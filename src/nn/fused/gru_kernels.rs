@@ -292,10 +292,10 @@ pub fn norm_gru_forward(
     (output, stats)
 }
 
-/// The gradients of [`norm_gru_forward`]'s output with respect to `z`,
-/// `gamma`, `beta` and the state, from the output's gradient `d_out`.
+/// The gradients of [`norm_gru_forward`]'s output with respect to `z`
+/// and the state, from the output's gradient `d_out`.
 #[allow(clippy::too_many_arguments)]
-pub fn norm_gru_backward(
+pub fn norm_gru_backward_input(
     d_out: CubeTensor,
     z: CubeTensor,
     gamma: CubeTensor,
@@ -304,7 +304,7 @@ pub fn norm_gru_backward(
     stats: CubeTensor,
     center: bool,
     has_beta: bool,
-) -> [CubeTensor; 4] {
+) -> (CubeTensor, CubeTensor) {
     let [d_out, z, gamma, beta, state, stats] =
         [d_out, z, gamma, beta, state, stats].map(into_contiguous);
     let [rows, units] = state.shape().dims::<2>();
@@ -313,24 +313,44 @@ pub fn norm_gru_backward(
         |shape: Shape| empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype);
     let d_z = empty(Shape::new([rows, 3 * units]));
     let d_state = empty(Shape::new([rows, units]));
-    let d_gamma = empty(Shape::new([3 * units]));
-    let d_beta = empty(Shape::new([3 * units]));
     norm_gru_backward_input_kernel::launch(
         &client,
         CubeCount::Static(rows as u32, 1, 1),
         CubeDim::new_1d(row_threads(&state, units)),
-        d_out.clone().into_tensor_arg(),
-        z.clone().into_tensor_arg(),
-        gamma.clone().into_tensor_arg(),
-        beta.clone().into_tensor_arg(),
+        d_out.into_tensor_arg(),
+        z.into_tensor_arg(),
+        gamma.into_tensor_arg(),
+        beta.into_tensor_arg(),
         state.clone().into_tensor_arg(),
-        stats.clone().into_tensor_arg(),
+        stats.into_tensor_arg(),
         d_z.clone().into_tensor_arg(),
         d_state.clone().into_tensor_arg(),
         center,
         has_beta,
         dtype_to_storage_type(dtype),
     );
+    (d_z, d_state)
+}
+
+/// The gradients of [`norm_gru_forward`]'s output with respect to `gamma`
+/// and `beta`, summed over all rows (which may gather many calls' rows).
+pub fn norm_gru_backward_params(
+    d_out: CubeTensor,
+    z: CubeTensor,
+    gamma: CubeTensor,
+    beta: CubeTensor,
+    state: CubeTensor,
+    stats: CubeTensor,
+    has_beta: bool,
+) -> (CubeTensor, CubeTensor) {
+    let [d_out, z, gamma, beta, state, stats] =
+        [d_out, z, gamma, beta, state, stats].map(into_contiguous);
+    let [_, units] = state.shape().dims::<2>();
+    let (client, device, dtype) = (state.client.clone(), state.device.clone(), state.dtype);
+    let empty =
+        |shape: Shape| empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype);
+    let d_gamma = empty(Shape::new([3 * units]));
+    let d_beta = empty(Shape::new([3 * units]));
     norm_gru_backward_params_kernel::launch(
         &client,
         CubeCount::Static((3 * units).div_ceil(COLUMN_THREADS) as u32, 1, 1),
@@ -346,5 +366,5 @@ pub fn norm_gru_backward(
         has_beta,
         dtype_to_storage_type(dtype),
     );
-    [d_z, d_gamma, d_beta, d_state]
+    (d_gamma, d_beta)
 }

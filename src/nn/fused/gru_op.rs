@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 use burn_cubecl::CubeBackend;
 
-use super::gru_kernels::{norm_gru_backward, norm_gru_forward};
+use super::gru_kernels::{norm_gru_backward_input, norm_gru_backward_params, norm_gru_forward};
 
 #[cfg(feature = "gpu-fusion")]
 use burn::backend::fusion::custom::TensorSpec;
@@ -33,17 +33,30 @@ fn forward_meta(
 
 #[cfg(feature = "gpu-fusion")]
 #[allow(clippy::too_many_arguments)]
-fn backward_meta(
+fn input_meta(
     _d_out: &TensorSpec,
     z: &TensorSpec,
-    gamma: &TensorSpec,
+    _gamma: &TensorSpec,
     _beta: &TensorSpec,
     state: &TensorSpec,
     _stats: &TensorSpec,
     _center: &bool,
     _has_beta: &bool,
-) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
-    (z.clone(), gamma.clone(), gamma.clone(), state.clone())
+) -> (TensorSpec, TensorSpec) {
+    (z.clone(), state.clone())
+}
+
+#[cfg(feature = "gpu-fusion")]
+fn params_meta(
+    _d_out: &TensorSpec,
+    _z: &TensorSpec,
+    gamma: &TensorSpec,
+    _beta: &TensorSpec,
+    _state: &TensorSpec,
+    _stats: &TensorSpec,
+    _has_beta: &bool,
+) -> (TensorSpec, TensorSpec) {
+    (gamma.clone(), gamma.clone())
 }
 
 /// The kernels, on the CubeCL backend and (lazily) on its fused form.
@@ -61,10 +74,10 @@ pub trait NormGruKernels: Backend {
         has_beta: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients with respect to `z`, gamma, beta and the state.
-    #[fusion(meta = backward_meta)]
+    /// Gradients with respect to `z` and the state.
+    #[fusion(meta = input_meta)]
     #[allow(clippy::too_many_arguments)]
-    fn norm_gru_backward(
+    fn norm_gru_backward_input(
         d_out: FloatTensor<Self>,
         z: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -73,12 +86,19 @@ pub trait NormGruKernels: Backend {
         stats: FloatTensor<Self>,
         center: bool,
         has_beta: bool,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    );
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients with respect to gamma and beta, summed over the rows.
+    #[fusion(meta = params_meta)]
+    fn norm_gru_backward_params(
+        d_out: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        state: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        has_beta: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 impl NormGruKernels for CubeBackend {
@@ -94,7 +114,7 @@ impl NormGruKernels for CubeBackend {
         norm_gru_forward(z, gamma, beta, state, epsilon, center, has_beta)
     }
 
-    fn norm_gru_backward(
+    fn norm_gru_backward_input(
         d_out: FloatTensor<Self>,
         z: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -103,15 +123,20 @@ impl NormGruKernels for CubeBackend {
         stats: FloatTensor<Self>,
         center: bool,
         has_beta: bool,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    ) {
-        let [d_z, d_gamma, d_beta, d_state] =
-            norm_gru_backward(d_out, z, gamma, beta, state, stats, center, has_beta);
-        (d_z, d_gamma, d_beta, d_state)
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        norm_gru_backward_input(d_out, z, gamma, beta, state, stats, center, has_beta)
+    }
+
+    fn norm_gru_backward_params(
+        d_out: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        state: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        has_beta: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        norm_gru_backward_params(d_out, z, gamma, beta, state, stats, has_beta)
     }
 }
 
@@ -163,8 +188,17 @@ impl<B: Backend + NormGruKernels> Backward<B, 4> for NormGruBackward {
         let [z_node, gamma_node, beta_node, state_node] = ops.parents;
         let d_out = grads.consume::<B>(&ops.node);
         let (z, gamma, beta, state, stats, [center, has_beta]) = ops.state;
-        let (d_z, d_gamma, d_beta, d_state) =
-            B::norm_gru_backward(d_out, z, gamma, beta, state, stats, center, has_beta);
+        let (d_gamma, d_beta) = B::norm_gru_backward_params(
+            d_out.clone(),
+            z.clone(),
+            gamma.clone(),
+            beta.clone(),
+            state.clone(),
+            stats.clone(),
+            has_beta,
+        );
+        let (d_z, d_state) =
+            B::norm_gru_backward_input(d_out, z, gamma, beta, state, stats, center, has_beta);
         if let Some(node) = z_node {
             grads.register::<B>(node.id, d_z);
         }

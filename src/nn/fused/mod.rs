@@ -12,6 +12,11 @@
 //!   (1% uniform mixed into the softmax) and their one-hot samples, one
 //!   kernel each, drawn at every step of the recurrence.
 //!
+//! - [`observe_sequence`]: the RSSM's whole observe loop (2023 core) as
+//!   one operation, with the backward pass through time written out, so
+//!   that weights and norms take their gradients once per sequence
+//!   instead of once per step.
+//!
 //! The kernels run on burn's CubeCL backend (WGPU, CUDA; lavapipe on the
 //! CPU), so they exist in builds with `wgpu` or `cuda`. On other devices,
 //! in other builds, for other float types, or with
@@ -37,6 +42,8 @@ mod gru_op;
 mod norm_kernels;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod norm_op;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod observe;
 
 /// Whether the fused kernels are used where they can be: on unless the
 /// environment variable `SOMNIUM_FUSED_KERNELS` is `0` (for measuring
@@ -70,20 +77,28 @@ pub fn norm<const D: usize>(
     op: NormOp,
 ) -> Result<Tensor<D>, Tensor<D>> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if runs_here(&x) {
+    if runs_on(&x) {
         return Ok(norm_on_cube(x, gamma, beta, op));
     }
     let _ = (gamma, beta, op);
     Err(x)
 }
 
-/// Whether `x` is an f32 tensor on a CubeCL device with the kernels enabled.
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-fn runs_here<const D: usize>(x: &Tensor<D>) -> bool {
-    use burn::backend::DispatchDevice;
-    enabled()
-        && x.dtype() == burn::tensor::DType::F32
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Cube(_))
+/// Whether the fused kernels run on `x`: an f32 tensor on a CubeCL device,
+/// in a build with one, with the kernels enabled.
+pub fn runs_on<const D: usize>(x: &Tensor<D>) -> bool {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        use burn::backend::DispatchDevice;
+        enabled()
+            && x.dtype() == burn::tensor::DType::F32
+            && matches!(x.device().inner().as_dispatch(), DispatchDevice::Cube(_))
+    }
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        let _ = x;
+        false
+    }
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -127,7 +142,7 @@ pub fn norm_gru(
     op: NormOp,
 ) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>)> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if runs_here(&z) && !op.silu {
+    if runs_on(&z) && !op.silu {
         use burn::backend::Dispatch;
         use gru_op::FusedNormGru;
         let has_beta = beta.is_some();
@@ -157,7 +172,7 @@ pub fn unimix_log_probs<const D: usize>(
     unimix: f32,
 ) -> Result<Tensor<D>, Tensor<D>> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if runs_here(&logits) {
+    if runs_on(&logits) {
         use burn::backend::Dispatch;
         use categorical_op::FusedCategorical;
         let dims = logits.dims();
@@ -183,7 +198,7 @@ pub fn sample_one_hot<const D: usize>(
     uniform: Tensor<D>,
 ) -> Result<Tensor<D>, Tensor<D>> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if runs_here(&log_probs) {
+    if runs_on(&log_probs) {
         use burn::backend::Dispatch;
         use categorical_op::FusedCategorical;
         let dims = log_probs.dims();
@@ -208,4 +223,109 @@ fn as_rows<const D: usize>(x: Tensor<D>) -> Tensor<2> {
     let width = dims[D - 1];
     let rows = dims.iter().product::<usize>() / width.max(1);
     x.reshape([rows, width])
+}
+
+/// The weights of the 2023 RSSM's observe loop ([`observe_sequence`]).
+#[derive(Debug, Clone)]
+pub struct ObserveWeights {
+    /// The input layer's rows for `z`, `[S * K, H]`, and its norm.
+    pub input: (Tensor<2>, Tensor<1>, Option<Tensor<1>>),
+    /// The GRU's layer `[H + D, 3D]` and its norm.
+    pub gru: (Tensor<2>, Tensor<1>, Option<Tensor<1>>),
+    /// The posterior layer's rows for `h`, `[D, H]`, and its norm.
+    pub post: (Tensor<2>, Tensor<1>, Option<Tensor<1>>),
+    /// The logits layer `[H, S * K]` and its bias `[S * K]`.
+    pub out: (Tensor<2>, Tensor<1>),
+    /// The three norms' settings (one norm kind throughout).
+    pub norm: NormOp,
+}
+
+/// The RSSM's observe loop by one fused operation (see the module
+/// overview), or `None` where it cannot run (then nothing is consumed
+/// but clones). Returns the posteriors' `h [T * B, D]`, one-hot
+/// `z [T * B, S * K]` and log-probabilities `[T * B, S, K]`.
+///
+/// # Shapes
+/// `deter [B, D]`, `stoch [B, S * K]`, `action_part [T * B, H]`,
+/// `embed_part [T * B, H]`, `keep [T * B, 1]`, `uniform [T * B, S, 1]`
+#[allow(clippy::too_many_arguments)]
+pub fn observe_sequence(
+    deter: &Tensor<2>,
+    stoch: &Tensor<2>,
+    action_part: &Tensor<2>,
+    embed_part: &Tensor<2>,
+    keep: &Tensor<2>,
+    uniform: &Tensor<3>,
+    weights: &ObserveWeights,
+    classes: usize,
+    unimix: f32,
+) -> Option<(Tensor<2>, Tensor<2>, Tensor<3>)> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        use burn::backend::Dispatch;
+        use observe::{FusedObserve, ObserveInputs, ObserveSettings};
+        let norms = [&weights.input, &weights.gru, &weights.post];
+        let shifted = norms.iter().all(|n| n.2.is_some());
+        if !runs_on(deter) || weights.norm.silu || shifted != weights.norm.center {
+            return None;
+        }
+        if !shifted && norms.iter().any(|n| n.2.is_some()) {
+            return None;
+        }
+        let [b, d] = deter.dims();
+        let [rows, s, _] = uniform.dims();
+        let sk = stoch.dims()[1];
+        let settings = ObserveSettings {
+            batch: b,
+            stoch: s,
+            classes,
+            unimix,
+            epsilon: weights.norm.epsilon,
+            center: weights.norm.center,
+        };
+        let beta = |n: &(Tensor<2>, Tensor<1>, Option<Tensor<1>>)| {
+            n.2.clone().unwrap_or_else(|| n.1.clone()).into_dispatch()
+        };
+        let inputs = ObserveInputs {
+            deter: deter.clone().into_dispatch(),
+            stoch: stoch.clone().into_dispatch(),
+            action_part: action_part.clone().into_dispatch(),
+            embed_part: embed_part.clone().into_dispatch(),
+            keep: keep.clone().detach().into_dispatch(),
+            uniform: uniform.clone().detach().reshape([rows * s]).into_dispatch(),
+            w_in: weights.input.0.clone().into_dispatch(),
+            in_gamma: weights.input.1.clone().into_dispatch(),
+            in_beta: beta(&weights.input),
+            w_gru: weights.gru.0.clone().into_dispatch(),
+            gru_gamma: weights.gru.1.clone().into_dispatch(),
+            gru_beta: beta(&weights.gru),
+            w_post: weights.post.0.clone().into_dispatch(),
+            post_gamma: weights.post.1.clone().into_dispatch(),
+            post_beta: beta(&weights.post),
+            w_out: weights.out.0.clone().into_dispatch(),
+            b_out: weights.out.1.clone().into_dispatch(),
+        };
+        let out = Tensor::<2>::from_dispatch(<Dispatch as FusedObserve>::observe_sequence(
+            inputs, settings,
+        ));
+        let deters = out.clone().narrow(1, 0, d);
+        let stochs = out.clone().narrow(1, d, sk);
+        let log_probs = out.narrow(1, d + sk, sk).reshape([rows, s, classes]);
+        return Some((deters, stochs, log_probs));
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = (
+            deter,
+            stoch,
+            action_part,
+            embed_part,
+            keep,
+            uniform,
+            weights,
+            classes,
+            unimix,
+        );
+        None
+    }
 }

@@ -333,47 +333,65 @@ pub fn norm_forward(
     (output, stats)
 }
 
-/// The gradients of [`norm_forward`]'s output with respect to `input`,
-/// `gamma` and `beta`, from the output's gradient `d_out [rows, width]`.
-pub fn norm_backward(
+/// The gradient of [`norm_forward`]'s output with respect to `input`,
+/// from the output's gradient `d_out [rows, width]`.
+pub fn norm_backward_input(
     d_out: CubeTensor,
     input: CubeTensor,
     gamma: CubeTensor,
     beta: CubeTensor,
     stats: CubeTensor,
     spec: NormSpec,
-) -> (CubeTensor, CubeTensor, CubeTensor) {
-    let d_out = into_contiguous(d_out);
-    let input = into_contiguous(input);
-    let gamma = into_contiguous(gamma);
-    let beta = into_contiguous(beta);
-    let stats = into_contiguous(stats);
+) -> CubeTensor {
+    let [d_out, input, gamma, beta, stats] =
+        [d_out, input, gamma, beta, stats].map(into_contiguous);
     let (rows, width) = rows_and_width(&input);
-    let (client, device, dtype) = (input.client.clone(), input.device.clone(), input.dtype);
-    let empty =
-        |shape: Shape| empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype);
-    let d_input = empty(Shape::new([rows, width]));
-    let d_gamma = empty(Shape::new([width]));
-    let d_beta = empty(Shape::new([width]));
+    let (client, dtype) = (input.client.clone(), input.dtype);
+    let d_input = empty_device_contiguous_dtype(
+        client.clone(),
+        input.device.clone(),
+        Shape::new([rows, width]),
+        dtype,
+    );
     norm_backward_input_kernel::launch(
         &client,
         CubeCount::Static(rows as u32, 1, 1),
         CubeDim::new_1d(row_threads(&input, width)),
-        d_out.clone().into_tensor_arg(),
+        d_out.into_tensor_arg(),
         input.clone().into_tensor_arg(),
-        gamma.clone().into_tensor_arg(),
-        beta.clone().into_tensor_arg(),
-        stats.clone().into_tensor_arg(),
+        gamma.into_tensor_arg(),
+        beta.into_tensor_arg(),
+        stats.into_tensor_arg(),
         d_input.clone().into_tensor_arg(),
         spec.center,
         spec.has_beta,
         spec.silu,
         dtype_to_storage_type(dtype),
     );
-    let cubes = width.div_ceil(COLUMN_THREADS) as u32;
+    d_input
+}
+
+/// The gradients of [`norm_forward`]'s output with respect to `gamma` and
+/// `beta`, summed over all rows (which may gather many calls' rows).
+pub fn norm_backward_params(
+    d_out: CubeTensor,
+    input: CubeTensor,
+    gamma: CubeTensor,
+    beta: CubeTensor,
+    stats: CubeTensor,
+    spec: NormSpec,
+) -> (CubeTensor, CubeTensor) {
+    let [d_out, input, gamma, beta, stats] =
+        [d_out, input, gamma, beta, stats].map(into_contiguous);
+    let (_, width) = rows_and_width(&input);
+    let (client, device, dtype) = (input.client.clone(), input.device.clone(), input.dtype);
+    let empty =
+        |shape: Shape| empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype);
+    let d_gamma = empty(Shape::new([width]));
+    let d_beta = empty(Shape::new([width]));
     norm_backward_params_kernel::launch(
         &client,
-        CubeCount::Static(cubes, 1, 1),
+        CubeCount::Static(width.div_ceil(COLUMN_THREADS) as u32, 1, 1),
         CubeDim::new_1d(COLUMN_THREADS as u32),
         d_out.into_tensor_arg(),
         input.into_tensor_arg(),
@@ -386,5 +404,5 @@ pub fn norm_backward(
         spec.silu,
         dtype_to_storage_type(dtype),
     );
-    (d_input, d_gamma, d_beta)
+    (d_gamma, d_beta)
 }

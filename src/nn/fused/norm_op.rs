@@ -13,7 +13,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 use burn_cubecl::CubeBackend;
 
-use super::norm_kernels::{NormSpec, norm_backward, norm_forward};
+use super::norm_kernels::{NormSpec, norm_backward_input, norm_backward_params, norm_forward};
 
 #[cfg(feature = "gpu-fusion")]
 use burn::backend::fusion::custom::TensorSpec;
@@ -36,17 +36,16 @@ fn forward_meta(
 }
 
 #[cfg(feature = "gpu-fusion")]
-fn backward_meta(
+fn params_meta(
     _d_out: &TensorSpec,
-    input: &TensorSpec,
+    _input: &TensorSpec,
     gamma: &TensorSpec,
     _beta: &TensorSpec,
     _stats: &TensorSpec,
-    _center: &bool,
     _has_beta: &bool,
     _silu: &bool,
-) -> (TensorSpec, TensorSpec, TensorSpec) {
-    (input.clone(), gamma.clone(), gamma.clone())
+) -> (TensorSpec, TensorSpec) {
+    (gamma.clone(), gamma.clone())
 }
 
 /// The kernels, on the CubeCL backend and (lazily) on its fused form.
@@ -64,10 +63,10 @@ pub trait NormKernels: Backend {
         silu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients with respect to input, gamma and beta.
-    #[fusion(meta = backward_meta)]
+    /// The gradient with respect to the input.
+    #[fusion(dtype = input, shape = input)]
     #[allow(clippy::too_many_arguments)]
-    fn fused_norm_backward(
+    fn fused_norm_backward_input(
         d_out: FloatTensor<Self>,
         input: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -76,7 +75,19 @@ pub trait NormKernels: Backend {
         center: bool,
         has_beta: bool,
         silu: bool,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> FloatTensor<Self>;
+
+    /// The gradients with respect to gamma and beta, summed over the rows.
+    #[fusion(meta = params_meta)]
+    fn fused_norm_backward_params(
+        d_out: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        has_beta: bool,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 impl NormKernels for CubeBackend {
@@ -97,7 +108,7 @@ impl NormKernels for CubeBackend {
         norm_forward(input, gamma, beta, epsilon, spec)
     }
 
-    fn fused_norm_backward(
+    fn fused_norm_backward_input(
         d_out: FloatTensor<Self>,
         input: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -106,13 +117,30 @@ impl NormKernels for CubeBackend {
         center: bool,
         has_beta: bool,
         silu: bool,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    ) -> FloatTensor<Self> {
         let spec = NormSpec {
             center,
             has_beta,
             silu,
         };
-        norm_backward(d_out, input, gamma, beta, stats, spec)
+        norm_backward_input(d_out, input, gamma, beta, stats, spec)
+    }
+
+    fn fused_norm_backward_params(
+        d_out: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        has_beta: bool,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let spec = NormSpec {
+            center: false,
+            has_beta,
+            silu,
+        };
+        norm_backward_params(d_out, input, gamma, beta, stats, spec)
     }
 }
 
@@ -165,8 +193,17 @@ impl<B: Backend + NormKernels> Backward<B, 3> for FusedNormBackward {
         let [input_node, gamma_node, beta_node] = ops.parents;
         let d_out = grads.consume::<B>(&ops.node);
         let (input, gamma, beta, stats, [center, has_beta, silu]) = ops.state;
-        let (d_input, d_gamma, d_beta) =
-            B::fused_norm_backward(d_out, input, gamma, beta, stats, center, has_beta, silu);
+        let (d_gamma, d_beta) = B::fused_norm_backward_params(
+            d_out.clone(),
+            input.clone(),
+            gamma.clone(),
+            beta.clone(),
+            stats.clone(),
+            has_beta,
+            silu,
+        );
+        let d_input =
+            B::fused_norm_backward_input(d_out, input, gamma, beta, stats, center, has_beta, silu);
         if let Some(node) = input_node {
             grads.register::<B>(node.id, d_input);
         }

@@ -6,9 +6,13 @@
 #   scripts/gpu_check.sh run [SECONDS]   # there, from the repository root
 #
 # `run` does the stages named in $STAGES (default `parity f16 update train`):
-#   parity  flex against $DEVICE (default `wgpu:0`; tests/backend_parity.rs)
+#   parity  flex against $DEVICE (default `wgpu:0`; tests/backend_parity.rs),
+#           and somnium's fused kernels against their formulas
+#           (tests/fused_kernels.rs)
 #   update  a DreamerV3 update at the presets of $PRESETS (default xs,s) in
 #           each float type of $PRECISIONS (default `f32 f16`)
+#   unfused the same in f32 with somnium's fused kernels off
+#           (SOMNIUM_FUSED_KERNELS=0), to time what they save
 #   pixels  the same at $PIXEL_PRESETS (default s) on 84 x 84 frames (Atari's size)
 #   search  MuZero's search with real networks (benches/search_real_networks.rs)
 #   f16     tests/precision_f16.rs on the device: the tiny models, then
@@ -25,11 +29,13 @@ pack=.gpu/bins.tar.xz
 if [ "${1:-}" = pack ]; then
     set -e
     cargo build --release --features wgpu --bin somnium --test backend_parity \
-        --test precision_f16 --bench dreamer_update --bench search_real_networks
+        --test fused_kernels --test precision_f16 --bench dreamer_update \
+        --bench search_real_networks
     newest() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
     rm -rf .gpu/bins && mkdir -p .gpu/bins
     cp target/release/somnium .gpu/bins/
     cp "$(newest backend_parity)" .gpu/bins/backend_parity
+    cp "$(newest fused_kernels)" .gpu/bins/fused_kernels
     cp "$(newest precision_f16)" .gpu/bins/precision_f16
     cp "$(newest dreamer_update)" .gpu/bins/dreamer_update
     cp "$(newest search_real_networks)" .gpu/bins/search_real_networks
@@ -88,6 +94,8 @@ if wants parity; then
     stage "backend parity: flex against $device"
     SOMNIUM_PARITY_DEVICES=$device timeout 120 $bins/backend_parity --nocapture --test-threads 1 2>&1 |
         grep -E "parity|replica|test result|panicked"
+    SOMNIUM_PARITY_DEVICES=$device timeout 60 $bins/fused_kernels --nocapture 2>&1 |
+        grep -E "matches|test result|panicked|differ"
 fi
 
 if wants update; then
@@ -96,6 +104,13 @@ if wants update; then
             stage "DreamerV3 update, $preset, $precision"
             with_memory bench_update "$precision" "$preset"
         done
+    done
+fi
+
+if wants unfused; then
+    for preset in $(tr , ' ' <<<"${PRESETS:-xs,s}"); do
+        stage "DreamerV3 update, $preset, f32, somnium's fused kernels off"
+        SOMNIUM_FUSED_KERNELS=0 with_memory bench_update f32 "$preset"
     done
 fi
 

@@ -21,7 +21,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
-use super::norm_kernels::{ROW_THREADS, cube_max, cube_sum, row_threads};
+use super::norm_kernels::{ROW_THREADS, cube_max, cube_sum, row_cubes, row_threads};
 
 /// Threads per cube of the one-thread-per-row sampler.
 const SAMPLE_THREADS: usize = 64;
@@ -33,7 +33,10 @@ fn unimix_log_probs_kernel<F: Float>(
     unimix: f32,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= logits.shape(0) {
+        terminate!();
+    }
     let width = logits.shape(1);
     let start = row * width;
     let thread = UNIT_POS_X as usize;
@@ -72,7 +75,10 @@ fn unimix_log_probs_backward_kernel<F: Float>(
     unimix: f32,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= output.shape(0) {
+        terminate!();
+    }
     let width = output.shape(1);
     let start = row * width;
     let thread = UNIT_POS_X as usize;
@@ -153,7 +159,7 @@ pub fn unimix_log_probs(logits: CubeTensor, unimix: f32) -> CubeTensor {
         empty_device_contiguous_dtype(client.clone(), device, Shape::new([rows, width]), dtype);
     unimix_log_probs_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(row_threads(&logits, width)),
         logits.into_tensor_arg(),
         output.clone().into_tensor_arg(),
@@ -174,7 +180,7 @@ pub fn unimix_log_probs_backward(d_out: CubeTensor, output: CubeTensor, unimix: 
         empty_device_contiguous_dtype(client.clone(), device, Shape::new([rows, width]), dtype);
     unimix_log_probs_backward_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(row_threads(&output, width)),
         d_out.into_tensor_arg(),
         output.into_tensor_arg(),

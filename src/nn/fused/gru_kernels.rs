@@ -32,7 +32,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
-use super::norm_kernels::{ROW_THREADS, cube_sum, row_threads};
+use super::norm_kernels::{ROW_THREADS, SUM_BLOCK, cube_sum, row_cubes, row_threads};
 
 /// Threads per cube of the column kernel.
 const COLUMN_THREADS: usize = 64;
@@ -82,7 +82,10 @@ fn norm_gru_forward_kernel<F: Float>(
     #[comptime] has_beta: bool,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= state.shape(0) {
+        terminate!();
+    }
     let units = state.shape(1);
     let width = 3 * units;
     let start = row * width;
@@ -145,7 +148,10 @@ fn norm_gru_backward_input_kernel<F: Float>(
     #[comptime] has_beta: bool,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= state.shape(0) {
+        terminate!();
+    }
     let units = state.shape(1);
     let width = 3 * units;
     let start = row * width;
@@ -233,23 +239,38 @@ fn norm_gru_backward_params_kernel<F: Float>(
     let ku = 2 * units + j;
     let mut sum_gn = F::new(0.0);
     let mut sum_g = F::new(0.0);
-    for row in 0..rows {
-        let start = row * width;
-        let mean = stats[row * 2];
-        let r_std = stats[row * 2 + 1];
-        let y_r = normalised::<F>(z[start + j], mean, r_std, gamma[j], beta[j], has_beta);
-        let y_c = normalised::<F>(z[start + kc], mean, r_std, gamma[kc], beta[kc], has_beta);
-        let y_u = normalised::<F>(z[start + ku], mean, r_std, gamma[ku], beta[ku], has_beta);
-        let g = gate_grad::<F>(
-            gate,
-            y_r,
-            y_c,
-            y_u,
-            state[row * units + j],
-            d_out[row * units + j],
-        );
-        sum_gn += g * (z[start + k] - mean) * r_std;
-        sum_g += g;
+    // Summed in blocks of `SUM_BLOCK` rows, each block's sum added to the
+    // total, so that rounding accumulates over shorter chains than one
+    // running sum down a long column.
+    let mut block = 0usize;
+    while block < rows {
+        let mut end = block + SUM_BLOCK;
+        if end > rows {
+            end = rows;
+        }
+        let mut part_gn = F::new(0.0);
+        let mut part_g = F::new(0.0);
+        for row in block..end {
+            let start = row * width;
+            let mean = stats[row * 2];
+            let r_std = stats[row * 2 + 1];
+            let y_r = normalised::<F>(z[start + j], mean, r_std, gamma[j], beta[j], has_beta);
+            let y_c = normalised::<F>(z[start + kc], mean, r_std, gamma[kc], beta[kc], has_beta);
+            let y_u = normalised::<F>(z[start + ku], mean, r_std, gamma[ku], beta[ku], has_beta);
+            let g = gate_grad::<F>(
+                gate,
+                y_r,
+                y_c,
+                y_u,
+                state[row * units + j],
+                d_out[row * units + j],
+            );
+            part_gn += g * (z[start + k] - mean) * r_std;
+            part_g += g;
+        }
+        sum_gn += part_gn;
+        sum_g += part_g;
+        block = end;
     }
     d_gamma[k] = sum_gn;
     d_beta[k] = sum_g;
@@ -276,7 +297,7 @@ pub fn norm_gru_forward(
     let stats = empty(Shape::new([rows, 2]));
     norm_gru_forward_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(row_threads(&state, units)),
         z.into_tensor_arg(),
         gamma.into_tensor_arg(),
@@ -315,7 +336,7 @@ pub fn norm_gru_backward_input(
     let d_state = empty(Shape::new([rows, units]));
     norm_gru_backward_input_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(row_threads(&state, units)),
         d_out.into_tensor_arg(),
         z.into_tensor_arg(),

@@ -31,6 +31,7 @@ use burn::backend::TensorMetadata;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::tensor::Shape;
 use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::client::Client;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
@@ -40,6 +41,8 @@ use burn_cubecl::tensor::CubeTensor;
 pub(super) const ROW_THREADS: usize = 256;
 /// Threads per cube of the column kernel.
 const COLUMN_THREADS: usize = 64;
+/// Rows a column kernel sums before adding them to its total.
+pub(super) const SUM_BLOCK: usize = 256;
 
 /// What the normalisation computes (see the module overview).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +144,10 @@ fn norm_forward_kernel<F: Float>(
     #[comptime] silu_out: bool,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= input.shape(0) {
+        terminate!();
+    }
     let width = input.shape(1);
     let start = row * width;
     let thread = UNIT_POS_X as usize;
@@ -200,7 +206,10 @@ fn norm_backward_input_kernel<F: Float>(
     #[comptime] silu_out: bool,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = CUBE_POS_X as usize;
+    let row = CUBE_POS;
+    if row >= input.shape(0) {
+        terminate!();
+    }
     let width = input.shape(1);
     let start = row * width;
     let thread = UNIT_POS_X as usize;
@@ -260,18 +269,33 @@ fn norm_backward_params_kernel<F: Float>(
     }
     let mut sum_gn = F::new(0.0);
     let mut sum_g = F::new(0.0);
-    for row in 0..rows {
-        let n = (input[row * width + j] - stats[row * 2]) * stats[row * 2 + 1];
-        let g = pre_activation_grad::<F>(
-            d_out[row * width + j],
-            n,
-            gamma[j],
-            beta[j],
-            has_beta,
-            silu_out,
-        );
-        sum_gn += g * n;
-        sum_g += g;
+    // Summed in blocks of `SUM_BLOCK` rows, each block's sum added to the
+    // total, so that rounding accumulates over shorter chains than one
+    // running sum down a long column.
+    let mut block = 0usize;
+    while block < rows {
+        let mut end = block + SUM_BLOCK;
+        if end > rows {
+            end = rows;
+        }
+        let mut part_gn = F::new(0.0);
+        let mut part_g = F::new(0.0);
+        for row in block..end {
+            let n = (input[row * width + j] - stats[row * 2]) * stats[row * 2 + 1];
+            let g = pre_activation_grad::<F>(
+                d_out[row * width + j],
+                n,
+                gamma[j],
+                beta[j],
+                has_beta,
+                silu_out,
+            );
+            part_gn += g * n;
+            part_g += g;
+        }
+        sum_gn += part_gn;
+        sum_g += part_g;
+        block = end;
     }
     d_gamma[j] = sum_gn;
     d_beta[j] = sum_g;
@@ -286,6 +310,14 @@ pub(super) fn row_threads(tensor: &CubeTensor, width: usize) -> u32 {
         threads /= 2;
     }
     threads
+}
+
+/// One cube per row, `rows` of them, spread over the grid's dimensions
+/// where one would exceed the device's limit (the kernels skip the
+/// cubes past the last row; all of a cube's threads leave together, before
+/// any barrier).
+pub(super) fn row_cubes(client: &Client, rows: usize) -> CubeCount {
+    cubecl::calculate_cube_count_elemwise(client, rows, CubeDim::new_1d(1))
 }
 
 fn rows_and_width(tensor: &CubeTensor) -> (usize, usize) {
@@ -317,7 +349,7 @@ pub fn norm_forward(
     let threads = row_threads(&input, width);
     norm_forward_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(threads),
         input.into_tensor_arg(),
         gamma.into_tensor_arg(),
@@ -355,7 +387,7 @@ pub fn norm_backward_input(
     );
     norm_backward_input_kernel::launch(
         &client,
-        CubeCount::Static(rows as u32, 1, 1),
+        row_cubes(&client, rows),
         CubeDim::new_1d(row_threads(&input, width)),
         d_out.into_tensor_arg(),
         input.clone().into_tensor_arg(),

@@ -221,9 +221,12 @@ fn norm_gru_backward_params_kernel<F: Float>(
     beta: &Tensor<F>,        // [3H]
     state: &Tensor<F>,       // [rows, H]
     stats: &Tensor<F>,       // [rows, 2]
+    acc_gamma: &Tensor<F>,   // [3H], read only with `accumulate`
+    acc_beta: &Tensor<F>,    // [3H], read only with `accumulate`
     d_gamma: &mut Tensor<F>, // [3H]
     d_beta: &mut Tensor<F>,  // [3H]
     #[comptime] has_beta: bool,
+    #[comptime] accumulate: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let k = ABSOLUTE_POS;
@@ -271,6 +274,10 @@ fn norm_gru_backward_params_kernel<F: Float>(
         sum_gn += part_gn;
         sum_g += part_g;
         block = end;
+    }
+    if accumulate {
+        sum_gn += acc_gamma[k];
+        sum_g += acc_beta[k];
     }
     d_gamma[k] = sum_gn;
     d_beta[k] = sum_g;
@@ -354,7 +361,9 @@ pub fn norm_gru_backward_input(
 }
 
 /// The gradients of [`norm_gru_forward`]'s output with respect to `gamma`
-/// and `beta`, summed over all rows (which may gather many calls' rows).
+/// and `beta`, summed over all rows, and added to `acc` (earlier steps'
+/// sums) where given.
+#[allow(clippy::too_many_arguments)]
 pub fn norm_gru_backward_params(
     d_out: CubeTensor,
     z: CubeTensor,
@@ -362,10 +371,13 @@ pub fn norm_gru_backward_params(
     beta: CubeTensor,
     state: CubeTensor,
     stats: CubeTensor,
+    acc: Option<(CubeTensor, CubeTensor)>,
     has_beta: bool,
 ) -> (CubeTensor, CubeTensor) {
-    let [d_out, z, gamma, beta, state, stats] =
-        [d_out, z, gamma, beta, state, stats].map(into_contiguous);
+    let accumulate = acc.is_some();
+    let (acc_gamma, acc_beta) = acc.unwrap_or_else(|| (gamma.clone(), gamma.clone()));
+    let [d_out, z, gamma, beta, state, stats, acc_gamma, acc_beta] =
+        [d_out, z, gamma, beta, state, stats, acc_gamma, acc_beta].map(into_contiguous);
     let [_, units] = state.shape().dims::<2>();
     let (client, device, dtype) = (state.client.clone(), state.device.clone(), state.dtype);
     let empty =
@@ -382,9 +394,12 @@ pub fn norm_gru_backward_params(
         beta.into_tensor_arg(),
         state.into_tensor_arg(),
         stats.into_tensor_arg(),
+        acc_gamma.into_tensor_arg(),
+        acc_beta.into_tensor_arg(),
         d_gamma.clone().into_tensor_arg(),
         d_beta.clone().into_tensor_arg(),
         has_beta,
+        accumulate,
         dtype_to_storage_type(dtype),
     );
     (d_gamma, d_beta)

@@ -47,6 +47,7 @@ fn input_meta(
 }
 
 #[cfg(feature = "gpu-fusion")]
+#[allow(clippy::too_many_arguments)]
 fn params_meta(
     _d_out: &TensorSpec,
     _z: &TensorSpec,
@@ -54,7 +55,10 @@ fn params_meta(
     _beta: &TensorSpec,
     _state: &TensorSpec,
     _stats: &TensorSpec,
+    _acc_gamma: &TensorSpec,
+    _acc_beta: &TensorSpec,
     _has_beta: &bool,
+    _accumulate: &bool,
 ) -> (TensorSpec, TensorSpec) {
     (gamma.clone(), gamma.clone())
 }
@@ -88,8 +92,10 @@ pub trait NormGruKernels: Backend {
         has_beta: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients with respect to gamma and beta, summed over the rows.
+    /// Gradients with respect to gamma and beta, summed over the rows, plus
+    /// `acc_gamma` and `acc_beta` with `accumulate` (else not read).
     #[fusion(meta = params_meta)]
+    #[allow(clippy::too_many_arguments)]
     fn norm_gru_backward_params(
         d_out: FloatTensor<Self>,
         z: FloatTensor<Self>,
@@ -97,7 +103,10 @@ pub trait NormGruKernels: Backend {
         beta: FloatTensor<Self>,
         state: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        acc_gamma: FloatTensor<Self>,
+        acc_beta: FloatTensor<Self>,
         has_beta: bool,
+        accumulate: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -134,9 +143,13 @@ impl NormGruKernels for CubeBackend {
         beta: FloatTensor<Self>,
         state: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        acc_gamma: FloatTensor<Self>,
+        acc_beta: FloatTensor<Self>,
         has_beta: bool,
+        accumulate: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        norm_gru_backward_params(d_out, z, gamma, beta, state, stats, has_beta)
+        let acc = accumulate.then_some((acc_gamma, acc_beta));
+        norm_gru_backward_params(d_out, z, gamma, beta, state, stats, acc, has_beta)
     }
 }
 
@@ -195,7 +208,10 @@ impl<B: Backend + NormGruKernels> Backward<B, 4> for NormGruBackward {
             beta.clone(),
             state.clone(),
             stats.clone(),
+            gamma.clone(),
+            gamma.clone(),
             has_beta,
+            false,
         );
         let (d_z, d_state) =
             B::norm_gru_backward_input(d_out, z, gamma, beta, state, stats, center, has_beta);

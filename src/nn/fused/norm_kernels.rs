@@ -255,10 +255,13 @@ fn norm_backward_params_kernel<F: Float>(
     gamma: &Tensor<F>,       // [width]
     beta: &Tensor<F>,        // [width]
     stats: &Tensor<F>,       // [rows, 2]
+    acc_gamma: &Tensor<F>,   // [width], read only with `accumulate`
+    acc_beta: &Tensor<F>,    // [width], read only with `accumulate`
     d_gamma: &mut Tensor<F>, // [width]
     d_beta: &mut Tensor<F>,  // [width]
     #[comptime] has_beta: bool,
     #[comptime] silu_out: bool,
+    #[comptime] accumulate: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let j = ABSOLUTE_POS;
@@ -296,6 +299,10 @@ fn norm_backward_params_kernel<F: Float>(
         sum_gn += part_gn;
         sum_g += part_g;
         block = end;
+    }
+    if accumulate {
+        sum_gn += acc_gamma[j];
+        sum_g += acc_beta[j];
     }
     d_gamma[j] = sum_gn;
     d_beta[j] = sum_g;
@@ -404,17 +411,21 @@ pub fn norm_backward_input(
 }
 
 /// The gradients of [`norm_forward`]'s output with respect to `gamma` and
-/// `beta`, summed over all rows (which may gather many calls' rows).
+/// `beta`, summed over all rows, and added to `acc` (earlier steps' sums)
+/// where given.
 pub fn norm_backward_params(
     d_out: CubeTensor,
     input: CubeTensor,
     gamma: CubeTensor,
     beta: CubeTensor,
     stats: CubeTensor,
+    acc: Option<(CubeTensor, CubeTensor)>,
     spec: NormSpec,
 ) -> (CubeTensor, CubeTensor) {
-    let [d_out, input, gamma, beta, stats] =
-        [d_out, input, gamma, beta, stats].map(into_contiguous);
+    let accumulate = acc.is_some();
+    let (acc_gamma, acc_beta) = acc.unwrap_or_else(|| (gamma.clone(), gamma.clone()));
+    let [d_out, input, gamma, beta, stats, acc_gamma, acc_beta] =
+        [d_out, input, gamma, beta, stats, acc_gamma, acc_beta].map(into_contiguous);
     let (_, width) = rows_and_width(&input);
     let (client, device, dtype) = (input.client.clone(), input.device.clone(), input.dtype);
     let empty =
@@ -430,10 +441,13 @@ pub fn norm_backward_params(
         gamma.into_tensor_arg(),
         beta.into_tensor_arg(),
         stats.into_tensor_arg(),
+        acc_gamma.into_tensor_arg(),
+        acc_beta.into_tensor_arg(),
         d_gamma.clone().into_tensor_arg(),
         d_beta.clone().into_tensor_arg(),
         spec.has_beta,
         spec.silu,
+        accumulate,
         dtype_to_storage_type(dtype),
     );
     (d_gamma, d_beta)

@@ -36,14 +36,18 @@ fn forward_meta(
 }
 
 #[cfg(feature = "gpu-fusion")]
+#[allow(clippy::too_many_arguments)]
 fn params_meta(
     _d_out: &TensorSpec,
     _input: &TensorSpec,
     gamma: &TensorSpec,
     _beta: &TensorSpec,
     _stats: &TensorSpec,
+    _acc_gamma: &TensorSpec,
+    _acc_beta: &TensorSpec,
     _has_beta: &bool,
     _silu: &bool,
+    _accumulate: &bool,
 ) -> (TensorSpec, TensorSpec) {
     (gamma.clone(), gamma.clone())
 }
@@ -77,16 +81,21 @@ pub trait NormKernels: Backend {
         silu: bool,
     ) -> FloatTensor<Self>;
 
-    /// The gradients with respect to gamma and beta, summed over the rows.
+    /// The gradients with respect to gamma and beta, summed over the rows,
+    /// plus `acc_gamma` and `acc_beta` with `accumulate` (else not read).
     #[fusion(meta = params_meta)]
+    #[allow(clippy::too_many_arguments)]
     fn fused_norm_backward_params(
         d_out: FloatTensor<Self>,
         input: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        acc_gamma: FloatTensor<Self>,
+        acc_beta: FloatTensor<Self>,
         has_beta: bool,
         silu: bool,
+        accumulate: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -132,15 +141,19 @@ impl NormKernels for CubeBackend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        acc_gamma: FloatTensor<Self>,
+        acc_beta: FloatTensor<Self>,
         has_beta: bool,
         silu: bool,
+        accumulate: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let spec = NormSpec {
             center: false,
             has_beta,
             silu,
         };
-        norm_backward_params(d_out, input, gamma, beta, stats, spec)
+        let acc = accumulate.then_some((acc_gamma, acc_beta));
+        norm_backward_params(d_out, input, gamma, beta, stats, acc, spec)
     }
 }
 
@@ -199,8 +212,11 @@ impl<B: Backend + NormKernels> Backward<B, 3> for FusedNormBackward {
             gamma.clone(),
             beta.clone(),
             stats.clone(),
+            gamma.clone(),
+            gamma.clone(),
             has_beta,
             silu,
+            false,
         );
         let d_input =
             B::fused_norm_backward_input(d_out, input, gamma, beta, stats, center, has_beta, silu);

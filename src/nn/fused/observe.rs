@@ -287,13 +287,16 @@ struct WeightGrads<B: Backend> {
     b_out: Option<FloatTensor<B>>,
 }
 
-/// `acc += (gamma, beta)` gradients.
-fn add_norm<B: Backend>(
+/// The kernels' inputs for a norm's sums so far: the sums and `true`, or
+/// placeholders (`gamma`, not read) and `false` at the first step.
+fn sums_so_far<B: Backend>(
     acc: &mut [Option<FloatTensor<B>>; 2],
-    grads: (FloatTensor<B>, FloatTensor<B>),
-) {
-    add_to::<B>(&mut acc[0], grads.0);
-    add_to::<B>(&mut acc[1], grads.1);
+    gamma: &FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, bool) {
+    match (acc[0].take(), acc[1].take()) {
+        (Some(g), Some(b)) => (g, b, true),
+        _ => (gamma.clone(), gamma.clone(), false),
+    }
 }
 
 /// The backward pass through time from the output's gradient `g_out`.
@@ -394,38 +397,53 @@ where
         // The weights' and norms' shares of this step.
         add_to::<B>(&mut weights.b_out, B::float_sum_dim(g_logit.clone(), 0));
         add_product::<B>(&mut weights.w_out, step.x_post.clone(), g_logit);
-        let post = B::fused_norm_backward_params(
+        let (acc_gamma, acc_beta, accumulate) =
+            sums_so_far::<B>(&mut weights.post_norm, &inputs.post_gamma);
+        let (g, b) = B::fused_norm_backward_params(
             g_post_out,
             step.pre_post.clone(),
             inputs.post_gamma.clone(),
             inputs.post_beta.clone(),
             step.post_stats.clone(),
+            acc_gamma,
+            acc_beta,
             beta,
             true,
+            accumulate,
         );
-        add_norm::<B>(&mut weights.post_norm, post);
+        weights.post_norm = [Some(g), Some(b)];
         add_product::<B>(&mut weights.w_post, step.deter.clone(), g_pre.clone());
-        let gru = B::norm_gru_backward_params(
+        let (acc_gamma, acc_beta, accumulate) =
+            sums_so_far::<B>(&mut weights.gru_norm, &inputs.gru_gamma);
+        let (g, b) = B::norm_gru_backward_params(
             g_deter,
             step.z.clone(),
             inputs.gru_gamma.clone(),
             inputs.gru_beta.clone(),
             step.d0.clone(),
             step.gru_stats.clone(),
+            acc_gamma,
+            acc_beta,
             beta,
+            accumulate,
         );
-        add_norm::<B>(&mut weights.gru_norm, gru);
+        weights.gru_norm = [Some(g), Some(b)];
         add_product::<B>(&mut weights.w_gru, step.gru_input.clone(), g_gates);
-        let input = B::fused_norm_backward_params(
+        let (acc_gamma, acc_beta, accumulate) =
+            sums_so_far::<B>(&mut weights.in_norm, &inputs.in_gamma);
+        let (g, b) = B::fused_norm_backward_params(
             g_in_out,
             step.pre_in.clone(),
             inputs.in_gamma.clone(),
             inputs.in_beta.clone(),
             step.in_stats.clone(),
+            acc_gamma,
+            acc_beta,
             beta,
             true,
+            accumulate,
         );
-        add_norm::<B>(&mut weights.in_norm, input);
+        weights.in_norm = [Some(g), Some(b)];
         add_product::<B>(&mut weights.w_in, step.s0.clone(), g_in.clone());
         g_pre_post.push(g_pre);
         g_pre_in.push(g_in);

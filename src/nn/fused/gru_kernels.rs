@@ -32,7 +32,9 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
-use super::norm_kernels::{ROW_THREADS, SUM_BLOCK, cube_sum, row_cubes, row_threads};
+use super::norm_kernels::{
+    ROW_THREADS, SUM_BLOCK, cube_sum, row_cubes, row_inverse_std, row_mean, row_threads,
+};
 
 /// Threads per cube of the column kernel.
 const COLUMN_THREADS: usize = 64;
@@ -92,27 +94,11 @@ fn norm_gru_forward_kernel<F: Float>(
     let thread = UNIT_POS_X as usize;
     let threads = CUBE_DIM_X as usize;
     let shared = Shared::<[F]>::new_slice(ROW_THREADS);
-    let count = F::cast_from(width as u32);
-
     let mut mean = F::new(0.0);
     if center {
-        let mut sum = F::new(0.0);
-        let mut k = thread;
-        while k < width {
-            sum += z[start + k];
-            k += threads;
-        }
-        mean = cube_sum::<F>(shared.clone(), sum) / count;
+        mean = row_mean::<F>(z, start, width, shared.clone());
     }
-    let mut squares = F::new(0.0);
-    let mut k = thread;
-    while k < width {
-        let c = z[start + k] - mean;
-        squares += c * c;
-        k += threads;
-    }
-    let variance = cube_sum::<F>(shared.clone(), squares) / count;
-    let r_std = F::new(1.0) / (variance + F::cast_from(epsilon)).sqrt();
+    let r_std = row_inverse_std::<F>(z, start, width, mean, epsilon, shared.clone());
 
     let mut j = thread;
     while j < units {

@@ -97,6 +97,45 @@ pub(super) fn cube_max<F: Float>(mut shared: Shared<[F]>, value: F) -> F {
     most
 }
 
+/// The mean of the `width` values of `input` from `start`, returned to
+/// every thread of the cube.
+#[cube]
+pub(super) fn row_mean<F: Float>(
+    input: &Tensor<F>,
+    start: usize,
+    width: usize,
+    shared: Shared<[F]>,
+) -> F {
+    let mut sum = F::new(0.0);
+    let mut j = UNIT_POS_X as usize;
+    while j < width {
+        sum += input[start + j];
+        j += CUBE_DIM_X as usize;
+    }
+    cube_sum::<F>(shared, sum) / F::cast_from(width as u32)
+}
+
+/// `1 / sqrt(mean((x - mean)^2) + epsilon)` over the same values.
+#[cube]
+pub(super) fn row_inverse_std<F: Float>(
+    input: &Tensor<F>,
+    start: usize,
+    width: usize,
+    mean: F,
+    epsilon: f32,
+    shared: Shared<[F]>,
+) -> F {
+    let mut squares = F::new(0.0);
+    let mut j = UNIT_POS_X as usize;
+    while j < width {
+        let c = input[start + j] - mean;
+        squares += c * c;
+        j += CUBE_DIM_X as usize;
+    }
+    let variance = cube_sum::<F>(shared, squares) / F::cast_from(width as u32);
+    F::new(1.0) / (variance + F::cast_from(epsilon)).sqrt()
+}
+
 /// `silu(y)`.
 #[cube]
 fn silu<F: Float>(y: F) -> F {
@@ -153,27 +192,11 @@ fn norm_forward_kernel<F: Float>(
     let thread = UNIT_POS_X as usize;
     let threads = CUBE_DIM_X as usize;
     let shared = Shared::<[F]>::new_slice(ROW_THREADS);
-    let count = F::cast_from(width as u32);
-
     let mut mean = F::new(0.0);
     if center {
-        let mut sum = F::new(0.0);
-        let mut j = thread;
-        while j < width {
-            sum += input[start + j];
-            j += threads;
-        }
-        mean = cube_sum::<F>(shared.clone(), sum) / count;
+        mean = row_mean::<F>(input, start, width, shared.clone());
     }
-    let mut squares = F::new(0.0);
-    let mut j = thread;
-    while j < width {
-        let c = input[start + j] - mean;
-        squares += c * c;
-        j += threads;
-    }
-    let variance = cube_sum::<F>(shared.clone(), squares) / count;
-    let r = F::new(1.0) / (variance + F::cast_from(epsilon)).sqrt();
+    let r = row_inverse_std::<F>(input, start, width, mean, epsilon, shared.clone());
 
     let mut j = thread;
     while j < width {

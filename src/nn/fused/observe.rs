@@ -140,10 +140,6 @@ fn columns<B: Backend>(x: &FloatTensor<B>, from: usize, to: usize) -> FloatTenso
     )
 }
 
-fn has_beta(settings: &ObserveSettings) -> bool {
-    settings.center
-}
-
 /// The loop forward: its output and, for the backward pass, every step's
 /// saved tensors.
 fn forward<B>(
@@ -161,7 +157,8 @@ where
         epsilon,
         center,
     } = settings;
-    let beta = has_beta(&settings);
+    // LayerNorm shifts, RMSNorm does not.
+    let beta = settings.center;
     let steps = inputs.keep.shape().dims::<2>()[0] / b;
     let b_out = B::float_reshape(inputs.b_out.clone(), Shape::new([1, s * k]));
     let (mut deter, mut stoch) = (inputs.deter.clone(), inputs.stoch.clone());
@@ -278,25 +275,53 @@ fn add_to<B: Backend>(acc: &mut Option<FloatTensor<B>>, x: FloatTensor<B>) {
 #[derive(Default)]
 struct WeightGrads<B: Backend> {
     w_in: Option<FloatTensor<B>>,
-    in_norm: [Option<FloatTensor<B>>; 2],
+    in_norm: NormSums<B>,
     w_gru: Option<FloatTensor<B>>,
-    gru_norm: [Option<FloatTensor<B>>; 2],
+    gru_norm: NormSums<B>,
     w_post: Option<FloatTensor<B>>,
-    post_norm: [Option<FloatTensor<B>>; 2],
+    post_norm: NormSums<B>,
     w_out: Option<FloatTensor<B>>,
     b_out: Option<FloatTensor<B>>,
 }
 
+/// A norm's scale and shift gradients summed over the steps so far.
+type NormSums<B> = Option<(FloatTensor<B>, FloatTensor<B>)>;
+
 /// The kernels' inputs for a norm's sums so far: the sums and `true`, or
 /// placeholders (`gamma`, not read) and `false` at the first step.
 fn sums_so_far<B: Backend>(
-    acc: &mut [Option<FloatTensor<B>>; 2],
+    sums: &mut NormSums<B>,
     gamma: &FloatTensor<B>,
 ) -> (FloatTensor<B>, FloatTensor<B>, bool) {
-    match (acc[0].take(), acc[1].take()) {
-        (Some(g), Some(b)) => (g, b, true),
-        _ => (gamma.clone(), gamma.clone(), false),
+    match sums.take() {
+        Some((g, b)) => (g, b, true),
+        None => (gamma.clone(), gamma.clone(), false),
     }
+}
+
+/// Adds one step's share of a norm-and-SiLU block's scale and shift
+/// gradients to `sums`, from the gradient `d_out` at the block's output.
+fn add_block_norm_share<B: Backend + NormKernels>(
+    sums: &mut NormSums<B>,
+    d_out: FloatTensor<B>,
+    input: FloatTensor<B>,
+    (gamma, beta): (&FloatTensor<B>, &FloatTensor<B>),
+    stats: FloatTensor<B>,
+    has_beta: bool,
+) {
+    let (acc_gamma, acc_beta, accumulate) = sums_so_far::<B>(sums, gamma);
+    *sums = Some(B::fused_norm_backward_params(
+        d_out,
+        input,
+        gamma.clone(),
+        beta.clone(),
+        stats,
+        acc_gamma,
+        acc_beta,
+        has_beta,
+        true,
+        accumulate,
+    ));
 }
 
 /// The backward pass through time from the output's gradient `g_out`.
@@ -317,7 +342,8 @@ where
         center,
         ..
     } = settings;
-    let beta = has_beta(&settings);
+    // LayerNorm shifts, RMSNorm does not.
+    let beta = settings.center;
     let [_, d] = inputs.deter.shape().dims::<2>();
     let [_, h] = inputs.w_in.shape().dims::<2>();
     let sk = s * k;
@@ -397,25 +423,18 @@ where
         // The weights' and norms' shares of this step.
         add_to::<B>(&mut weights.b_out, B::float_sum_dim(g_logit.clone(), 0));
         add_product::<B>(&mut weights.w_out, step.x_post.clone(), g_logit);
-        let (acc_gamma, acc_beta, accumulate) =
-            sums_so_far::<B>(&mut weights.post_norm, &inputs.post_gamma);
-        let (g, b) = B::fused_norm_backward_params(
+        add_block_norm_share::<B>(
+            &mut weights.post_norm,
             g_post_out,
             step.pre_post.clone(),
-            inputs.post_gamma.clone(),
-            inputs.post_beta.clone(),
+            (&inputs.post_gamma, &inputs.post_beta),
             step.post_stats.clone(),
-            acc_gamma,
-            acc_beta,
             beta,
-            true,
-            accumulate,
         );
-        weights.post_norm = [Some(g), Some(b)];
         add_product::<B>(&mut weights.w_post, step.deter.clone(), g_pre.clone());
         let (acc_gamma, acc_beta, accumulate) =
             sums_so_far::<B>(&mut weights.gru_norm, &inputs.gru_gamma);
-        let (g, b) = B::norm_gru_backward_params(
+        weights.gru_norm = Some(B::norm_gru_backward_params(
             g_deter,
             step.z.clone(),
             inputs.gru_gamma.clone(),
@@ -426,24 +445,16 @@ where
             acc_beta,
             beta,
             accumulate,
-        );
-        weights.gru_norm = [Some(g), Some(b)];
+        ));
         add_product::<B>(&mut weights.w_gru, step.gru_input.clone(), g_gates);
-        let (acc_gamma, acc_beta, accumulate) =
-            sums_so_far::<B>(&mut weights.in_norm, &inputs.in_gamma);
-        let (g, b) = B::fused_norm_backward_params(
+        add_block_norm_share::<B>(
+            &mut weights.in_norm,
             g_in_out,
             step.pre_in.clone(),
-            inputs.in_gamma.clone(),
-            inputs.in_beta.clone(),
+            (&inputs.in_gamma, &inputs.in_beta),
             step.in_stats.clone(),
-            acc_gamma,
-            acc_beta,
             beta,
-            true,
-            accumulate,
         );
-        weights.in_norm = [Some(g), Some(b)];
         add_product::<B>(&mut weights.w_in, step.s0.clone(), g_in.clone());
         g_pre_post.push(g_pre);
         g_pre_in.push(g_in);
@@ -452,14 +463,22 @@ where
     g_pre_in.reverse();
     let WeightGrads {
         w_in,
-        in_norm: [in_gamma, in_beta],
+        in_norm,
         w_gru,
-        gru_norm: [gru_gamma, gru_beta],
+        gru_norm,
         w_post,
-        post_norm: [post_gamma, post_beta],
+        post_norm,
         w_out,
         b_out,
     } = weights;
+    let [
+        (in_gamma, in_beta),
+        (gru_gamma, gru_beta),
+        (post_gamma, post_beta),
+    ] = [in_norm, gru_norm, post_norm].map(|sums| match sums {
+        Some((g, b)) => (Some(g), Some(b)),
+        None => (None, None),
+    });
     let b_out = b_out.map(|g| B::float_reshape(g, Shape::new([sk])));
     let shift = |g: Option<FloatTensor<B>>| g.filter(|_| beta);
     [
